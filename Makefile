@@ -1,0 +1,17 @@
+# Apus — the project's commands. `make test` is what CI runs.
+.PHONY: deps build test bench-core
+
+deps:
+	./scripts/install-system-deps.sh
+
+build: deps
+	swift build
+
+# Installs what is missing, builds, and runs the whole test suite (swift-testing).
+test: deps
+	swift build --build-tests
+	swift test --skip-build --disable-xctest
+
+# Core micro-benchmarks against numpy and PyTorch on this machine (see Benchmarks/README.md).
+bench-core: deps
+	./Benchmarks/core/run.sh

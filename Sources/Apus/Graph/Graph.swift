@@ -1,0 +1,119 @@
+/// A recorded computation: values with shapes and dtypes, and nodes (op + inputs + outputs),
+/// built by running ordinary Apus code on symbolic tensors (`Graph.trace`).
+///
+/// This is the *record* mode of the single dispatch point: every op runs only its shape rule
+/// and appends a node. Concrete tensors met along the way (parameters, constants) become
+/// `constant` values of the graph.
+public final class Graph: CustomStringConvertible {
+    /// A value of the graph: the output of a node, an input placeholder or a captured constant.
+    public final class Value {
+        public let id: Int
+        public let spec: TensorSpec
+        init(id: Int, spec: TensorSpec) {
+            self.id = id
+            self.spec = spec
+        }
+    }
+
+    /// One recorded op application.
+    public struct Node {
+        public let op: any Operation
+        public let inputs: [Int]
+        public let outputs: [Int]
+    }
+
+    /// Specs of every value, indexed by value id.
+    public private(set) var values: [TensorSpec] = []
+    /// Value ids of the placeholders, in the order given to `trace`.
+    public private(set) var inputs: [Int] = []
+    /// Value ids returned by the traced function.
+    public private(set) var outputs: [Int] = []
+    /// Concrete tensors captured while tracing, by value id.
+    public private(set) var constants: [Int: Tensor] = [:]
+    /// Recorded nodes in execution order.
+    public private(set) var nodes: [Node] = []
+    let errorSink = ErrorSink()
+    private var constantIDs: [ObjectIdentifier: [(Tensor, Int)]] = [:]
+
+    init() {}
+
+    private func newValue(_ spec: TensorSpec) -> Value {
+        values.append(spec)
+        return Value(id: values.count - 1, spec: spec)
+    }
+
+    /// A symbolic tensor of `spec` for this graph.
+    func placeholder(_ spec: TensorSpec) -> Tensor {
+        let value = newValue(spec)
+        inputs.append(value.id)
+        return symbolic(value)
+    }
+
+    private func symbolic(_ value: Value) -> Tensor {
+        var t = Tensor(storage: Graph.noData, shape: value.spec.shape,
+                       strides: Tensor.contiguousStrides(value.spec.shape), offset: 0, dtype: value.spec.dtype)
+        t.symbol = value
+        return t
+    }
+
+    private static let noData = Storage(byteCount: 0)
+
+    /// The value id of `tensor`, capturing it as a constant when it is concrete.
+    private func valueID(_ tensor: Tensor) -> Int {
+        if let symbol = tensor.symbol { return symbol.id }
+        let key = ObjectIdentifier(tensor.storage)
+        if let known = constantIDs[key]?.first(where: { $0.0.shape == tensor.shape && $0.0.strides == tensor.strides && $0.0.offset == tensor.offset }) {
+            return known.1
+        }
+        let value = newValue(tensor.spec)
+        constants[value.id] = tensor
+        constantIDs[key, default: []].append((tensor, value.id))
+        return value.id
+    }
+
+    /// Appends a node for `op` and returns symbolic outputs of `specs`.
+    func record(_ op: any Operation, _ inputs: [Tensor], _ specs: [TensorSpec]) -> [Tensor] {
+        let inputIDs = inputs.map(valueID)
+        let outputValues = specs.map(newValue)
+        nodes.append(Node(op: op, inputs: inputIDs, outputs: outputValues.map(\.id)))
+        return outputValues.map(symbolic)
+    }
+
+    /// Records `body` applied to placeholders of `specs`.
+    ///
+    /// Throws the first `ShapeError` any op raised, so a model built from outside input (a
+    /// configuration file) is checked before it runs.
+    ///
+    /// ```swift
+    /// let graph = try Graph.trace([TensorSpec([32, 784])]) { x in [relu(x.matmul(w))] }
+    /// graph.nodes.map(\.op.name)   // ["matmul", "relu"]
+    /// ```
+    public static func trace(_ specs: [TensorSpec], _ body: ([Tensor]) throws -> [Tensor]) throws -> Graph {
+        let graph = Graph()
+        var state = DispatchState.current
+        state.recorder = graph
+        state.errorSink = nil
+        let placeholders = specs.map(graph.placeholder)
+        let results = try DispatchState.$current.withValue(state) { try body(placeholders) }
+        if let error = graph.errorSink.error { throw error }
+        graph.outputs = results.map(graph.valueID)
+        return graph
+    }
+
+    /// Shapes and dtypes of the outputs.
+    public var outputSpecs: [TensorSpec] { outputs.map { values[$0] } }
+
+    /// One line per node: `%3 = matmul(%0, %1) : [32, 10] float32`.
+    public var description: String {
+        var lines = inputs.map { "%\($0) = input : \(values[$0])" }
+        lines += constants.keys.sorted().map { "%\($0) = constant : \(values[$0])" }
+        for node in nodes {
+            let args = node.inputs.map { "%\($0)" }.joined(separator: ", ")
+            let results = node.outputs.map { "%\($0)" }.joined(separator: ", ")
+            let types = node.outputs.map { "\(values[$0])" }.joined(separator: ", ")
+            lines.append("\(results) = \(node.op.name)(\(args)) : \(types)")
+        }
+        lines.append("return " + outputs.map { "%\($0)" }.joined(separator: ", "))
+        return lines.joined(separator: "\n")
+    }
+}

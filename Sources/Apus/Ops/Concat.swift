@@ -1,0 +1,81 @@
+/// Joins tensors of one dtype along an existing axis; other dimensions must match.
+public struct ConcatOp: Operation {
+    public let axis: Int
+    public var name: String { "concat" }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        try require(!inputs.isEmpty, name, inputs, "at least one tensor")
+        let first = inputs[0]
+        let a = try normalizeAxis(axis, rank: first.shape.count, op: name, inputs)
+        var shape = first.shape
+        shape[a] = 0
+        for spec in inputs {
+            try require(spec.dtype == first.dtype, name, inputs, "all tensors must have one dtype")
+            try require(spec.shape.count == first.shape.count && spec.shape.indices.allSatisfy { $0 == a || spec.shape[$0] == first.shape[$0] },
+                        name, inputs, "all dimensions except axis \(axis) must match")
+            shape[a] += spec.shape[a]
+        }
+        return [TensorSpec(shape, first.dtype)]
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let y = Tensor(uninitialized: outputs[0].shape, dtype: outputs[0].dtype)
+        let a = axis < 0 ? axis + y.rank : axis
+        var start = 0
+        for x in inputs {
+            var ranges = y.shape.map { SliceRange(start: 0, end: $0, step: 1) }
+            ranges[a] = SliceRange(start: start, end: start + x.shape[a], step: 1)
+            CPUElementwise.copy(x, into: SliceOp(ranges: ranges).cpu([y], [x.spec])[0])
+            start += x.shape[a]
+        }
+        return [y]
+    }
+
+    public func vjp(_ c: VJPContext) -> [Tensor?] {
+        let a = axis < 0 ? axis + c.inputs[0].rank : axis
+        return c.cotangents[0].split(sizes: c.inputs.map { $0.shape[a] }, axis: a).map { $0 }
+    }
+}
+
+/// Constant padding: `padding[i] = (before, after)` elements added on each side of dimension i.
+public struct PadOp: Operation {
+    public let padding: [(before: Int, after: Int)]
+    public let value: Double
+    public var name: String { "pad" }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        let shape = inputs[0].shape
+        try require(padding.count == shape.count, name, inputs, "one (before, after) pair per dimension (\(shape.count))")
+        try require(padding.allSatisfy { $0.before >= 0 && $0.after >= 0 }, name, inputs, "padding must be non-negative")
+        return [TensorSpec(zip(shape, padding).map { $0 + $1.before + $1.after }, inputs[0].dtype)]
+    }
+
+    var interior: (([Int]) -> [SliceRange]) {
+        { shape in zip(shape, padding).map { SliceRange(start: $1.before, end: $0 - $1.after, step: 1) } }
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let y = Tensor.full(outputs[0].shape, value, dtype: outputs[0].dtype)
+        CPUElementwise.copy(inputs[0], into: SliceOp(ranges: interior(y.shape)).cpu([y], [inputs[0].spec])[0])
+        return [y]
+    }
+
+    public func vjp(_ c: VJPContext) -> [Tensor?] {
+        [Tensor.apply(SliceOp(ranges: interior(c.outputs[0].shape)), [c.cotangents[0]])[0]]
+    }
+}
+
+extension Tensor {
+    /// `tensors` joined along `axis`.
+    public static func concat(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
+        apply(ConcatOp(axis: axis), tensors)[0]
+    }
+    /// `tensors` (all of one shape) stacked along a new axis.
+    public static func stack(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
+        concat(tensors.map { $0.unsqueezed(axis: axis) }, axis: axis)
+    }
+    /// Padded with `value`: `padding[i] = (before, after)` for each dimension i.
+    public func padded(_ padding: [(before: Int, after: Int)], value: Double = 0) -> Tensor {
+        Tensor.apply(PadOp(padding: padding, value: value), [self])[0]
+    }
+}

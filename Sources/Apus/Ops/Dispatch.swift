@@ -1,0 +1,90 @@
+/// The mode that the single dispatch point runs in; scoped per task/thread.
+struct DispatchState {
+    /// Whether results of differentiable ops on inputs that require gradients get a backward node.
+    var gradEnabled = true
+    /// Set while tracing: ops record into this graph instead of computing.
+    var recorder: Graph?
+    /// Set inside `Tensor.checking`: shape errors are collected here instead of stopping.
+    var errorSink: ErrorSink?
+
+    @TaskLocal static var current = DispatchState()
+}
+
+/// Collects the first shape error raised while validating.
+final class ErrorSink {
+    var error: ShapeError?
+}
+
+extension Tensor {
+    /// The single dispatch point of Apus: checks `op`'s shape rule, then computes (eager) or
+    /// records (tracing) it, and attaches a backward node when a gradient is needed.
+    ///
+    /// In eager mode a shape error stops the program with the rule's message (like an
+    /// out-of-range index); inside `Tensor.checking { }` or `Graph.trace` it is thrown instead.
+    public static func apply<Op: Operation>(_ op: Op, _ inputs: [Tensor]) -> [Tensor] {
+        let state = DispatchState.current
+        if let sink = state.errorSink ?? state.recorder?.errorSink, sink.error != nil {
+            return [Tensor.poisoned]
+        }
+        let specs: [TensorSpec]
+        do {
+            specs = try op.outputSpecs(inputs.map(\.spec))
+        } catch let error as ShapeError {
+            if let sink = state.errorSink ?? state.recorder?.errorSink {
+                sink.error = error
+                return [Tensor.poisoned]
+            }
+            fatalError(error.description)
+        } catch {
+            fatalError("\(op.name): \(error)")
+        }
+        var outputs: [Tensor]
+        if let graph = state.recorder {
+            outputs = graph.record(op, inputs, specs)
+        } else {
+            outputs = op.cpu(inputs, specs)
+        }
+        if state.gradEnabled && op.isDifferentiable && inputs.contains(where: \.requiresGrad) {
+            let node = BackwardNode(op: op, inputs: inputs, outputs: outputs)
+            for i in outputs.indices where outputs[i].dtype.isFloatingPoint {
+                outputs[i].autograd = AutogradInfo(node: node, outputIndex: i)
+            }
+        }
+        return outputs
+    }
+
+    /// Runs `body` with shape errors thrown instead of stopping the program: the `throws`
+    /// variant of every op, for code that builds models from outside input.
+    ///
+    /// ```swift
+    /// let y = try Tensor.checking { a.matmul(b) }   // throws ShapeError if inner dims differ
+    /// ```
+    public static func checking<R>(_ body: () throws -> R) throws -> R {
+        let sink = ErrorSink()
+        var state = DispatchState.current
+        state.errorSink = sink
+        let result = try DispatchState.$current.withValue(state) { try body() }
+        if let error = sink.error { throw error }
+        return result
+    }
+
+    /// The placeholder returned after a shape error while checking (never computed on).
+    static var poisoned: Tensor { Tensor(storage: Storage(byteCount: 0), shape: [0], strides: [1], offset: 0, dtype: .float32) }
+}
+
+/// Runs `body` without recording gradients: results of ops inside do not require grad.
+public func withoutGrad<R>(_ body: () throws -> R) rethrows -> R {
+    var state = DispatchState.current
+    state.gradEnabled = false
+    return try DispatchState.$current.withValue(state) { try body() }
+}
+
+/// Runs `body` with gradient recording switched on (for example inside `withoutGrad`).
+public func withGrad<R>(_ body: () throws -> R) rethrows -> R {
+    var state = DispatchState.current
+    state.gradEnabled = true
+    return try DispatchState.$current.withValue(state) { try body() }
+}
+
+/// Whether ops currently record gradients.
+public var isGradEnabled: Bool { DispatchState.current.gradEnabled }

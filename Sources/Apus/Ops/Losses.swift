@@ -1,0 +1,65 @@
+/// How a per-example loss is reduced.
+public enum LossReduction: String, Sendable { case mean, sum, none }
+
+/// Softmax cross-entropy from `logits` [N, C] (or [C]) and integer `labels` [N] (or []).
+///
+/// - `labelSmoothing` ε mixes the one-hot target with the uniform distribution: loss =
+///   (1−ε)·nll + ε·mean over classes of −log p (as PyTorch).
+/// - Examples whose label equals `ignoreIndex` contribute nothing and do not count in the mean.
+/// - `classWeights` [C] scales each example's loss by its class weight; the mean divides by the
+///   summed weights (as PyTorch).
+public func crossEntropy(logits: Tensor, labels: Tensor, classWeights: Tensor? = nil, labelSmoothing: Double = 0,
+                         ignoreIndex: Int? = nil, reduction: LossReduction = .mean) -> Tensor {
+    precondition(labels.dtype == .int64 || labels.dtype == .int32, "crossEntropy: labels must be int32 or int64, got \(labels.dtype)")
+    let batched = logits.rank == 1 ? logits.unsqueezed(axis: 0) : logits
+    let targets = (labels.rank == 0 ? labels.reshaped([1]) : labels).cast(to: .int64)
+    precondition(batched.rank == 2 && targets.rank == 1 && targets.shape[0] == batched.shape[0],
+                 "crossEntropy: expected logits [N, C] and labels [N], got \(logits.shape) and \(labels.shape)")
+    let classes = batched.shape[1]
+    var keep: Tensor? = nil
+    var safeTargets = targets
+    if let ignoreIndex {
+        let kept = targets.notEqual(Tensor.full([], Double(ignoreIndex), dtype: .int64))
+        keep = kept.cast(to: logits.dtype)
+        safeTargets = Tensor.where(kept, targets, targets.zerosLike())
+    }
+    let logProbabilities = batched.logSoftmax(axis: 1)
+    var perExample = -logProbabilities.gathered(axis: 1, index: safeTargets.unsqueezed(axis: 1)).squeezed(axis: 1)
+    if labelSmoothing > 0 {
+        let smooth = -logProbabilities.mean(axis: 1)
+        perExample = perExample * (1 - labelSmoothing) + smooth * labelSmoothing
+    }
+    var weights = keep
+    if let classWeights {
+        precondition(classWeights.shape == [classes], "crossEntropy: class weights must have shape [\(classes)], got \(classWeights.shape)")
+        let w = classWeights.indexSelect(axis: 0, index: safeTargets)
+        weights = weights.map { $0 * w } ?? w
+    }
+    if let weights { perExample = perExample * weights }
+    switch reduction {
+    case .none: return labels.rank == 0 ? perExample.reshaped([]) : perExample
+    case .sum: return perExample.sum()
+    case .mean:
+        if let weights { return perExample.sum() / weights.sum() }
+        return perExample.mean()
+    }
+}
+
+/// Mean squared error between `prediction` and `target` (same shape).
+public func mse(_ prediction: Tensor, _ target: Tensor, reduction: LossReduction = .mean) -> Tensor {
+    precondition(prediction.shape == target.shape, "mse: shapes \(prediction.shape) and \(target.shape) differ")
+    let d = prediction - target
+    let squared = d * d
+    switch reduction {
+    case .none: return squared
+    case .sum: return squared.sum()
+    case .mean: return squared.mean()
+    }
+}
+
+/// Inverted dropout: in training, zeroes each element with probability `p` and scales the rest
+/// by 1/(1−p); otherwise returns `x` unchanged.
+public func dropout(_ x: Tensor, p: Double, training: Bool = true, generator: RandomGenerator = .global) -> Tensor {
+    guard training && p > 0 else { return x }
+    return x * Tensor.dropoutMask(x.shape, p: p, dtype: x.dtype, generator: generator)
+}

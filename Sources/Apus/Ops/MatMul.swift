@@ -1,0 +1,96 @@
+import CBLAS
+
+/// Batched matrix product with NumPy broadcasting of the batch dimensions:
+/// `[..., M, K] × [..., K, N] → [..., M, N]` (both operands of rank ≥ 2, one float dtype).
+/// Runs on BLAS sgemm/dgemm; transposed views are passed to BLAS without copying.
+public struct MatMulOp: Operation {
+    public init() {}
+    public var name: String { "matmul" }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        let a = inputs[0], b = inputs[1]
+        try require(a.shape.count >= 2 && b.shape.count >= 2, name, inputs, "both operands need rank ≥ 2")
+        try require(a.dtype == b.dtype && a.dtype.isFloatingPoint, name, inputs, "both operands must be float32 or both float64")
+        try require(a.shape[a.shape.count - 1] == b.shape[b.shape.count - 2], name, inputs,
+                    "inner dimensions must agree ([..., M, K] × [..., K, N])")
+        guard let batch = broadcastShapes(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2))) else {
+            throw ShapeError(op: name, shapes: inputs.map(\.shape), expected: "batch dimensions must broadcast")
+        }
+        return [TensorSpec(batch + [a.shape[a.shape.count - 2], b.shape[b.shape.count - 1]], a.dtype)]
+    }
+
+    /// How BLAS reads the last two dimensions of an operand without copying, if it can.
+    private static func blasLayout(_ t: Tensor) -> (transposed: Bool, leading: Int)? {
+        let rows = t.shape[t.rank - 2], cols = t.shape[t.rank - 1]
+        let rs = t.strides[t.rank - 2], cs = t.strides[t.rank - 1]
+        if (cs == 1 || cols == 1) && rs >= Swift.max(cols, 1) { return (false, rs) }
+        if (rs == 1 || rows == 1) && cs >= Swift.max(rows, 1) { return (true, cs) }
+        if rows == 1 && cols == 1 { return (false, 1) }
+        return nil
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        var a = inputs[0], b = inputs[1]
+        let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
+        if m == 0 || n == 0 || k == 0 { return [Tensor.zeros(outputs[0].shape, dtype: a.dtype)] }
+        let y = Tensor(uninitialized: outputs[0].shape, dtype: a.dtype)
+        // [..., M, K] × [K, N] with a dense: one GEMM over all rows.
+        if b.rank == 2 && a.isContiguous && a.rank > 2 {
+            a = Tensor(storage: a.storage, shape: [a.count / k, k], strides: [k, 1], offset: a.offset, dtype: a.dtype)
+        }
+        if Self.blasLayout(a) == nil { a = a.dense }
+        if Self.blasLayout(b) == nil { b = b.dense }
+        let la = Self.blasLayout(a)!, lb = Self.blasLayout(b)!
+        let rows = a.shape[a.rank - 2]
+        let batchShape = Array(y.shape.dropLast(2))
+        let batchCount = a.rank == 2 && b.rank == 2 ? 1 : batchShape.reduce(1, *)
+        let batchA = Self.batchOffsets(a, batchShape), batchB = Self.batchOffsets(b, batchShape)
+        let ta = la.transposed ? CblasTrans : CblasNoTrans, tb = lb.transposed ? CblasTrans : CblasNoTrans
+        for i in 0..<batchCount {
+            let yOffset = i * rows * n
+            if a.dtype == .float32 {
+                cblas_sgemm(CblasRowMajor, ta, tb, Int32(rows), Int32(n), Int32(k), 1,
+                            a.pointer(Float.self) + batchA[i], Int32(la.leading),
+                            b.pointer(Float.self) + batchB[i], Int32(lb.leading), 0,
+                            y.pointer(Float.self) + yOffset, Int32(n))
+            } else {
+                cblas_dgemm(CblasRowMajor, ta, tb, Int32(rows), Int32(n), Int32(k), 1,
+                            a.pointer(Double.self) + batchA[i], Int32(la.leading),
+                            b.pointer(Double.self) + batchB[i], Int32(lb.leading), 0,
+                            y.pointer(Double.self) + yOffset, Int32(n))
+            }
+        }
+        return [y]
+    }
+
+    /// Element offset of each matrix of `t` for every index of the broadcast batch shape.
+    private static func batchOffsets(_ t: Tensor, _ batchShape: [Int]) -> [Int] {
+        let batchRank = t.rank - 2
+        if batchRank == 0 || batchShape.isEmpty { return Array(repeating: 0, count: Swift.max(batchShape.reduce(1, *), 1)) }
+        let view = Tensor(storage: t.storage, shape: Array(t.shape.prefix(batchRank)), strides: Array(t.strides.prefix(batchRank)),
+                          offset: 0, dtype: t.dtype)
+        return CPUElementwise.offsets(StridedLayout(outShape: batchShape, operands: [view]), operand: 0)
+    }
+
+    public func vjp(_ c: VJPContext) -> [Tensor?] {
+        let g = c.cotangents[0], a = c.inputs[0], b = c.inputs[1]
+        return [c.needsGradient(0) ? g.matmul(b.transposed()).sum(toShape: a.shape) : nil,
+                c.needsGradient(1) ? a.transposed().matmul(g).sum(toShape: b.shape) : nil]
+    }
+}
+
+extension Tensor {
+    /// Matrix product as NumPy's `matmul`: 1-D operands are promoted to a row (left) or column
+    /// (right) and that dimension is removed again; batch dimensions broadcast.
+    public func matmul(_ other: Tensor) -> Tensor {
+        let a = rank == 1 ? unsqueezed(axis: 0) : self
+        let b = other.rank == 1 ? other.unsqueezed(axis: 1) : other
+        var y = Tensor.apply(MatMulOp(), [a, b])[0]
+        if other.rank == 1 { y = y.squeezed(axis: -1) }
+        if rank == 1 { y = y.squeezed(axis: -2) }
+        return y
+    }
+}
+
+/// Matrix product (see `Tensor.matmul`).
+public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor { a.matmul(b) }

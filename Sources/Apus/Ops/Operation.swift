@@ -1,0 +1,85 @@
+/// One operation, defined once: its shape rule, its kernel(s) and its gradient.
+///
+/// Every built-in op (add, matmul, conv2d, …) and every user-registered primitive conforms;
+/// `Tensor.apply(_:_:)` is the single dispatch point that runs (eager) or records (tracing) it.
+///
+/// ```swift
+/// struct Square: Operation {
+///     var name: String { "square" }
+///     func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] { [inputs[0]] }
+///     func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] { [inputs[0] * inputs[0]] }
+///     func vjp(_ c: VJPContext) -> [Tensor?] { [c.cotangents[0] * c.inputs[0] * 2] }
+/// }
+/// let y = Tensor.apply(Square(), [x])[0]
+/// ```
+public protocol Operation {
+    /// The op's name in errors, graphs and profiles.
+    var name: String { get }
+    /// Shape rule: output shapes and dtypes from input shapes and dtypes. Throws `ShapeError`
+    /// naming the op, the shapes and what was expected when the inputs do not fit.
+    func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec]
+    /// CPU kernel: computes the outputs (whose specs the shape rule gave) from concrete inputs.
+    func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor]
+    /// Vector-Jacobian product written with Apus ops: gradients for each input (nil where an
+    /// input needs none) from the cotangents of the outputs.
+    func vjp(_ context: VJPContext) -> [Tensor?]
+    /// False for ops whose outputs carry no gradient (comparisons, argmax, one-hot, …).
+    var isDifferentiable: Bool { get }
+}
+
+extension Operation {
+    public var isDifferentiable: Bool { true }
+    public func vjp(_ context: VJPContext) -> [Tensor?] {
+        fatalError("\(name) has no gradient (vjp); higher-order differentiation through it is not supported")
+    }
+}
+
+/// What a vjp sees: the op's inputs and outputs and the cotangents of its outputs.
+public struct VJPContext {
+    public let inputs: [Tensor]
+    public let outputs: [Tensor]
+    public let cotangents: [Tensor]
+    let needed: [Bool]
+    /// Whether input `i` needs a gradient (skip expensive work otherwise).
+    public func needsGradient(_ i: Int) -> Bool { needed[i] }
+}
+
+/// A shape rule's rejection: the op, the input shapes, what it expected.
+public struct ShapeError: Error, CustomStringConvertible, Equatable {
+    public let op: String
+    public let shapes: [[Int]]
+    public let expected: String
+    /// Where the op was called from (a module path), when known.
+    public var location: String?
+
+    public init(op: String, shapes: [[Int]], expected: String) {
+        self.op = op
+        self.shapes = shapes
+        self.expected = expected
+    }
+
+    public var description: String {
+        let shapeText = shapes.map { "\($0)" }.joined(separator: ", ")
+        let prefix = location.map { "\($0): " } ?? ""
+        return "\(prefix)\(op): got shapes \(shapeText); \(expected)"
+    }
+}
+
+/// Throws a `ShapeError` for `op` unless `condition` holds.
+@inline(__always)
+func require(_ condition: Bool, _ op: String, _ inputs: [TensorSpec], _ expected: @autoclosure () -> String) throws {
+    if !condition { throw ShapeError(op: op, shapes: inputs.map(\.shape), expected: expected()) }
+}
+
+/// Normalises a possibly negative axis for a tensor of `rank` dimensions.
+func normalizeAxis(_ axis: Int, rank: Int, op: String, _ inputs: [TensorSpec]) throws -> Int {
+    let a = axis < 0 ? axis + rank : axis
+    try require(a >= 0 && a < max(rank, 1), op, inputs, "axis \(axis) out of range for rank \(rank)")
+    return a
+}
+
+/// Why a geometry (convolution, pooling) does not fit its input, for a `ShapeError`.
+struct ShapeMismatch: Error {
+    let reason: String
+    init(_ reason: String) { self.reason = reason }
+}

@@ -1,0 +1,139 @@
+import CApusKernels
+
+/// Window of a 2-D pooling: kernel, stride and padding, each (height, width).
+public struct PoolGeometry: Hashable, Sendable {
+    let kernelH: Int, kernelW: Int, strideH: Int, strideW: Int, padH: Int, padW: Int
+
+    public init(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) {
+        (kernelH, kernelW) = kernel
+        (strideH, strideW) = stride ?? kernel
+        (padH, padW) = padding
+    }
+
+    func outputShape(_ x: [Int]) -> Result<[Int], ShapeMismatch> {
+        guard x.count == 4 else { return .failure(ShapeMismatch("expected input [N, C, H, W]")) }
+        guard kernelH > 0, kernelW > 0, strideH > 0, strideW > 0 else { return .failure(ShapeMismatch("kernel and stride must be positive")) }
+        guard padH >= 0, padW >= 0, padH * 2 <= kernelH, padW * 2 <= kernelW else { return .failure(ShapeMismatch("padding must be at most half the kernel")) }
+        let oh = (x[2] + 2 * padH - kernelH) / strideH + 1, ow = (x[3] + 2 * padW - kernelW) / strideW + 1
+        guard oh > 0, ow > 0 else { return .failure(ShapeMismatch("kernel \(kernelH)×\(kernelW) is larger than the padded input \(x[2])×\(x[3])")) }
+        return .success([x[0], x[1], oh, ow])
+    }
+
+    func specs(_ op: String, _ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        try require(inputs[0].dtype.isFloatingPoint, op, inputs, "expected a floating-point tensor")
+        switch outputShape(inputs[0].shape) {
+        case .success(let shape): return [TensorSpec(shape, inputs[0].dtype)]
+        case .failure(let mismatch): throw ShapeError(op: op, shapes: inputs.map(\.shape), expected: mismatch.reason)
+        }
+    }
+
+    /// (planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow) for the C kernels.
+    func args(_ x: [Int], _ y: [Int]) -> (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64) {
+        (Int64(x[0] * x[1]), Int64(x[2]), Int64(x[3]), Int64(kernelH), Int64(kernelW), Int64(strideH), Int64(strideW),
+         Int64(padH), Int64(padW), Int64(y[2]), Int64(y[3]))
+    }
+}
+
+/// 2-D max pooling over [N, C, H, W] (padding counts as −∞).
+public struct MaxPool2dOp: Operation {
+    public let geometry: PoolGeometry
+    public var name: String { "maxPool2d" }
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] { try geometry.specs(name, inputs) }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let x = inputs[0].dense, y = Tensor(uninitialized: outputs[0].shape, dtype: x.dtype)
+        let (p, h, w, kh, kw, sh, sw, ph, pw, oh, ow) = geometry.args(x.shape, y.shape)
+        if x.dtype == .float32 {
+            apus_maxpool_f32(x.pointer(Float.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, y.pointer(Float.self))
+        } else {
+            apus_maxpool_f64(x.pointer(Double.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, y.pointer(Double.self))
+        }
+        return [y]
+    }
+
+    public func vjp(_ c: VJPContext) -> [Tensor?] {
+        [Tensor.apply(MaxPool2dGradOp(geometry: geometry), [c.inputs[0], c.cotangents[0]])[0]]
+    }
+}
+
+/// Gradient of max pooling: (input, output cotangent) → input-shaped gradient routed to each
+/// window's first maximum. Not differentiable again.
+public struct MaxPool2dGradOp: Operation {
+    public let geometry: PoolGeometry
+    public var name: String { "maxPool2dGrad" }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        let y = try geometry.specs(name, [inputs[0]])
+        try require(y[0] == inputs[1], name, inputs, "cotangent must have the pooled shape \(y[0].shape)")
+        return [inputs[0]]
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let x = inputs[0].dense, g = inputs[1].dense, dx = Tensor.zeros(x.shape, dtype: x.dtype)
+        let (p, h, w, kh, kw, sh, sw, ph, pw, oh, ow) = geometry.args(x.shape, g.shape)
+        if x.dtype == .float32 {
+            apus_maxpool_backward_f32(x.pointer(Float.self), g.pointer(Float.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, dx.pointer(Float.self))
+        } else {
+            apus_maxpool_backward_f64(x.pointer(Double.self), g.pointer(Double.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, dx.pointer(Double.self))
+        }
+        return [dx]
+    }
+}
+
+/// 2-D average pooling over [N, C, H, W]; padded positions count in the divisor (PyTorch's default).
+public struct AvgPool2dOp: Operation {
+    public let geometry: PoolGeometry
+    public var name: String { "avgPool2d" }
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] { try geometry.specs(name, inputs) }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let x = inputs[0].dense, y = Tensor(uninitialized: outputs[0].shape, dtype: x.dtype)
+        let (p, h, w, kh, kw, sh, sw, ph, pw, oh, ow) = geometry.args(x.shape, y.shape)
+        if x.dtype == .float32 {
+            apus_avgpool_f32(x.pointer(Float.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, y.pointer(Float.self))
+        } else {
+            apus_avgpool_f64(x.pointer(Double.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, y.pointer(Double.self))
+        }
+        return [y]
+    }
+
+    public func vjp(_ c: VJPContext) -> [Tensor?] {
+        [Tensor.apply(AvgPool2dGradOp(geometry: geometry, inputShape: c.inputs[0].shape), [c.cotangents[0]])[0]]
+    }
+}
+
+/// Gradient of average pooling: output cotangent → input-shaped gradient (its own adjoint is avgPool2d).
+public struct AvgPool2dGradOp: Operation {
+    public let geometry: PoolGeometry
+    public let inputShape: [Int]
+    public var name: String { "avgPool2dGrad" }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        let y = try geometry.specs(name, [TensorSpec(inputShape, inputs[0].dtype)])
+        try require(y[0] == inputs[0], name, inputs, "cotangent must have the pooled shape \(y[0].shape)")
+        return [TensorSpec(inputShape, inputs[0].dtype)]
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let g = inputs[0].dense, dx = Tensor.zeros(inputShape, dtype: g.dtype)
+        let (p, h, w, kh, kw, sh, sw, ph, pw, oh, ow) = geometry.args(inputShape, g.shape)
+        if g.dtype == .float32 {
+            apus_avgpool_backward_f32(g.pointer(Float.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, dx.pointer(Float.self))
+        } else {
+            apus_avgpool_backward_f64(g.pointer(Double.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, dx.pointer(Double.self))
+        }
+        return [dx]
+    }
+
+    public func vjp(_ c: VJPContext) -> [Tensor?] { [Tensor.apply(AvgPool2dOp(geometry: geometry), [c.cotangents[0]])[0]] }
+}
+
+/// Max pooling of [N, C, H, W]; `stride` defaults to the kernel size.
+public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Tensor {
+    Tensor.apply(MaxPool2dOp(geometry: PoolGeometry(kernel: kernel, stride: stride, padding: padding)), [x])[0]
+}
+
+/// Average pooling of [N, C, H, W]; `stride` defaults to the kernel size.
+public func avgPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Tensor {
+    Tensor.apply(AvgPool2dOp(geometry: PoolGeometry(kernel: kernel, stride: stride, padding: padding)), [x])[0]
+}

@@ -1,0 +1,184 @@
+import CApusKernels
+
+/// Sum, max or min over any set of axes, optionally keeping reduced axes as size 1.
+public struct ReduceOp: Operation {
+    public enum Kind: String, Sendable { case sum, max, min }
+    public let kind: Kind
+    public let axes: [Int]
+    public let keepDims: Bool
+
+    public init(_ kind: Kind, axes: [Int], keepDims: Bool) {
+        self.kind = kind
+        self.axes = axes
+        self.keepDims = keepDims
+    }
+
+    public var name: String { kind.rawValue }
+
+    /// Axes normalised to 0..<rank, sorted, unique; all axes when `axes` is empty.
+    static func resolve(_ axes: [Int], _ spec: TensorSpec, op: String) throws -> [Int] {
+        if axes.isEmpty { return Array(0..<spec.shape.count) }
+        let resolved = try axes.map { try normalizeAxis($0, rank: spec.shape.count, op: op, [spec]) }
+        try require(Set(resolved).count == resolved.count, op, [spec], "axes \(axes) repeat an axis")
+        return resolved.sorted()
+    }
+
+    static func reducedShape(_ shape: [Int], _ axes: [Int], keepDims: Bool) -> [Int] {
+        keepDims ? shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+                 : shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element)
+    }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        let resolved = try Self.resolve(axes, inputs[0], op: name)
+        try require(inputs[0].dtype != .bool, name, inputs, "cannot reduce a bool tensor (cast it first)")
+        if kind != .sum {
+            try require(resolved.allSatisfy { inputs[0].shape[$0] > 0 }, name, inputs, "cannot take \(name) over an empty axis")
+        }
+        return [TensorSpec(Self.reducedShape(inputs[0].shape, resolved, keepDims: keepDims), inputs[0].dtype)]
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let x = inputs[0]
+        if !x.dtype.isFloatingPoint {
+            let wide = CastOp(to: .float64).cpu([x], [])[0]
+            let reduced = cpu([wide], [TensorSpec(outputs[0].shape, .float64)])[0]
+            return CastOp(to: x.dtype).cpu([reduced], [])
+        }
+        let resolved = try! Self.resolve(axes, x.spec, op: name)
+        let (source, outer, r, inner) = ReduceLayout.make(x, axes: resolved)
+        let y = Tensor(uninitialized: outputs[0].shape, dtype: x.dtype)
+        let code = Int32((kind == .sum ? APUS_SUM : kind == .max ? APUS_MAX : APUS_MIN).rawValue)
+        let xp = SendablePointer(raw: source.rawPointer), yp = SendablePointer(raw: y.rawPointer)
+        CPUThreads.forChunks(outer, costPerItem: r * inner) { range in
+            let n = Int64(range.count)
+            if x.dtype == .float32 {
+                apus_reduce_f32(code, n, Int64(r), Int64(inner),
+                                xp.raw.assumingMemoryBound(to: Float.self) + range.lowerBound * r * inner,
+                                yp.raw.assumingMemoryBound(to: Float.self) + range.lowerBound * inner)
+            } else {
+                apus_reduce_f64(code, n, Int64(r), Int64(inner),
+                                xp.raw.assumingMemoryBound(to: Double.self) + range.lowerBound * r * inner,
+                                yp.raw.assumingMemoryBound(to: Double.self) + range.lowerBound * inner)
+            }
+        }
+        return [y]
+    }
+
+    public func vjp(_ c: VJPContext) -> [Tensor?] {
+        let x = c.inputs[0]
+        let resolved = try! Self.resolve(axes, x.spec, op: name)
+        let keptShape = Self.reducedShape(x.shape, resolved, keepDims: true)
+        let g = c.cotangents[0].reshaped(keptShape)
+        switch kind {
+        case .sum:
+            return [g.expanded(to: x.shape)]
+        case .max, .min:
+            let mask = x.equal(c.outputs[0].reshaped(keptShape)).cast(to: x.dtype)
+            return [g * mask / mask.sum(axes: resolved, keepDims: true)]
+        }
+    }
+}
+
+/// The [outer, r, inner] view of a tensor reduced over `axes`: when the axes are one
+/// contiguous block no data moves; otherwise they are permuted to the end first.
+enum ReduceLayout {
+    static func make(_ x: Tensor, axes: [Int]) -> (Tensor, outer: Int, r: Int, inner: Int) {
+        let isBlock = axes.isEmpty || axes.last! - axes.first! + 1 == axes.count
+        if isBlock, let first = axes.first {
+            let outer = x.shape[..<first].reduce(1, *)
+            let r = axes.map { x.shape[$0] }.reduce(1, *)
+            let inner = x.shape[(axes.last! + 1)...].reduce(1, *)
+            return (x.dense, outer, r, inner)
+        }
+        let kept = (0..<x.rank).filter { !axes.contains($0) }
+        let moved = PermuteOp(permutation: kept + axes).cpu([x], [])[0].dense
+        return (moved, kept.map { x.shape[$0] }.reduce(1, *), axes.map { x.shape[$0] }.reduce(1, *), 1)
+    }
+}
+
+/// Index of the maximum or minimum along one axis (first occurrence); Int64, no gradient.
+public struct ArgReduceOp: Operation {
+    public let isMax: Bool
+    public let axis: Int
+    public let keepDims: Bool
+    public var name: String { isMax ? "argmax" : "argmin" }
+    public var isDifferentiable: Bool { false }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        let a = try normalizeAxis(axis, rank: inputs[0].shape.count, op: name, inputs)
+        try require(inputs[0].dtype.isFloatingPoint, name, inputs, "expected a floating-point tensor")
+        try require(inputs[0].shape.isEmpty || inputs[0].shape[a] > 0, name, inputs, "cannot take \(name) over an empty axis")
+        return [TensorSpec(ReduceOp.reducedShape(inputs[0].shape, inputs[0].shape.isEmpty ? [] : [a], keepDims: keepDims), .int64)]
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let x = inputs[0]
+        let a = axis < 0 ? axis + x.rank : axis
+        let (source, outer, r, inner) = ReduceLayout.make(x, axes: x.rank == 0 ? [] : [a])
+        let y = Tensor(uninitialized: outputs[0].shape, dtype: .int64)
+        if x.dtype == .float32 {
+            apus_argreduce_f32(isMax ? 1 : 0, Int64(outer), Int64(r), Int64(inner), source.pointer(Float.self), y.pointer(Int64.self))
+        } else {
+            apus_argreduce_f64(isMax ? 1 : 0, Int64(outer), Int64(r), Int64(inner), source.pointer(Double.self), y.pointer(Int64.self))
+        }
+        return [y]
+    }
+}
+
+extension Tensor {
+    /// Sum over `axes` (all when empty).
+    public func sum(axes: [Int] = [], keepDims: Bool = false) -> Tensor {
+        Tensor.apply(ReduceOp(.sum, axes: axes, keepDims: keepDims), [self])[0]
+    }
+    /// Sum over one axis.
+    public func sum(axis: Int, keepDims: Bool = false) -> Tensor { sum(axes: [axis], keepDims: keepDims) }
+    /// Maximum over `axes` (all when empty); the gradient is shared among ties.
+    public func max(axes: [Int] = [], keepDims: Bool = false) -> Tensor {
+        Tensor.apply(ReduceOp(.max, axes: axes, keepDims: keepDims), [self])[0]
+    }
+    /// Maximum over one axis.
+    public func max(axis: Int, keepDims: Bool = false) -> Tensor { max(axes: [axis], keepDims: keepDims) }
+    /// Minimum over `axes` (all when empty).
+    public func min(axes: [Int] = [], keepDims: Bool = false) -> Tensor {
+        Tensor.apply(ReduceOp(.min, axes: axes, keepDims: keepDims), [self])[0]
+    }
+    /// Minimum over one axis.
+    public func min(axis: Int, keepDims: Bool = false) -> Tensor { min(axes: [axis], keepDims: keepDims) }
+
+    /// Number of elements reduced over `axes`.
+    private func reducedCount(_ axes: [Int]) -> Int {
+        axes.isEmpty ? count : axes.map { shape[$0 < 0 ? $0 + rank : $0] }.reduce(1, *)
+    }
+
+    /// Mean over `axes` (all when empty).
+    public func mean(axes: [Int] = [], keepDims: Bool = false) -> Tensor {
+        sum(axes: axes, keepDims: keepDims) * (1 / Double(Swift.max(reducedCount(axes), 1)))
+    }
+    /// Mean over one axis.
+    public func mean(axis: Int, keepDims: Bool = false) -> Tensor { mean(axes: [axis], keepDims: keepDims) }
+
+    /// Variance over `axes`: Σ(x − mean)² / (n − correction); `correction: 1` (the default, as
+    /// PyTorch) is the unbiased estimate, 0 the population variance.
+    public func variance(axes: [Int] = [], keepDims: Bool = false, correction: Int = 1) -> Tensor {
+        let centered = self - mean(axes: axes, keepDims: true)
+        let n = reducedCount(axes)
+        return (centered * centered).sum(axes: axes, keepDims: keepDims) * (1 / Double(Swift.max(n - correction, 1)))
+    }
+
+    /// log Σ exp(x) over `axes`, computed stably.
+    public func logSumExp(axes: [Int] = [], keepDims: Bool = false) -> Tensor {
+        let m = withoutGrad { max(axes: axes, keepDims: true) }
+        let finite = Tensor.where(m.abs() .< Double.infinity, m, m.zerosLike())
+        let result = (self - finite).exp().sum(axes: axes, keepDims: true).log() + finite
+        return keepDims ? result : result.reshaped(ReduceOp.reducedShape(shape, try! ReduceOp.resolve(axes, spec, op: "logSumExp"), keepDims: false))
+    }
+
+    /// Index of the maximum along `axis` (Int64).
+    public func argmax(axis: Int, keepDims: Bool = false) -> Tensor {
+        Tensor.apply(ArgReduceOp(isMax: true, axis: axis, keepDims: keepDims), [self])[0]
+    }
+    /// Index of the minimum along `axis` (Int64).
+    public func argmin(axis: Int, keepDims: Bool = false) -> Tensor {
+        Tensor.apply(ArgReduceOp(isMax: false, axis: axis, keepDims: keepDims), [self])[0]
+    }
+}

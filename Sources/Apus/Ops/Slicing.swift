@@ -1,0 +1,176 @@
+/// One axis of a slice: elements start, start+step, … below end (step > 0).
+public struct SliceRange: Hashable, Sendable {
+    public var start: Int, end: Int, step: Int
+    var count: Int { Swift.max(0, (end - start + step - 1) / step) }
+}
+
+/// A strided sub-block of a tensor (a view). Its gradient writes the cotangent into zeros.
+public struct SliceOp: Operation {
+    /// One range per input dimension, already clamped to the dimension sizes.
+    public let ranges: [SliceRange]
+    public var name: String { "slice" }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        let shape = inputs[0].shape
+        try require(ranges.count == shape.count, name, inputs, "one range per dimension (\(shape.count)), got \(ranges.count)")
+        for (r, size) in zip(ranges, shape) {
+            try require(r.step > 0 && r.start >= 0 && r.end <= size && (r.start <= r.end || r.count == 0), name, inputs,
+                        "range \(r.start)..<\(r.end) step \(r.step) must lie in 0..<\(size) with a positive step")
+        }
+        return [TensorSpec(ranges.map(\.count), inputs[0].dtype)]
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let x = inputs[0]
+        let offset = x.offset + zip(ranges, x.strides).map { $0.start * $1 }.reduce(0, +)
+        let strides = zip(ranges, x.strides).map { $0.step * $1 }
+        return [Tensor(storage: x.storage, shape: outputs[0].shape, strides: strides, offset: offset, dtype: x.dtype)]
+    }
+
+    public func vjp(_ c: VJPContext) -> [Tensor?] {
+        [Tensor.apply(SliceGradOp(ranges: ranges, shape: c.inputs[0].shape), [c.cotangents[0]])[0]]
+    }
+}
+
+/// The adjoint of `SliceOp`: a zero tensor of `shape` with the input written into the slice.
+public struct SliceGradOp: Operation {
+    public let ranges: [SliceRange]
+    public let shape: [Int]
+    public var name: String { "sliceGrad" }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        try require(inputs[0].shape == ranges.map(\.count), name, inputs, "input must have the slice's shape \(ranges.map(\.count))")
+        return [TensorSpec(shape, inputs[0].dtype)]
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let y = Tensor.zeros(shape, dtype: inputs[0].dtype)
+        let window = SliceOp(ranges: ranges).cpu([y], [inputs[0].spec])[0]
+        CPUElementwise.copy(inputs[0], into: window)
+        return [y]
+    }
+
+    public func vjp(_ c: VJPContext) -> [Tensor?] { [Tensor.apply(SliceOp(ranges: ranges), [c.cotangents[0]])[0]] }
+}
+
+/// Reverses the order of elements along `axes` (a view with negative strides).
+public struct FlipOp: Operation {
+    public let axes: [Int]
+    public var name: String { "flip" }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        _ = try axes.map { try normalizeAxis($0, rank: inputs[0].shape.count, op: name, inputs) }
+        return inputs
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let x = inputs[0]
+        var strides = x.strides, offset = x.offset
+        for axis in Set(axes.map { $0 < 0 ? $0 + x.rank : $0 }) where x.shape[axis] > 0 {
+            offset += (x.shape[axis] - 1) * strides[axis]
+            strides[axis] = -strides[axis]
+        }
+        return [Tensor(storage: x.storage, shape: x.shape, strides: strides, offset: offset, dtype: x.dtype)]
+    }
+
+    public func vjp(_ c: VJPContext) -> [Tensor?] { [c.cotangents[0].flipped(axes: axes)] }
+}
+
+/// Something that selects along one axis: an `Int` (the axis is removed), a range, or a
+/// `TensorRange` (`.all`, `.strided(from:to:by:)`).
+public protocol TensorRangeExpression {
+    /// The range over an axis of `size` and whether the axis is dropped.
+    func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool)
+}
+
+/// Selections beyond ranges: every element (`x[.all, 0]`) or every `step`-th element
+/// (`x[.strided(from: 0, to: 8, by: 2)]`; `to: nil` runs to the end).
+public enum TensorRange: TensorRangeExpression {
+    case all
+    case strided(from: Int, to: Int?, by: Int)
+
+    public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) {
+        switch self {
+        case .all: return (SliceRange(start: 0, end: size, step: 1), false)
+        case let .strided(from, to, step):
+            precondition(step > 0, "slicing: step must be positive (use flipped(axes:) to reverse)")
+            let s = clampBound(from, size)
+            return (SliceRange(start: s, end: Swift.max(s, clampBound(to ?? size, size)), step: step), false)
+        }
+    }
+}
+
+private func clampBound(_ i: Int, _ size: Int) -> Int { Swift.min(Swift.max(i < 0 ? i + size : i, 0), size) }
+
+extension Int: TensorRangeExpression {
+    public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) {
+        let i = self < 0 ? self + size : self
+        precondition(i >= 0 && i < size, "index \(self) is out of range for an axis of size \(size)")
+        return (SliceRange(start: i, end: i + 1, step: 1), true)
+    }
+}
+extension Range: TensorRangeExpression where Bound == Int {
+    public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) {
+        (SliceRange(start: clampBound(lowerBound, size), end: Swift.max(clampBound(lowerBound, size), clampBound(upperBound, size)), step: 1), false)
+    }
+}
+extension ClosedRange: TensorRangeExpression where Bound == Int {
+    public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) { (lowerBound..<(upperBound + 1)).sliceRange(size: size) }
+}
+extension PartialRangeFrom: TensorRangeExpression where Bound == Int {
+    public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) { (lowerBound..<size).sliceRange(size: size) }
+}
+extension PartialRangeUpTo: TensorRangeExpression where Bound == Int {
+    public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) { (0..<upperBound).sliceRange(size: size) }
+}
+extension PartialRangeThrough: TensorRangeExpression where Bound == Int {
+    public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) { (0...upperBound).sliceRange(size: size) }
+}
+extension Tensor {
+    /// Elements `start, start+step, …` below `end` along `axis` (a view; negative bounds count from the end).
+    public func slice(axis: Int, start: Int = 0, end: Int? = nil, step: Int = 1) -> Tensor {
+        let a = axis < 0 ? axis + rank : axis
+        precondition(a >= 0 && a < rank, "slice: axis \(axis) out of range for shape \(shape)")
+        var ranges = shape.map { SliceRange(start: 0, end: $0, step: 1) }
+        let s = clampBound(start, shape[a])
+        ranges[a] = SliceRange(start: s, end: Swift.max(s, clampBound(end ?? shape[a], shape[a])), step: step)
+        return Tensor.apply(SliceOp(ranges: ranges), [self])[0]
+    }
+
+    /// NumPy-style indexing, one expression per leading axis: `x[0]`, `x[1..<3, .all, .strided(from: 0, to: 8, by: 2)]`.
+    /// Integer indices remove their axis. The result is a view.
+    public subscript(_ indices: any TensorRangeExpression...) -> Tensor {
+        precondition(indices.count <= rank, "subscript: \(indices.count) indices for a tensor of rank \(rank)")
+        var ranges = shape.map { SliceRange(start: 0, end: $0, step: 1) }
+        var dropped: [Int] = []
+        for (axis, index) in indices.enumerated() {
+            let (range, drops) = index.sliceRange(size: shape[axis])
+            ranges[axis] = range
+            if drops { dropped.append(axis) }
+        }
+        let sliced = Tensor.apply(SliceOp(ranges: ranges), [self])[0]
+        if dropped.isEmpty { return sliced }
+        return sliced.reshaped(sliced.shape.enumerated().filter { !dropped.contains($0.offset) }.map(\.element))
+    }
+
+    /// Elements reversed along `axes` (a view).
+    public func flipped(axes: [Int]) -> Tensor { Tensor.apply(FlipOp(axes: axes), [self])[0] }
+
+    /// Consecutive pieces along `axis` with the given sizes (views).
+    public func split(sizes: [Int], axis: Int = 0) -> [Tensor] {
+        let a = axis < 0 ? axis + rank : axis
+        precondition(sizes.reduce(0, +) == shape[a], "split: sizes \(sizes) must add up to \(shape[a]) (axis \(axis) of \(shape))")
+        var start = 0
+        return sizes.map { size in
+            defer { start += size }
+            return slice(axis: a, start: start, end: start + size)
+        }
+    }
+
+    /// `count` equal pieces along `axis` (views).
+    public func split(count: Int, axis: Int = 0) -> [Tensor] {
+        let a = axis < 0 ? axis + rank : axis
+        precondition(count > 0 && shape[a] % count == 0, "split: axis of size \(shape[a]) does not split into \(count) equal parts")
+        return split(sizes: Array(repeating: shape[a] / count, count: count), axis: a)
+    }
+}

@@ -1,0 +1,55 @@
+import CApusKernels
+
+/// Softmax (or log-softmax) along one axis, computed stably (the row maximum is subtracted).
+public struct SoftmaxOp: Operation {
+    public let axis: Int
+    public let logSpace: Bool
+    public var name: String { logSpace ? "logSoftmax" : "softmax" }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        _ = try normalizeAxis(axis, rank: inputs[0].shape.count, op: name, inputs)
+        try require(inputs[0].dtype.isFloatingPoint, name, inputs, "expected a floating-point tensor")
+        return inputs
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let x = inputs[0]
+        if x.rank == 0 { return [Tensor.full([], logSpace ? 0 : 1, dtype: x.dtype)] }
+        let a = axis < 0 ? axis + x.rank : axis
+        let last = x.rank - 1
+        let moved = a == last ? x.dense : PermuteOp(permutation: transposition(x.rank, a, last)).cpu([x], [])[0].dense
+        let y = Tensor(uninitialized: moved.shape, dtype: x.dtype)
+        let n = moved.shape[last], rows = moved.count / Swift.max(n, 1)
+        let xp = SendablePointer(raw: moved.rawPointer), yp = SendablePointer(raw: y.rawPointer)
+        let log: Int32 = logSpace ? 1 : 0
+        CPUThreads.forChunks(rows, costPerItem: n * 8) { r in
+            if x.dtype == .float32 {
+                apus_softmax_f32(log, Int64(r.count), Int64(n), xp.raw.assumingMemoryBound(to: Float.self) + r.lowerBound * n,
+                                 yp.raw.assumingMemoryBound(to: Float.self) + r.lowerBound * n)
+            } else {
+                apus_softmax_f64(log, Int64(r.count), Int64(n), xp.raw.assumingMemoryBound(to: Double.self) + r.lowerBound * n,
+                                 yp.raw.assumingMemoryBound(to: Double.self) + r.lowerBound * n)
+            }
+        }
+        return [a == last ? y : PermuteOp(permutation: transposition(x.rank, a, last)).cpu([y], [])[0]]
+    }
+
+    private func transposition(_ rank: Int, _ a: Int, _ b: Int) -> [Int] {
+        var p = Array(0..<rank)
+        p.swapAt(a, b)
+        return p
+    }
+
+    public func vjp(_ c: VJPContext) -> [Tensor?] {
+        let g = c.cotangents[0], y = c.outputs[0]
+        if logSpace { return [g - y.exp() * g.sum(axis: axis, keepDims: true)] }
+        return [y * (g - (g * y).sum(axis: axis, keepDims: true))]
+    }
+}
+
+extension Tensor {
+    /// eˣ / Σ eˣ along `axis`.
+    public func softmax(axis: Int = -1) -> Tensor { Tensor.apply(SoftmaxOp(axis: axis, logSpace: false), [self])[0] }
+    /// x − log Σ eˣ along `axis`.
+    public func logSoftmax(axis: Int = -1) -> Tensor { Tensor.apply(SoftmaxOp(axis: axis, logSpace: true), [self])[0] }
+}

@@ -1,0 +1,102 @@
+import Foundation
+
+/// A block of memory holding a tensor's elements; views share one `Storage`.
+/// Its bytes come from, and return to, the caching allocator.
+public final class Storage: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    let byteCount: Int
+
+    init(byteCount: Int) {
+        self.byteCount = byteCount
+        self.pointer = CachingAllocator.shared.allocate(byteCount: byteCount)
+    }
+
+    deinit { CachingAllocator.shared.release(pointer, byteCount: byteCount) }
+}
+
+/// Host memory allocator that keeps freed blocks in per-size free lists, so a training loop
+/// that repeats the same computation allocates nothing new from the system after its first step.
+///
+/// Sizes round up to a size class (multiples of 64 bytes up to 4 KiB, then 8 classes per power
+/// of two), so a freed block serves every request of the same class.
+public final class CachingAllocator: @unchecked Sendable {
+    /// The process-wide allocator.
+    public static let shared = CachingAllocator()
+
+    /// Counters of what the allocator did.
+    public struct Statistics: Sendable, Equatable {
+        /// Blocks obtained from the system (a cache miss).
+        public var systemAllocations = 0
+        /// Requests served from the cache.
+        public var cacheHits = 0
+        /// Bytes currently handed out to tensors.
+        public var bytesInUse = 0
+        /// Bytes held in the free lists.
+        public var bytesCached = 0
+        /// High-water mark of `bytesInUse + bytesCached`.
+        public var peakBytes = 0
+    }
+
+    private var freeLists: [Int: [UnsafeMutableRawPointer]] = [:]
+    private var stats = Statistics()
+    private var lock = pthread_mutex_t()
+    /// Cached bytes above which the free lists are returned to the system.
+    public var cacheLimit = 4 << 30
+
+    private init() { pthread_mutex_init(&lock, nil) }
+
+    /// A snapshot of the counters.
+    public var statistics: Statistics {
+        pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }
+        return stats
+    }
+
+    static func sizeClass(_ bytes: Int) -> Int {
+        if bytes <= 4096 { return max(64, (bytes + 63) & ~63) }
+        let high = Int.bitWidth - 1 - (bytes - 1).leadingZeroBitCount  // floor(log2(bytes - 1))
+        let step = 1 << (high - 3)
+        return (bytes + step - 1) / step * step
+    }
+
+    func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
+        let size = Self.sizeClass(byteCount)
+        pthread_mutex_lock(&lock)
+        if var list = freeLists[size], let block = list.popLast() {
+            freeLists[size] = list
+            stats.cacheHits += 1
+            stats.bytesCached -= size
+            stats.bytesInUse += size
+            pthread_mutex_unlock(&lock)
+            return block
+        }
+        stats.systemAllocations += 1
+        stats.bytesInUse += size
+        stats.peakBytes = max(stats.peakBytes, stats.bytesInUse + stats.bytesCached)
+        pthread_mutex_unlock(&lock)
+        return UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+    }
+
+    func release(_ pointer: UnsafeMutableRawPointer, byteCount: Int) {
+        let size = Self.sizeClass(byteCount)
+        pthread_mutex_lock(&lock)
+        stats.bytesInUse -= size
+        if stats.bytesCached + size > cacheLimit {
+            pthread_mutex_unlock(&lock)
+            pointer.deallocate()
+            return
+        }
+        freeLists[size, default: []].append(pointer)
+        stats.bytesCached += size
+        pthread_mutex_unlock(&lock)
+    }
+
+    /// Returns every cached block to the system.
+    public func emptyCache() {
+        pthread_mutex_lock(&lock)
+        let lists = freeLists
+        freeLists = [:]
+        stats.bytesCached = 0
+        pthread_mutex_unlock(&lock)
+        for block in lists.values.joined() { block.deallocate() }
+    }
+}

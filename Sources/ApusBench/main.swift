@@ -1,0 +1,2 @@
+import Apus
+print(Tensor([1.0, 2.0]))

@@ -1,0 +1,63 @@
+// im2col / col2im for convolution as GEMM: one image [C, H, W] ↔ columns [C*KH*KW, OH*OW].
+#include <string.h>
+#include "dispatch.h"
+
+#define DEFINE_IM2COL(T, SUF)                                                                  \
+    APUS_INLINE void apus_im2col_##SUF##_body(const T *x, int64_t c, int64_t h, int64_t w,     \
+        int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,    \
+        int64_t dw, int64_t oh, int64_t ow, T *col) {                                          \
+        for (int64_t ci = 0; ci < c; ci++)                                                     \
+            for (int64_t ki = 0; ki < kh; ki++)                                                \
+                for (int64_t kj = 0; kj < kw; kj++) {                                          \
+                    T *dst = col + ((ci * kh + ki) * kw + kj) * oh * ow;                       \
+                    const T *src = x + ci * h * w;                                             \
+                    for (int64_t oy = 0; oy < oh; oy++) {                                      \
+                        int64_t iy = oy * sh - ph + ki * dh;                                   \
+                        T *d = dst + oy * ow;                                                  \
+                        if (iy < 0 || iy >= h) { memset(d, 0, sizeof(T) * (size_t)ow); continue; } \
+                        const T *srow = src + iy * w;                                          \
+                        int64_t x0 = kj * dw - pw;                                             \
+                        if (sw == 1) {                                                         \
+                            for (int64_t ox = 0; ox < ow; ox++) {                              \
+                                int64_t ix = ox + x0;                                          \
+                                d[ox] = (ix >= 0 && ix < w) ? srow[ix] : (T)0;                 \
+                            }                                                                  \
+                        } else {                                                               \
+                            for (int64_t ox = 0; ox < ow; ox++) {                              \
+                                int64_t ix = ox * sw + x0;                                     \
+                                d[ox] = (ix >= 0 && ix < w) ? srow[ix] : (T)0;                 \
+                            }                                                                  \
+                        }                                                                      \
+                    }                                                                          \
+                }                                                                              \
+    }                                                                                          \
+    APUS_VARIANTS(apus_im2col_##SUF, (const T *x, int64_t c, int64_t h, int64_t w, int64_t kh, \
+        int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,    \
+        int64_t oh, int64_t ow, T *col), (x, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, col)) \
+    APUS_INLINE void apus_col2im_##SUF##_body(const T *col, int64_t c, int64_t h, int64_t w,   \
+        int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,    \
+        int64_t dw, int64_t oh, int64_t ow, T *x) {                                            \
+        for (int64_t ci = 0; ci < c; ci++)                                                     \
+            for (int64_t ki = 0; ki < kh; ki++)                                                \
+                for (int64_t kj = 0; kj < kw; kj++) {                                          \
+                    const T *srcc = col + ((ci * kh + ki) * kw + kj) * oh * ow;                \
+                    T *dst = x + ci * h * w;                                                   \
+                    for (int64_t oy = 0; oy < oh; oy++) {                                      \
+                        int64_t iy = oy * sh - ph + ki * dh;                                   \
+                        if (iy < 0 || iy >= h) continue;                                       \
+                        const T *s = srcc + oy * ow;                                           \
+                        T *drow = dst + iy * w;                                                \
+                        int64_t x0 = kj * dw - pw;                                             \
+                        for (int64_t ox = 0; ox < ow; ox++) {                                  \
+                            int64_t ix = ox * sw + x0;                                         \
+                            if (ix >= 0 && ix < w) drow[ix] += s[ox];                          \
+                        }                                                                      \
+                    }                                                                          \
+                }                                                                              \
+    }                                                                                          \
+    APUS_VARIANTS(apus_col2im_##SUF, (const T *col, int64_t c, int64_t h, int64_t w, int64_t kh, \
+        int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,    \
+        int64_t oh, int64_t ow, T *x), (col, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, x))
+
+DEFINE_IM2COL(float, f32)
+DEFINE_IM2COL(double, f64)

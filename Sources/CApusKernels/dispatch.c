@@ -1,0 +1,16 @@
+#include "apus_kernels.h"
+
+int apus_cpu_level(void) {
+    static int level = -1;
+    if (level < 0) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+            __builtin_cpu_supports("avx512dq"))
+            level = 2;
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            level = 1;
+        else
+            level = 0;
+    }
+    return level;
+}

@@ -1,0 +1,110 @@
+// Hot CPU loops of Apus. Every entry point picks an AVX-512, AVX2+FMA or baseline
+// variant at run time (see dispatch.h); all loops are over plain C arrays.
+#ifndef APUS_KERNELS_H
+#define APUS_KERNELS_H
+#include <stdint.h>
+#include <stddef.h>
+
+typedef enum {
+    APUS_NEG, APUS_EXP, APUS_LOG, APUS_SQRT, APUS_RSQRT, APUS_ABS, APUS_SIN, APUS_COS,
+    APUS_TANH, APUS_SIGMOID, APUS_RELU, APUS_LEAKY_RELU, APUS_GELU, APUS_GELU_DERIVATIVE,
+    APUS_SOFTPLUS, APUS_CLAMP, APUS_SIGN, APUS_STEP, APUS_CLAMP_MASK, APUS_AFFINE, APUS_POW_SCALAR
+} apus_unary_op;
+
+typedef enum {
+    APUS_ADD, APUS_SUB, APUS_MUL, APUS_DIV, APUS_POW, APUS_MAXIMUM, APUS_MINIMUM
+} apus_binary_op;
+
+typedef enum { APUS_EQ, APUS_NE, APUS_LT, APUS_LE, APUS_GT, APUS_GE } apus_compare_op;
+
+typedef enum { APUS_SUM, APUS_MAX, APUS_MIN } apus_reduce_op;
+
+#define APUS_MAX_DIMS 8
+
+// ---- elementwise (elementwise.c) ----
+/// y[i] = op(x[i]; p0, p1) for i in [0, n). p0/p1: leaky slope, clamp bounds, affine scale/shift, exponent.
+void apus_unary_f32(int op, int64_t n, const float *x, float *y, double p0, double p1);
+void apus_unary_f64(int op, int64_t n, const double *x, double *y, double p0, double p1);
+/// y = a op b over `ndim` dims of `shape`; a/b strides in elements (0 = broadcast); y contiguous.
+void apus_binary_f32(int op, int ndim, const int64_t *shape, const float *a, const int64_t *sa,
+                     const float *b, const int64_t *sb, float *y);
+void apus_binary_f64(int op, int ndim, const int64_t *shape, const double *a, const int64_t *sa,
+                     const double *b, const int64_t *sb, double *y);
+/// y (uint8 0/1) = a cmp b, strided like apus_binary_*.
+void apus_compare_f32(int op, int ndim, const int64_t *shape, const float *a, const int64_t *sa,
+                      const float *b, const int64_t *sb, uint8_t *y);
+void apus_compare_f64(int op, int ndim, const int64_t *shape, const double *a, const int64_t *sa,
+                      const double *b, const int64_t *sb, uint8_t *y);
+/// Strided copy of `elem_size`-byte elements (1, 2, 4 or 8): dst[idx] = src[idx] over `shape`.
+void apus_copy_strided(int elem_size, int ndim, const int64_t *shape, const void *src,
+                       const int64_t *ss, void *dst, const int64_t *ds);
+
+// ---- reductions (reduce.c) ----
+/// x viewed as [outer, r, inner] (contiguous) reduced over r into y [outer, inner].
+void apus_reduce_f32(int op, int64_t outer, int64_t r, int64_t inner, const float *x, float *y);
+void apus_reduce_f64(int op, int64_t outer, int64_t r, int64_t inner, const double *x, double *y);
+/// Index (0..<r) of the max (is_max=1) or min along r; first occurrence wins.
+void apus_argreduce_f32(int is_max, int64_t outer, int64_t r, int64_t inner, const float *x, int64_t *y);
+void apus_argreduce_f64(int is_max, int64_t outer, int64_t r, int64_t inner, const double *x, int64_t *y);
+/// Row-wise softmax (log_space=0) or log-softmax (log_space=1) over contiguous rows of length n.
+void apus_softmax_f32(int log_space, int64_t rows, int64_t n, const float *x, float *y);
+void apus_softmax_f64(int log_space, int64_t rows, int64_t n, const double *x, double *y);
+
+// ---- convolution helpers (conv.c) ----
+/// One image [C, H, W] → columns [C*KH*KW, OH*OW].
+void apus_im2col_f32(const float *x, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                     int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                     int64_t oh, int64_t ow, float *col);
+void apus_im2col_f64(const double *x, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                     int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                     int64_t oh, int64_t ow, double *col);
+/// Columns [C*KH*KW, OH*OW] accumulated (+=) into an image [C, H, W].
+void apus_col2im_f32(const float *col, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                     int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                     int64_t oh, int64_t ow, float *x);
+void apus_col2im_f64(const double *col, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                     int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                     int64_t oh, int64_t ow, double *x);
+
+// ---- pooling (pool.c): planes = N*C images of [H, W] → [OH, OW] ----
+void apus_maxpool_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, float *y);
+void apus_maxpool_f64(const double *x, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, double *y);
+/// dx (zeroed by caller) += g routed to the first max of each window.
+void apus_maxpool_backward_f32(const float *x, const float *g, int64_t planes, int64_t h, int64_t w,
+                               int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                               int64_t oh, int64_t ow, float *dx);
+void apus_maxpool_backward_f64(const double *x, const double *g, int64_t planes, int64_t h, int64_t w,
+                               int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                               int64_t oh, int64_t ow, double *dx);
+/// Average pooling; padding counts in the divisor (PyTorch's count_include_pad=True).
+void apus_avgpool_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, float *y);
+void apus_avgpool_f64(const double *x, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, double *y);
+/// dx (zeroed by caller) += g / (kh*kw) spread over each window.
+void apus_avgpool_backward_f32(const float *g, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                               int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, float *dx);
+void apus_avgpool_backward_f64(const double *g, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                               int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, double *dx);
+
+// ---- indexing (index.c): x as [outer, n, inner] blocks ----
+/// y[o, j, :] = x[o, idx[j], :] for j < m; bytes per element `elem_size`.
+void apus_index_select(int elem_size, int64_t outer, int64_t n, int64_t inner, const void *x,
+                       const int64_t *idx, int64_t m, void *y);
+/// y[o, idx[j], :] += g[o, j, :] (y pre-filled).
+void apus_index_add_f32(int64_t outer, int64_t n, int64_t inner, const float *g, const int64_t *idx, int64_t m, float *y);
+void apus_index_add_f64(int64_t outer, int64_t n, int64_t inner, const double *g, const int64_t *idx, int64_t m, double *y);
+/// Gather along the middle axis: y[o, j, i] = x[o, idx[o, j, i], i]; x is [outer, n, inner], idx/y [outer, m, inner].
+void apus_gather(int elem_size, int64_t outer, int64_t n, int64_t inner, const void *x,
+                 const int64_t *idx, int64_t m, void *y);
+/// Scatter-add: y[o, idx[o, j, i], i] += src[o, j, i] (y pre-filled).
+void apus_scatter_add_f32(int64_t outer, int64_t n, int64_t inner, const float *src, const int64_t *idx, int64_t m, float *y);
+void apus_scatter_add_f64(int64_t outer, int64_t n, int64_t inner, const double *src, const int64_t *idx, int64_t m, double *y);
+
+// ---- CPU features (dispatch.c) ----
+/// 2 = AVX-512F, 1 = AVX2+FMA, 0 = baseline: the variant the kernels run.
+int apus_cpu_level(void);
+
+#endif

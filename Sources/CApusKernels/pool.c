@@ -1,0 +1,69 @@
+// 2-D max and average pooling over planes of [H, W], forward and backward.
+#include "dispatch.h"
+
+#define WINDOW_LOOP(BODY)                                                                      \
+    for (int64_t p = 0; p < planes; p++)                                                       \
+        for (int64_t oy = 0; oy < oh; oy++)                                                    \
+            for (int64_t ox = 0; ox < ow; ox++) {                                              \
+                int64_t y0 = oy * sh - ph, x0 = ox * sw - pw;                                  \
+                int64_t ya = y0 < 0 ? 0 : y0, yb = y0 + kh > h ? h : y0 + kh;                 \
+                int64_t xa = x0 < 0 ? 0 : x0, xb = x0 + kw > w ? w : x0 + kw;                 \
+                int64_t out = (p * oh + oy) * ow + ox;                                         \
+                const int64_t base = p * h * w;                                                \
+                BODY                                                                           \
+            }
+
+#define DEFINE_POOL(T, SUF)                                                                    \
+    APUS_INLINE void apus_maxpool_##SUF##_body(const T *x, int64_t planes, int64_t h, int64_t w, \
+        int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh,    \
+        int64_t ow, T *y) {                                                                    \
+        WINDOW_LOOP({                                                                          \
+            T m = -(T)INFINITY;                                                                \
+            for (int64_t iy = ya; iy < yb; iy++)                                               \
+                for (int64_t ix = xa; ix < xb; ix++) { T v = x[base + iy * w + ix]; m = v > m ? v : m; } \
+            y[out] = m;                                                                        \
+        })                                                                                     \
+    }                                                                                          \
+    APUS_VARIANTS(apus_maxpool_##SUF, (const T *x, int64_t planes, int64_t h, int64_t w, int64_t kh, \
+        int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, T *y), \
+        (x, planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow, y))                                  \
+    void apus_maxpool_backward_##SUF(const T *x, const T *g, int64_t planes, int64_t h, int64_t w, \
+        int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh,    \
+        int64_t ow, T *dx) {                                                                   \
+        WINDOW_LOOP({                                                                          \
+            T m = -(T)INFINITY; int64_t at = -1;                                               \
+            for (int64_t iy = ya; iy < yb; iy++)                                               \
+                for (int64_t ix = xa; ix < xb; ix++) {                                         \
+                    T v = x[base + iy * w + ix];                                               \
+                    if (v > m || at < 0) { m = v; at = base + iy * w + ix; }                  \
+                }                                                                              \
+            if (at >= 0) dx[at] += g[out];                                                     \
+        })                                                                                     \
+    }                                                                                          \
+    APUS_INLINE void apus_avgpool_##SUF##_body(const T *x, int64_t planes, int64_t h, int64_t w, \
+        int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh,    \
+        int64_t ow, T *y) {                                                                    \
+        const T inv = (T)1 / (T)(kh * kw);                                                     \
+        WINDOW_LOOP({                                                                          \
+            T s = 0;                                                                           \
+            for (int64_t iy = ya; iy < yb; iy++)                                               \
+                for (int64_t ix = xa; ix < xb; ix++) s += x[base + iy * w + ix];               \
+            y[out] = s * inv;                                                                  \
+        })                                                                                     \
+    }                                                                                          \
+    APUS_VARIANTS(apus_avgpool_##SUF, (const T *x, int64_t planes, int64_t h, int64_t w, int64_t kh, \
+        int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, T *y), \
+        (x, planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow, y))                                  \
+    void apus_avgpool_backward_##SUF(const T *g, int64_t planes, int64_t h, int64_t w, int64_t kh, \
+        int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, T *dx) { \
+        const T inv = (T)1 / (T)(kh * kw);                                                     \
+        WINDOW_LOOP({                                                                          \
+            T v = g[out] * inv;                                                                \
+            for (int64_t iy = ya; iy < yb; iy++)                                               \
+                for (int64_t ix = xa; ix < xb; ix++) dx[base + iy * w + ix] += v;              \
+        })                                                                                     \
+    }
+
+#include <math.h>
+DEFINE_POOL(float, f32)
+DEFINE_POOL(double, f64)

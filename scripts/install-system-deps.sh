@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Apus builds against, only when they are missing:
+# OpenBLAS (GEMM), libpng (image decoding) and pkg-config (how SwiftPM finds them).
+set -euo pipefail
+packages=(libopenblas-dev libpng-dev pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
