@@ -10,7 +10,7 @@ build: deps
 # Installs what is missing, builds, and runs the whole test suite (swift-testing).
 test: deps
 	swift build --build-tests
-	swift test --skip-build --disable-xctest
+	swift test --skip-build --disable-xctest --no-parallel
 
 # Core micro-benchmarks against numpy and PyTorch on this machine (see Benchmarks/README.md).
 bench-core: deps

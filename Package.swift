@@ -14,7 +14,7 @@ let package = Package(
         .target(name: "CApusKernels", path: "Sources/CApusKernels"),
         .target(name: "Apus", dependencies: ["CBLAS", "CApusKernels"], path: "Sources/Apus"),
         .executableTarget(name: "ApusBench", dependencies: ["Apus", "CApusKernels"], path: "Sources/ApusBench"),
-        .testTarget(name: "ApusTests", dependencies: ["Apus"], path: "Tests/ApusTests"),
+        .testTarget(name: "ApusTests", dependencies: ["Apus"], path: "Tests/ApusTests", exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

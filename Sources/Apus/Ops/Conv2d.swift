@@ -15,7 +15,8 @@ public struct Conv2dGeometry: Hashable, Sendable {
 
     /// Output size along one dimension.
     func outputSize(_ input: Int, kernel: Int, stride: Int, pad: Int, dilation: Int) -> Int {
-        (input + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1
+        let span = input + 2 * pad - dilation * (kernel - 1) - 1
+        return span < 0 ? 0 : span / stride + 1
     }
 
     /// Output [N, O, OH, OW] for input [N, C, H, W] and weight [O, C/groups, KH, KW], or a reason.

@@ -6,8 +6,8 @@ public enum LossReduction: String, Sendable { case mean, sum, none }
 /// - `labelSmoothing` ε mixes the one-hot target with the uniform distribution: loss =
 ///   (1−ε)·nll + ε·mean over classes of −log p (as PyTorch).
 /// - Examples whose label equals `ignoreIndex` contribute nothing and do not count in the mean.
-/// - `classWeights` [C] scales each example's loss by its class weight; the mean divides by the
-///   summed weights (as PyTorch).
+/// - `classWeights` [C] weight each class's term (the smoothing term too); the mean divides by
+///   the summed weights of the examples' labels (as PyTorch).
 public func crossEntropy(logits: Tensor, labels: Tensor, classWeights: Tensor? = nil, labelSmoothing: Double = 0,
                          ignoreIndex: Int? = nil, reduction: LossReduction = .mean) -> Tensor {
     precondition(labels.dtype == .int64 || labels.dtype == .int32, "crossEntropy: labels must be int32 or int64, got \(labels.dtype)")
@@ -24,23 +24,24 @@ public func crossEntropy(logits: Tensor, labels: Tensor, classWeights: Tensor? =
         safeTargets = Tensor.where(kept, targets, targets.zerosLike())
     }
     let logProbabilities = batched.logSoftmax(axis: 1)
+    var targetWeights = keep        // per example: w[label], 0 where ignored
     var perExample = -logProbabilities.gathered(axis: 1, index: safeTargets.unsqueezed(axis: 1)).squeezed(axis: 1)
-    if labelSmoothing > 0 {
-        let smooth = -logProbabilities.mean(axis: 1)
-        perExample = perExample * (1 - labelSmoothing) + smooth * labelSmoothing
-    }
-    var weights = keep
     if let classWeights {
         precondition(classWeights.shape == [classes], "crossEntropy: class weights must have shape [\(classes)], got \(classWeights.shape)")
         let w = classWeights.indexSelect(axis: 0, index: safeTargets)
-        weights = weights.map { $0 * w } ?? w
+        targetWeights = targetWeights.map { $0 * w } ?? w
+        perExample = perExample * w
     }
-    if let weights { perExample = perExample * weights }
+    if labelSmoothing > 0 {
+        let weighted = classWeights.map { logProbabilities * $0 } ?? logProbabilities
+        perExample = perExample * (1 - labelSmoothing) - weighted.mean(axis: 1) * labelSmoothing
+    }
+    if let keep { perExample = perExample * keep }
     switch reduction {
     case .none: return labels.rank == 0 ? perExample.reshaped([]) : perExample
     case .sum: return perExample.sum()
     case .mean:
-        if let weights { return perExample.sum() / weights.sum() }
+        if let targetWeights { return perExample.sum() / targetWeights.sum() }
         return perExample.mean()
     }
 }

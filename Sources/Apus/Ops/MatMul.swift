@@ -86,6 +86,7 @@ extension Tensor {
         let a = rank == 1 ? unsqueezed(axis: 0) : self
         let b = other.rank == 1 ? other.unsqueezed(axis: 1) : other
         var y = Tensor.apply(MatMulOp(), [a, b])[0]
+        if rank == 1 && other.rank == 1 { return y.reshaped([]) }
         if other.rank == 1 { y = y.squeezed(axis: -1) }
         if rank == 1 { y = y.squeezed(axis: -2) }
         return y

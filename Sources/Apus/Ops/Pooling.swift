@@ -14,9 +14,9 @@ public struct PoolGeometry: Hashable, Sendable {
         guard x.count == 4 else { return .failure(ShapeMismatch("expected input [N, C, H, W]")) }
         guard kernelH > 0, kernelW > 0, strideH > 0, strideW > 0 else { return .failure(ShapeMismatch("kernel and stride must be positive")) }
         guard padH >= 0, padW >= 0, padH * 2 <= kernelH, padW * 2 <= kernelW else { return .failure(ShapeMismatch("padding must be at most half the kernel")) }
-        let oh = (x[2] + 2 * padH - kernelH) / strideH + 1, ow = (x[3] + 2 * padW - kernelW) / strideW + 1
-        guard oh > 0, ow > 0 else { return .failure(ShapeMismatch("kernel \(kernelH)×\(kernelW) is larger than the padded input \(x[2])×\(x[3])")) }
-        return .success([x[0], x[1], oh, ow])
+        let spanH = x[2] + 2 * padH - kernelH, spanW = x[3] + 2 * padW - kernelW
+        guard spanH >= 0, spanW >= 0 else { return .failure(ShapeMismatch("kernel \(kernelH)×\(kernelW) is larger than the padded input \(x[2])×\(x[3])")) }
+        return .success([x[0], x[1], spanH / strideH + 1, spanW / strideW + 1])
     }
 
     func specs(_ op: String, _ inputs: [TensorSpec]) throws -> [TensorSpec] {

@@ -85,18 +85,13 @@ public protocol TensorRangeExpression {
 
 /// Selections beyond ranges: every element (`x[.all, 0]`) or every `step`-th element
 /// (`x[.strided(from: 0, to: 8, by: 2)]`; `to: nil` runs to the end).
-public enum TensorRange: TensorRangeExpression {
-    case all
-    case strided(from: Int, to: Int?, by: Int)
+public struct TensorRange: TensorRangeExpression {
+    let from: Int, to: Int?, step: Int
 
     public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) {
-        switch self {
-        case .all: return (SliceRange(start: 0, end: size, step: 1), false)
-        case let .strided(from, to, step):
-            precondition(step > 0, "slicing: step must be positive (use flipped(axes:) to reverse)")
-            let s = clampBound(from, size)
-            return (SliceRange(start: s, end: Swift.max(s, clampBound(to ?? size, size)), step: step), false)
-        }
+        precondition(step > 0, "slicing: step must be positive (use flipped(axes:) to reverse)")
+        let s = clampBound(from, size)
+        return (SliceRange(start: s, end: Swift.max(s, clampBound(to ?? size, size)), step: step), false)
     }
 }
 
@@ -109,23 +104,32 @@ extension Int: TensorRangeExpression {
         return (SliceRange(start: i, end: i + 1, step: 1), true)
     }
 }
+/// The clamped range start..<end (bounds may be negative, counting from the end).
+private func boundedRange(_ start: Int, _ end: Int, size: Int) -> (SliceRange, dropsAxis: Bool) {
+    let s = clampBound(start, size)
+    return (SliceRange(start: s, end: Swift.max(s, clampBound(end, size)), step: 1), false)
+}
+
 extension Range: TensorRangeExpression where Bound == Int {
-    public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) {
-        (SliceRange(start: clampBound(lowerBound, size), end: Swift.max(clampBound(lowerBound, size), clampBound(upperBound, size)), step: 1), false)
-    }
+    public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) { boundedRange(lowerBound, upperBound, size: size) }
 }
 extension ClosedRange: TensorRangeExpression where Bound == Int {
-    public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) { (lowerBound..<(upperBound + 1)).sliceRange(size: size) }
+    public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) {
+        boundedRange(lowerBound, upperBound == -1 ? size : upperBound + 1, size: size)
+    }
 }
 extension PartialRangeFrom: TensorRangeExpression where Bound == Int {
-    public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) { (lowerBound..<size).sliceRange(size: size) }
+    public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) { boundedRange(lowerBound, size, size: size) }
 }
 extension PartialRangeUpTo: TensorRangeExpression where Bound == Int {
-    public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) { (0..<upperBound).sliceRange(size: size) }
+    public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) { boundedRange(0, upperBound, size: size) }
 }
 extension PartialRangeThrough: TensorRangeExpression where Bound == Int {
-    public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) { (0...upperBound).sliceRange(size: size) }
+    public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) {
+        boundedRange(0, upperBound == -1 ? size : upperBound + 1, size: size)
+    }
 }
+
 extension Tensor {
     /// Elements `start, start+step, …` below `end` along `axis` (a view; negative bounds count from the end).
     public func slice(axis: Int, start: Int = 0, end: Int? = nil, step: Int = 1) -> Tensor {
@@ -173,4 +177,11 @@ extension Tensor {
         precondition(count > 0 && shape[a] % count == 0, "split: axis of size \(shape[a]) does not split into \(count) equal parts")
         return split(sizes: Array(repeating: shape[a] / count, count: count), axis: a)
     }
+}
+
+extension TensorRangeExpression where Self == TensorRange {
+    /// Every element of the axis.
+    public static var all: TensorRange { TensorRange(from: 0, to: nil, step: 1) }
+    /// Every `step`-th element from `from` below `to` (`nil`: to the end).
+    public static func strided(from: Int, to: Int?, by step: Int) -> TensorRange { TensorRange(from: from, to: to, step: step) }
 }

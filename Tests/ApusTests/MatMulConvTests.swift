@@ -1,0 +1,70 @@
+import Testing
+@testable import Apus
+
+@Suite struct MatMulConvTests {
+    @Test func matmulValues() {
+        let a = Tensor([[1.0, 2.0], [3.0, 4.0]]), b = Tensor([[5.0, 6.0], [7.0, 8.0]])
+        expectClose(a.matmul(b), [19, 22, 43, 50])
+        expectClose(a.matmul(b.T), [17, 23, 39, 53])
+        expectClose(a.T.matmul(b), [26, 30, 38, 44])
+        expectClose(a.matmul(Tensor([1.0, 1.0])), [3, 7])
+        expectClose(Tensor([1.0, 1.0]).matmul(a), [4, 6])
+        #expect(Tensor([1.0, 2.0]).matmul(Tensor([3.0, 4.0])).shape == [])
+        let d = Tensor([[1.0, 2.0], [3.0, 4.0]], dtype: .float64)
+        expectClose(d.matmul(d), [7, 10, 15, 22])
+        #expect(Tensor.zeros([3, 0]).matmul(Tensor.zeros([0, 2])).scalars(as: Float.self) == [0, 0, 0, 0, 0, 0])
+    }
+
+    @Test func batchedBroadcastingMatchesPyTorch() {
+        let c = Fixtures.core["matmul_broadcast"]!
+        let a = c.input("a"), b = c.input("b"), r = c.input("r")
+        let y = a.matmul(b)
+        #expect(y.shape == [2, 5, 3, 2])
+        expectClose(y, c.output("y").data, tolerance: 1e-12)
+        let (_, grads) = valueAndGrad(at: [a, b]) { ($0[0].matmul($0[1]) * r).sum() }
+        expectClose(grads[0], c.output("grad_a").data, tolerance: 1e-12)
+        expectClose(grads[1], c.output("grad_b").data, tolerance: 1e-12)
+        expectClose(a.cast(to: .float32).matmul(b.cast(to: .float32)), c.output("y").data, tolerance: 1e-5)
+    }
+
+    @Test func matmulGradients() {
+        let a = randn([3, 4], seed: 1), b = randn([4, 2], seed: 2)
+        expectGradients([a, b]) { $0[0].matmul($0[1]) }
+        expectGradients([randn([2, 3, 4], seed: 3), b]) { $0[0].matmul($0[1]) }             // folded batch
+        expectGradients([randn([4, 3], seed: 4), randn([2, 2, 4], seed: 5)]) { $0[0].T.matmul($0[1].transposed(1, 2)) }
+        expectGradients([randn([4], seed: 6), b]) { $0[0].matmul($0[1]) }
+    }
+
+    @Test func conv2dMatchesPyTorch() {
+        let c = Fixtures.core["conv2d_basic"]!
+        let x = c.input("x"), w = c.input("w"), b = c.input("b"), r = c.input("r")
+        for dtype in [DType.float64, .float32] {
+            let tol = dtype == .float64 ? 1e-12 : 1e-5
+            expectClose(conv2d(x.cast(to: dtype), weight: w.cast(to: dtype), bias: b.cast(to: dtype), padding: (1, 1)),
+                        c.output("y").data, tolerance: tol)
+        }
+        let (_, g) = valueAndGrad(at: [x, w, b]) { (conv2d($0[0], weight: $0[1], bias: $0[2], padding: (1, 1)) * r).sum() }
+        expectClose(g[0], c.output("grad_x").data, tolerance: 1e-12)
+        expectClose(g[1], c.output("grad_w").data, tolerance: 1e-12)
+        expectClose(g[2], c.output("grad_b").data, tolerance: 1e-12)
+    }
+
+    @Test func conv2dStrideDilationGroupsMatchPyTorch() {
+        let c = Fixtures.core["conv2d_general"]!
+        let x = c.input("x"), w = c.input("w"), r = c.input("r")
+        func f(_ t: [Tensor]) -> Tensor { conv2d(t[0], weight: t[1], stride: (2, 1), padding: (1, 2), dilation: (2, 1), groups: 2) }
+        expectClose(f([x, w]), c.output("y").data, tolerance: 1e-12)
+        let (_, g) = valueAndGrad(at: [x, w]) { (f($0) * r).sum() }
+        expectClose(g[0], c.output("grad_x").data, tolerance: 1e-12)
+        expectClose(g[1], c.output("grad_w").data, tolerance: 1e-12)
+    }
+
+    @Test func conv2dGradcheckAndSecondOrder() {
+        let x = randn([1, 2, 5, 4], seed: 1), w = randn([3, 2, 3, 2], seed: 2)
+        expectGradients([x, w]) { conv2d($0[0], weight: $0[1], stride: (2, 1), padding: (1, 1)) }
+        // The gradient ops are differentiable too (their vjps are convolutions).
+        let g = randn([1, 3, 3, 5], seed: 3)
+        expectGradients([g, w]) { Tensor.apply(Conv2dInputGradOp(geometry: Conv2dGeometry(stride: (2, 1), padding: (1, 1)), inputShape: [1, 2, 5, 4]), $0)[0] }
+        expectGradients([x, g]) { Tensor.apply(Conv2dWeightGradOp(geometry: Conv2dGeometry(stride: (2, 1), padding: (1, 1)), weightShape: [3, 2, 3, 2]), $0)[0] }
+    }
+}
