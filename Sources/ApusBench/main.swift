@@ -1,2 +1,37 @@
+// apus-bench: performance figures of Apus on this machine, printed next to peer figures
+// measured in the same run (see Benchmarks/README.md).
+//
+//   apus-bench core [--peers peers.json] [--output results.md]
 import Apus
-print(Tensor([1.0, 2.0]))
+import Foundation
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard arguments.first == "core" else {
+    FileHandle.standardError.write("usage: apus-bench core [--peers peers.json] [--output file.md]\n".data(using: .utf8)!)
+    exit(2)
+}
+func option(_ name: String) -> String? {
+    arguments.firstIndex(of: name).flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
+}
+var peers: [String: Any] = [:]
+if let path = option("--peers") {
+    guard let data = FileManager.default.contents(atPath: path),
+          let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        FileHandle.standardError.write("apus-bench: cannot read peer results from \(path)\n".data(using: .utf8)!)
+        exit(1)
+    }
+    peers = object
+}
+let report = CoreBenchmark.run(peers: peers)
+print(report)
+if let output = option("--output") {
+    do {
+        let url = URL(fileURLWithPath: output)
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
+        try report.write(to: temporary, atomically: false, encoding: .utf8)
+        guard rename(temporary.path, url.path) == 0 else { throw CocoaError(.fileWriteUnknown) }
+    } catch {
+        FileHandle.standardError.write("apus-bench: cannot write \(output): \(error)\n".data(using: .utf8)!)
+        exit(1)
+    }
+}

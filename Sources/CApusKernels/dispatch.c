@@ -14,3 +14,13 @@ int apus_cpu_level(void) {
     }
     return level;
 }
+
+int apus_cpu_blas_kernel_hint(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+        return __builtin_cpu_supports("avx512bf16") ? 3 : 2;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+    return 0;
+}

@@ -50,6 +50,7 @@ enum ConvKernel {
     /// Runs `product` over every image and group. `x`: input [N, C, H, W] (or its gradient, filled),
     /// `w`: weight (or its gradient), `y`: output (or its gradient); the one being computed is written.
     static func run(_ product: Product, x: Tensor, w: Tensor, y: Tensor, geometry: Conv2dGeometry) {
+        BLASSetup.ensure()
         let g = geometry.groups
         let (c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow) = geometry.im2colArgs(x.shape, w.shape, y.shape)
         let n = x.shape[0], outPerGroup = w.shape[0] / g

@@ -30,6 +30,7 @@ public struct MatMulOp: Operation {
     }
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        BLASSetup.ensure()
         var a = inputs[0], b = inputs[1]
         let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
         if m == 0 || n == 0 || k == 0 { return [Tensor.zeros(outputs[0].shape, dtype: a.dtype)] }

@@ -106,5 +106,7 @@ void apus_scatter_add_f64(int64_t outer, int64_t n, int64_t inner, const double 
 // ---- CPU features (dispatch.c) ----
 /// 2 = AVX-512F, 1 = AVX2+FMA, 0 = baseline: the variant the kernels run.
 int apus_cpu_level(void);
+/// The best OpenBLAS kernel family this CPU runs: 3 Cooperlake, 2 SkylakeX, 1 Haswell, 0 none.
+int apus_cpu_blas_kernel_hint(void);
 
 #endif
