@@ -5,6 +5,8 @@ let package = Package(
     name: "Apus",
     products: [
         .library(name: "Apus", targets: ["Apus"]),
+        .library(name: "ApusNN", targets: ["ApusNN"]),
+        .library(name: "ApusOptimizers", targets: ["ApusOptimizers"]),
         .executable(name: "apus-bench", targets: ["ApusBench"]),
     ],
     targets: [
@@ -13,8 +15,13 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CApusKernels", path: "Sources/CApusKernels"),
         .target(name: "Apus", dependencies: ["CBLAS", "CApusKernels"], path: "Sources/Apus"),
-        .executableTarget(name: "ApusBench", dependencies: ["Apus", "CApusKernels"], path: "Sources/ApusBench"),
-        .testTarget(name: "ApusTests", dependencies: ["Apus"], path: "Tests/ApusTests", exclude: ["Fixtures"]),
+        .target(name: "ApusNN", dependencies: ["Apus"], path: "Sources/ApusNN"),
+        .target(name: "ApusOptimizers", dependencies: ["Apus", "ApusNN", "CApusKernels"], path: "Sources/ApusOptimizers"),
+        .executableTarget(name: "ApusBench", dependencies: ["Apus", "ApusNN", "CApusKernels"], path: "Sources/ApusBench"),
+        .target(name: "ApusTestSupport", dependencies: ["Apus"], path: "Tests/ApusTestSupport"),
+        .testTarget(name: "ApusTests", dependencies: ["Apus", "ApusTestSupport"], path: "Tests/ApusTests", exclude: ["Fixtures"]),
+        .testTarget(name: "ApusNNTests", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusTestSupport"],
+                    path: "Tests/ApusNNTests", exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,5 +1,6 @@
 import Testing
 @testable import Apus
+import ApusTestSupport
 
 @Suite struct AutodiffTests {
     @Test func backwardFillsGradAndAccumulates() {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Apus
+import ApusTestSupport
 
 @Suite struct ElementwiseTests {
     let x = Tensor([-2.0, -0.5, 0.25, 1.5], dtype: .float64)

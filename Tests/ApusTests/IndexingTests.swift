@@ -1,5 +1,6 @@
 import Testing
 @testable import Apus
+import ApusTestSupport
 
 @Suite struct IndexingTests {
     let table = Tensor([[0.0, 1.0], [10.0, 11.0], [20.0, 21.0]], dtype: .float64)

@@ -1,5 +1,6 @@
 import Testing
 @testable import Apus
+import ApusTestSupport
 
 @Suite struct ReductionTests {
     let x = Tensor([[1.0, 5.0, 3.0], [4.0, 2.0, 6.0]], dtype: .float64)

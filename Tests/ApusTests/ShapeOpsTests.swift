@@ -1,5 +1,6 @@
 import Testing
 @testable import Apus
+import ApusTestSupport
 
 @Suite struct ShapeOpsTests {
     let x = Tensor.arange(0, 24, dtype: .float64).reshaped([2, 3, 4])

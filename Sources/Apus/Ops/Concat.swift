@@ -1,6 +1,10 @@
 /// Joins tensors of one dtype along an existing axis; other dimensions must match.
 public struct ConcatOp: Operation {
     public let axis: Int
+
+    public init(axis: Int) {
+        self.axis = axis
+    }
     public var name: String { "concat" }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
@@ -41,6 +45,11 @@ public struct ConcatOp: Operation {
 public struct PadOp: Operation {
     public let padding: [(before: Int, after: Int)]
     public let value: Double
+
+    public init(padding: [(before: Int, after: Int)], value: Double) {
+        self.padding = padding
+        self.value = value
+    }
     public var name: String { "pad" }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {

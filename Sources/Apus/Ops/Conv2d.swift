@@ -112,6 +112,10 @@ private func convSpecs(_ op: String, _ inputs: [TensorSpec], x: [Int], w: [Int],
 /// → [N, O, OH, OW]. Bias is a separate broadcast add.
 public struct Conv2dOp: Operation {
     public let geometry: Conv2dGeometry
+
+    public init(geometry: Conv2dGeometry) {
+        self.geometry = geometry
+    }
     public var name: String { "conv2d" }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
@@ -135,6 +139,11 @@ public struct Conv2dOp: Operation {
 public struct Conv2dInputGradOp: Operation {
     public let geometry: Conv2dGeometry
     public let inputShape: [Int]
+
+    public init(geometry: Conv2dGeometry, inputShape: [Int]) {
+        self.geometry = geometry
+        self.inputShape = inputShape
+    }
     public var name: String { "conv2dInputGrad" }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
@@ -160,6 +169,11 @@ public struct Conv2dInputGradOp: Operation {
 public struct Conv2dWeightGradOp: Operation {
     public let geometry: Conv2dGeometry
     public let weightShape: [Int]
+
+    public init(geometry: Conv2dGeometry, weightShape: [Int]) {
+        self.geometry = geometry
+        self.weightShape = weightShape
+    }
     public var name: String { "conv2dWeightGrad" }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {

@@ -14,6 +14,10 @@ func indicesInt64(_ index: Tensor, size: Int, op: String) -> Tensor {
 /// `x.shape[..<axis] + index.shape + x.shape[(axis+1)...]`. Embedding lookup is `indexSelect(axis: 0)`.
 public struct IndexSelectOp: Operation {
     public let axis: Int
+
+    public init(axis: Int) {
+        self.axis = axis
+    }
     public var name: String { "indexSelect" }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
@@ -44,6 +48,11 @@ public struct IndexSelectOp: Operation {
 public struct IndexAddOp: Operation {
     public let axis: Int
     public let size: Int
+
+    public init(axis: Int, size: Int) {
+        self.axis = axis
+        self.size = size
+    }
     public var name: String { "indexAdd" }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
@@ -79,6 +88,10 @@ public struct IndexAddOp: Operation {
 /// and x's sizes except along `axis`.
 public struct GatherOp: Operation {
     public let axis: Int
+
+    public init(axis: Int) {
+        self.axis = axis
+    }
     public var name: String { "gather" }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
@@ -108,6 +121,10 @@ public struct GatherOp: Operation {
 /// `base` with `source[i][j][k]` added at `[i][index[i][j][k]][k]` (axis 1): the adjoint of gather.
 public struct ScatterAddOp: Operation {
     public let axis: Int
+
+    public init(axis: Int) {
+        self.axis = axis
+    }
     public var name: String { "scatterAdd" }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
@@ -142,6 +159,11 @@ public struct ScatterAddOp: Operation {
 public struct OneHotOp: Operation {
     public let classes: Int
     public let dtype: DType
+
+    public init(classes: Int, dtype: DType) {
+        self.classes = classes
+        self.dtype = dtype
+    }
     public var name: String { "oneHot" }
     public var isDifferentiable: Bool { false }
 

@@ -37,6 +37,10 @@ public struct PoolGeometry: Hashable, Sendable {
 /// 2-D max pooling over [N, C, H, W] (padding counts as −∞).
 public struct MaxPool2dOp: Operation {
     public let geometry: PoolGeometry
+
+    public init(geometry: PoolGeometry) {
+        self.geometry = geometry
+    }
     public var name: String { "maxPool2d" }
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] { try geometry.specs(name, inputs) }
 
@@ -60,6 +64,10 @@ public struct MaxPool2dOp: Operation {
 /// window's first maximum. Not differentiable again.
 public struct MaxPool2dGradOp: Operation {
     public let geometry: PoolGeometry
+
+    public init(geometry: PoolGeometry) {
+        self.geometry = geometry
+    }
     public var name: String { "maxPool2dGrad" }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
@@ -83,6 +91,10 @@ public struct MaxPool2dGradOp: Operation {
 /// 2-D average pooling over [N, C, H, W]; padded positions count in the divisor (PyTorch's default).
 public struct AvgPool2dOp: Operation {
     public let geometry: PoolGeometry
+
+    public init(geometry: PoolGeometry) {
+        self.geometry = geometry
+    }
     public var name: String { "avgPool2d" }
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] { try geometry.specs(name, inputs) }
 
@@ -106,6 +118,11 @@ public struct AvgPool2dOp: Operation {
 public struct AvgPool2dGradOp: Operation {
     public let geometry: PoolGeometry
     public let inputShape: [Int]
+
+    public init(geometry: PoolGeometry, inputShape: [Int]) {
+        self.geometry = geometry
+        self.inputShape = inputShape
+    }
     public var name: String { "avgPool2dGrad" }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {

@@ -101,6 +101,12 @@ public struct ArgReduceOp: Operation {
     public let isMax: Bool
     public let axis: Int
     public let keepDims: Bool
+
+    public init(isMax: Bool, axis: Int, keepDims: Bool) {
+        self.isMax = isMax
+        self.axis = axis
+        self.keepDims = keepDims
+    }
     public var name: String { isMax ? "argmax" : "argmin" }
     public var isDifferentiable: Bool { false }
 

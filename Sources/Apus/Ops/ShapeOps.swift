@@ -2,6 +2,10 @@
 /// allow it, otherwise a copy.
 public struct ReshapeOp: Operation {
     public let shape: [Int]
+
+    public init(shape: [Int]) {
+        self.shape = shape
+    }
     public var name: String { "reshape" }
 
     static func resolve(_ shape: [Int], count: Int, _ inputs: [TensorSpec]) throws -> [Int] {
@@ -62,6 +66,10 @@ public struct ReshapeOp: Operation {
 /// Reorders dimensions (a view): output dimension i is input dimension `permutation[i]`.
 public struct PermuteOp: Operation {
     public let permutation: [Int]
+
+    public init(permutation: [Int]) {
+        self.permutation = permutation
+    }
     public var name: String { "permute" }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
@@ -89,6 +97,10 @@ public struct PermuteOp: Operation {
 /// Broadcasts size-1 (or missing leading) dimensions to `shape` without copying (stride 0).
 public struct ExpandOp: Operation {
     public let shape: [Int]
+
+    public init(shape: [Int]) {
+        self.shape = shape
+    }
     public var name: String { "expand" }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {

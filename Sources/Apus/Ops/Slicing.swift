@@ -1,6 +1,9 @@
 /// One axis of a slice: elements start, start+step, … below end (step > 0).
 public struct SliceRange: Hashable, Sendable {
     public var start: Int, end: Int, step: Int
+    public init(start: Int, end: Int, step: Int) {
+        (self.start, self.end, self.step) = (start, end, step)
+    }
     var count: Int { Swift.max(0, (end - start + step - 1) / step) }
 }
 
@@ -8,6 +11,7 @@ public struct SliceRange: Hashable, Sendable {
 public struct SliceOp: Operation {
     /// One range per input dimension, already clamped to the dimension sizes.
     public let ranges: [SliceRange]
+    public init(ranges: [SliceRange]) { self.ranges = ranges }
     public var name: String { "slice" }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
@@ -36,6 +40,11 @@ public struct SliceOp: Operation {
 public struct SliceGradOp: Operation {
     public let ranges: [SliceRange]
     public let shape: [Int]
+
+    public init(ranges: [SliceRange], shape: [Int]) {
+        self.ranges = ranges
+        self.shape = shape
+    }
     public var name: String { "sliceGrad" }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
@@ -56,6 +65,10 @@ public struct SliceGradOp: Operation {
 /// Reverses the order of elements along `axes` (a view with negative strides).
 public struct FlipOp: Operation {
     public let axes: [Int]
+
+    public init(axes: [Int]) {
+        self.axes = axes
+    }
     public var name: String { "flip" }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {

@@ -4,6 +4,11 @@ import CApusKernels
 public struct SoftmaxOp: Operation {
     public let axis: Int
     public let logSpace: Bool
+
+    public init(axis: Int, logSpace: Bool) {
+        self.axis = axis
+        self.logSpace = logSpace
+    }
     public var name: String { logSpace ? "logSoftmax" : "softmax" }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {

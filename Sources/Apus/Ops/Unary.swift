@@ -139,7 +139,7 @@ public func abs(_ x: Tensor) -> Tensor { x.abs() }
 
 extension Tensor {
     /// A 0-d tensor holding `value` in this tensor's dtype.
-    func scalar(_ value: Double) -> Tensor { Tensor.full([], value, dtype: dtype) }
+    public func scalar(_ value: Double) -> Tensor { Tensor.full([], value, dtype: dtype) }
 
     /// x·scale + shift, fused for floating point and broadcast for integers.
     func scaled(_ scale: Double, _ shift: Double) -> Tensor {

@@ -123,6 +123,22 @@ public struct Tensor {
         return try body(UnsafeMutableBufferPointer(start: pointer(T.self), count: count))
     }
 
+    /// Runs `body` on this tensor's own storage for writing *in place*: no copy-on-write, so
+    /// every tensor sharing the storage sees the change and the autograd identity is kept.
+    /// For optimizers updating parameters; the tensor must be contiguous.
+    public func updateInPlace<T: TensorScalar, R>(of type: T.Type, _ body: (UnsafeMutableBufferPointer<T>) throws -> R) rethrows -> R {
+        precondition(T.dtype == dtype, "updateInPlace: tensor is \(dtype), asked for \(T.self)")
+        precondition(isContiguous, "updateInPlace: the tensor must be contiguous")
+        return try body(UnsafeMutableBufferPointer(start: pointer(T.self), count: count))
+    }
+
+    /// Address of the first element for in-place kernels outside Apus (optimizers): no
+    /// copy-on-write, the tensor must be contiguous and stay alive while the pointer is used.
+    public func unsafeMutableElements<T: TensorScalar>(of type: T.Type) -> UnsafeMutablePointer<T> {
+        precondition(T.dtype == dtype && isContiguous, "unsafeMutableElements: needs a contiguous \(T.self) tensor, got \(dtype)")
+        return pointer(T.self)
+    }
+
     /// Element `i` (row-major order) as a Double, for any dtype.
     func element(_ linearIndex: Int) -> Double {
         var remaining = linearIndex

@@ -103,6 +103,31 @@ void apus_gather(int elem_size, int64_t outer, int64_t n, int64_t inner, const v
 void apus_scatter_add_f32(int64_t outer, int64_t n, int64_t inner, const float *src, const int64_t *idx, int64_t m, float *y);
 void apus_scatter_add_f64(int64_t outer, int64_t n, int64_t inner, const double *src, const int64_t *idx, int64_t m, double *y);
 
+// ---- LSTM cell (lstm.c); rows of gates are [i | f | g | o], each `hidden` wide ----
+/// gates: pre-activations in, activations out; c_next = f*c_prev + i*g; h_next = o*tanh(c_next).
+void apus_lstm_cell_forward_f32(int64_t batch, int64_t hidden, float *gates, const float *c_prev, float *c_next, float *h_next);
+void apus_lstm_cell_forward_f64(int64_t batch, int64_t hidden, double *gates, const double *c_prev, double *c_next, double *h_next);
+/// From activated gates, c_prev, c_next and the cotangents dh, dc of h_next, c_next: the
+/// cotangent of the gate pre-activations (dgates, [batch, 4*hidden]) and of c_prev.
+void apus_lstm_cell_backward_f32(int64_t batch, int64_t hidden, const float *gates, const float *c_prev, const float *c_next,
+                                 const float *dh, const float *dc, float *dgates, float *dc_prev);
+void apus_lstm_cell_backward_f64(int64_t batch, int64_t hidden, const double *gates, const double *c_prev, const double *c_next,
+                                 const double *dh, const double *dc, double *dgates, double *dc_prev);
+
+// ---- optimizers (optim.c): in-place updates of n parameters p from gradients g ----
+/// SGD with weight decay, momentum (buf may be NULL), dampening and Nesterov; `first`: buf starts as the gradient.
+void apus_sgd_f32(int64_t n, float *p, const float *g, float *buf, double lr, double momentum, double dampening, double wd, int nesterov, int first);
+void apus_sgd_f64(int64_t n, double *p, const double *g, double *buf, double lr, double momentum, double dampening, double wd, int nesterov, int first);
+/// Adam (decoupled = 0, L2 weight decay) or AdamW (decoupled = 1); bc1/bc2 = 1 − βᵗ.
+void apus_adam_f32(int64_t n, float *p, const float *g, float *m, float *v, double lr, double beta1, double beta2, double eps, double wd, int decoupled, double bc1, double bc2);
+void apus_adam_f64(int64_t n, double *p, const double *g, double *m, double *v, double lr, double beta1, double beta2, double eps, double wd, int decoupled, double bc1, double bc2);
+/// RMSprop; avg (centered) and buf (momentum) may be NULL.
+void apus_rmsprop_f32(int64_t n, float *p, const float *g, float *sq, float *avg, float *buf, double lr, double alpha, double eps, double wd, double momentum);
+void apus_rmsprop_f64(int64_t n, double *p, const double *g, double *sq, double *avg, double *buf, double lr, double alpha, double eps, double wd, double momentum);
+/// Adagrad with the decayed learning rate clr.
+void apus_adagrad_f32(int64_t n, float *p, const float *g, float *sum, double clr, double eps, double wd);
+void apus_adagrad_f64(int64_t n, double *p, const double *g, double *sum, double clr, double eps, double wd);
+
 // ---- CPU features (dispatch.c) ----
 /// 2 = AVX-512F, 1 = AVX2+FMA, 0 = baseline: the variant the kernels run.
 int apus_cpu_level(void);

@@ -1,0 +1,62 @@
+import Apus
+
+/// Multi-head scaled dot-product attention (PyTorch's `nn.MultiheadAttention`): query [B, L, E],
+/// key and value [B, S, E] (or sequence-first without `batchFirst`) → output [B, L, E] and the
+/// attention weights averaged over heads [B, L, S].
+///
+/// `keyPaddingMask` [B, S] (true = ignore that key) and `attentionMask` [L, S] (true = blocked)
+/// exclude positions; weights: `inProjWeight` [3E, E], `inProjBias` [3E], `outProj`.
+public final class MultiHeadAttention: Module {
+    @Parameter public var inProjWeight: Tensor
+    @OptionalParameter public var inProjBias: Tensor?
+    public let outProj: Linear
+    public let embedDim: Int, numHeads: Int, batchFirst: Bool, dropout: Double
+    let generator: RandomGenerator
+
+    public init(embedDim: Int, numHeads: Int, bias: Bool = true, batchFirst: Bool = false, dropout: Double = 0,
+                generator: RandomGenerator = .global) {
+        precondition(embedDim % numHeads == 0, "MultiHeadAttention: embedDim \(embedDim) must divide by numHeads \(numHeads)")
+        inProjWeight = Initializer.xavierUniform(gain: 1).make([3 * embedDim, embedDim], generator: generator)
+        inProjBias = bias ? Tensor.zeros([3 * embedDim]) : nil
+        outProj = Linear(embedDim, embedDim, bias: bias, generator: generator)
+        if bias { outProj.bias = Tensor.zeros([embedDim]) }
+        (self.embedDim, self.numHeads, self.batchFirst, self.dropout, self.generator) = (embedDim, numHeads, batchFirst, dropout, generator)
+        super.init()
+    }
+
+    public func callAsFunction(query: Tensor, key: Tensor, value: Tensor, keyPaddingMask: Tensor? = nil,
+                               attentionMask: Tensor? = nil) -> (output: Tensor, weights: Tensor) {
+        let q0 = batchFirst ? query : query.transposed(0, 1)
+        let k0 = batchFirst ? key : key.transposed(0, 1)
+        let v0 = batchFirst ? value : value.transposed(0, 1)
+        precondition(q0.rank == 3 && q0.shape[2] == embedDim && k0.shape == v0.shape && k0.shape[2] == embedDim && k0.shape[0] == q0.shape[0],
+                     "MultiHeadAttention: expected query [B, L, \(embedDim)] and key/value [B, S, \(embedDim)], got \(query.shape), \(key.shape), \(value.shape)")
+        let (b, l, s, hd) = (q0.shape[0], q0.shape[1], k0.shape[1], embedDim / numHeads)
+        let w = inProjWeight.split(count: 3, axis: 0)
+        let bias = inProjBias?.split(count: 3, axis: 0)
+        func project(_ x: Tensor, _ i: Int, _ length: Int) -> Tensor {
+            var y = x.matmul(w[i].transposed())
+            if let bias { y = y + bias[i] }
+            return y.reshaped([b, length, numHeads, hd]).transposed(1, 2)   // [B, heads, len, hd]
+        }
+        let q = project(q0, 0, l), k = project(k0, 1, s), v = project(v0, 2, s)
+        var scores = q.matmul(k.transposed()) * (1 / Double(hd).squareRoot())   // [B, heads, L, S]
+        var blocked: Tensor? = nil
+        if let keyPaddingMask {
+            precondition(keyPaddingMask.shape == [b, s], "MultiHeadAttention: keyPaddingMask must be [B, S] = [\(b), \(s)]")
+            blocked = keyPaddingMask.cast(to: .bool).reshaped([b, 1, 1, s])
+        }
+        if let attentionMask {
+            precondition(attentionMask.shape == [l, s], "MultiHeadAttention: attentionMask must be [L, S] = [\(l), \(s)]")
+            let m = attentionMask.cast(to: .bool).reshaped([1, 1, l, s])
+            blocked = blocked.map { Tensor.where($0, $0, m) } ?? m
+        }
+        if let blocked { scores = Tensor.where(blocked, scores.scalar(-Double.infinity), scores) }
+        var attention = scores.softmax(axis: -1)
+        let averaged = attention.mean(axis: 1)
+        if dropout > 0 && isTraining { attention = Apus.dropout(attention, p: dropout, generator: generator) }
+        let context = attention.matmul(v).transposed(1, 2).reshaped([b, l, embedDim])
+        let output = outProj(context)
+        return (batchFirst ? output : output.transposed(0, 1), averaged)
+    }
+}

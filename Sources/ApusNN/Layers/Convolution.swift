@@ -1,0 +1,136 @@
+import Apus
+
+/// Padding of a convolution: explicit (height, width), or "same" (output size = input size, stride 1).
+public enum ConvPadding: Sendable {
+    case explicit(Int, Int)
+    case same
+    public static let valid = ConvPadding.explicit(0, 0)
+}
+
+/// 2-D convolution layer: [N, C, H, W] → [N, O, OH, OW]; weight [O, C/groups, KH, KW], bias [O],
+/// initialised as PyTorch's `nn.Conv2d`.
+public final class Conv2d: Module, UnaryLayer {
+    @Parameter public var weight: Tensor
+    @OptionalParameter public var bias: Tensor?
+    public let stride: (Int, Int), padding: ConvPadding, dilation: (Int, Int), groups: Int
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
+                padding: ConvPadding = .valid, dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = true,
+                generator: RandomGenerator = .global) {
+        precondition(inChannels % groups == 0 && outChannels % groups == 0, "Conv2d: channels \(inChannels)→\(outChannels) must divide by groups \(groups)")
+        if case .same = padding { precondition(stride == (1, 1), "Conv2d: padding \"same\" needs stride 1") }
+        let shape = [outChannels, inChannels / groups, kernelSize.0, kernelSize.1]
+        weight = Initializer.kaimingUniform(a: 5.0.squareRoot()).make(shape, generator: generator)
+        let bound = 1 / Double(Initializer.fans(shape).fanIn).squareRoot()
+        self.bias = bias ? Tensor.uniform([outChannels], low: -bound, high: bound, generator: generator) : nil
+        (self.stride, self.padding, self.dilation, self.groups) = (stride, padding, dilation, groups)
+        super.init()
+    }
+
+    /// Square kernel convenience: `Conv2d(3, 32, kernelSize: 3, padding: 1)`.
+    public convenience init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                            bias: Bool = true, generator: RandomGenerator = .global) {
+        self.init(inChannels, outChannels, kernelSize: (kernelSize, kernelSize), stride: (stride, stride),
+                  padding: .explicit(padding, padding), bias: bias, generator: generator)
+    }
+
+    override public var typeDescription: String { "Conv2d(\(weight.shape[1] * groups) → \(weight.shape[0]), kernel \(weight.shape[2])×\(weight.shape[3]))" }
+
+    public func forward(_ x: Tensor) -> Tensor {
+        var input = x
+        var pad: (Int, Int)
+        switch padding {
+        case let .explicit(h, w): pad = (h, w)
+        case .same:
+            let totalH = dilation.0 * (weight.shape[2] - 1), totalW = dilation.1 * (weight.shape[3] - 1)
+            pad = (totalH / 2, totalW / 2)
+            if totalH % 2 == 1 || totalW % 2 == 1 {   // odd total: the extra row/column goes after, as PyTorch
+                input = input.padded([(0, 0), (0, 0), (0, totalH % 2), (0, totalW % 2)])
+            }
+        }
+        return conv2d(input, weight: weight, bias: bias, stride: stride, padding: pad, dilation: dilation, groups: groups)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
+}
+
+/// Transposed 2-D convolution ("deconvolution"): the gradient of conv2d with respect to its
+/// input. [N, C, H, W] → [N, O, (H−1)·s − 2p + d·(k−1) + outputPadding + 1, …]; weight
+/// [C, O/groups, KH, KW] as PyTorch's `nn.ConvTranspose2d`.
+public final class ConvTranspose2d: Module, UnaryLayer {
+    @Parameter public var weight: Tensor
+    @OptionalParameter public var bias: Tensor?
+    public let stride: (Int, Int), padding: (Int, Int), outputPadding: (Int, Int), dilation: (Int, Int), groups: Int
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
+                padding: (Int, Int) = (0, 0), outputPadding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
+                groups: Int = 1, bias: Bool = true, generator: RandomGenerator = .global) {
+        precondition(outputPadding.0 < Swift.max(stride.0, dilation.0) && outputPadding.1 < Swift.max(stride.1, dilation.1),
+                     "ConvTranspose2d: output padding must be smaller than stride or dilation")
+        let shape = [inChannels, outChannels / groups, kernelSize.0, kernelSize.1]
+        weight = Initializer.kaimingUniform(a: 5.0.squareRoot()).make(shape, generator: generator)
+        let bound = 1 / Double(Initializer.fans(shape).fanIn).squareRoot()
+        self.bias = bias ? Tensor.uniform([outChannels], low: -bound, high: bound, generator: generator) : nil
+        (self.stride, self.padding, self.outputPadding, self.dilation, self.groups) = (stride, padding, outputPadding, dilation, groups)
+        super.init()
+    }
+
+    public func forward(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 4, "ConvTranspose2d: expected input [N, C, H, W], got \(x.shape)")
+        let k = (weight.shape[2], weight.shape[3])
+        let oh = (x.shape[2] - 1) * stride.0 - 2 * padding.0 + dilation.0 * (k.0 - 1) + outputPadding.0 + 1
+        let ow = (x.shape[3] - 1) * stride.1 - 2 * padding.1 + dilation.1 * (k.1 - 1) + outputPadding.1 + 1
+        let geometry = Conv2dGeometry(stride: stride, padding: padding, dilation: dilation, groups: groups)
+        let y = Tensor.apply(Conv2dInputGradOp(geometry: geometry, inputShape: [x.shape[0], weight.shape[1] * groups, oh, ow]), [x, weight])[0]
+        return bias.map { y + $0.reshaped([1, -1, 1, 1]) } ?? y
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
+}
+
+/// Max pooling layer over [N, C, H, W]; stride defaults to the kernel size.
+public final class MaxPool2d: Module, UnaryLayer {
+    public let kernelSize: (Int, Int), stride: (Int, Int)?, padding: (Int, Int)
+    public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) {
+        (self.kernelSize, self.stride, self.padding) = (kernelSize, stride, padding)
+    }
+    public convenience init(_ kernelSize: Int) { self.init(kernelSize: (kernelSize, kernelSize)) }
+    override public var typeDescription: String { "MaxPool2d(\(kernelSize.0)×\(kernelSize.1))" }
+    public func forward(_ x: Tensor) -> Tensor { maxPool2d(x, kernel: kernelSize, stride: stride, padding: padding) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
+}
+
+/// Average pooling layer over [N, C, H, W] (padding counts in the divisor, as PyTorch's default).
+public final class AvgPool2d: Module, UnaryLayer {
+    public let kernelSize: (Int, Int), stride: (Int, Int)?, padding: (Int, Int)
+    public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) {
+        (self.kernelSize, self.stride, self.padding) = (kernelSize, stride, padding)
+    }
+    public convenience init(_ kernelSize: Int) { self.init(kernelSize: (kernelSize, kernelSize)) }
+    public func forward(_ x: Tensor) -> Tensor { avgPool2d(x, kernel: kernelSize, stride: stride, padding: padding) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
+}
+
+/// Averages [N, C, H, W] into a fixed [N, C, outH, outW] grid; cell i spans
+/// ⌊i·H/outH⌋ ..< ⌈(i+1)·H/outH⌉ as in PyTorch.
+public final class AdaptiveAvgPool2d: Module, UnaryLayer {
+    public let outputSize: (Int, Int)
+    public init(outputSize: (Int, Int)) { self.outputSize = outputSize }
+
+    public func forward(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 4, "AdaptiveAvgPool2d: expected input [N, C, H, W], got \(x.shape)")
+        let (h, w) = (x.shape[2], x.shape[3]), (oh, ow) = outputSize
+        if h % oh == 0 && w % ow == 0 { return avgPool2d(x, kernel: (h / oh, w / ow)) }
+        func span(_ i: Int, _ size: Int, _ out: Int) -> Range<Int> { (i * size / out)..<(((i + 1) * size + out - 1) / out) }
+        let rows = (0..<oh).map { i -> Tensor in
+            let band = x.slice(axis: 2, start: span(i, h, oh).lowerBound, end: span(i, h, oh).upperBound)
+            let cells = (0..<ow).map { j in
+                band.slice(axis: 3, start: span(j, w, ow).lowerBound, end: span(j, w, ow).upperBound).mean(axes: [2, 3])
+            }
+            return Tensor.stack(cells, axis: 2)
+        }
+        return Tensor.stack(rows, axis: 2)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
+}

@@ -1,0 +1,97 @@
+import Apus
+
+/// y = x·Wᵀ + b over the last dimension: [..., inFeatures] → [..., outFeatures].
+/// Weight [out, in] and bias [out], initialised as PyTorch's `nn.Linear`.
+public final class Linear: Module {
+    @Parameter public var weight: Tensor
+    @OptionalParameter public var bias: Tensor?
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true,
+                weightInitializer: Initializer = .kaimingUniform(a: 5.0.squareRoot()), generator: RandomGenerator = .global) {
+        weight = weightInitializer.make([outFeatures, inFeatures], generator: generator)
+        let bound = 1 / Double(inFeatures).squareRoot()
+        self.bias = bias ? Tensor.uniform([outFeatures], low: -bound, high: bound, generator: generator) : nil
+        super.init()
+    }
+
+    public var inFeatures: Int { weight.shape[1] }
+    public var outFeatures: Int { weight.shape[0] }
+    override public var typeDescription: String { "Linear(\(inFeatures) → \(outFeatures)\(bias == nil ? ", no bias" : ""))" }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let y = x.matmul(weight.transposed())
+        return bias.map { y + $0 } ?? y
+    }
+}
+
+/// Merges all dimensions from `startAxis` on: [N, C, H, W] → [N, C·H·W].
+public final class Flatten: Module {
+    public let startAxis: Int
+    public init(startAxis: Int = 1) { self.startAxis = startAxis }
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.flattened(startAxis: startAxis) }
+}
+
+/// Zeroes elements with probability `p` in training (scaling the rest by 1/(1−p)); identity in evaluation.
+public final class Dropout: Module {
+    public let p: Double
+    public let generator: RandomGenerator
+    public init(_ p: Double = 0.5, generator: RandomGenerator = .global) {
+        precondition((0..<1).contains(p), "Dropout: p must be in [0, 1), got \(p)")
+        self.p = p
+        self.generator = generator
+    }
+    override public var typeDescription: String { "Dropout(p: \(p))" }
+    public func callAsFunction(_ x: Tensor) -> Tensor { dropout(x, p: p, training: isTraining, generator: generator) }
+}
+
+/// Rows of a [vocabulary, features] table for integer ids of any shape → ids.shape + [features].
+/// The row at `paddingIndex` (if any) starts at zero and receives no gradient, as in PyTorch.
+public final class Embedding: Module {
+    @Parameter public var weight: Tensor
+    public let paddingIndex: Int?
+
+    public init(_ count: Int, _ features: Int, paddingIndex: Int? = nil, generator: RandomGenerator = .global) {
+        var table = Tensor.normal([count, features], generator: generator)
+        if let paddingIndex {
+            precondition((0..<count).contains(paddingIndex), "Embedding: padding index \(paddingIndex) outside 0..<\(count)")
+            table.withUnsafeMutableBuffer(of: Float.self) { p in for j in 0..<features { p[paddingIndex * features + j] = 0 } }
+        }
+        weight = table
+        self.paddingIndex = paddingIndex
+        super.init()
+    }
+
+    override public var typeDescription: String { "Embedding(\(weight.shape[0]), \(weight.shape[1]))" }
+
+    public func callAsFunction(_ ids: Tensor) -> Tensor {
+        guard let paddingIndex else { return embedding(ids, weight: weight) }
+        // Route the padding row through a mask so it gets no gradient.
+        let keep = Tensor.arange(0, Double(weight.shape[0])).notEqual(Tensor(paddingIndex)).cast(to: weight.dtype).unsqueezed(axis: 1)
+        let table = weight * keep + withoutGrad { weight * (1 - keep) }
+        return embedding(ids, weight: table)
+    }
+}
+
+/// Layers applied in order: `Sequential(Linear(4, 8), ReLU(), Linear(8, 2))`.
+public final class Sequential: Module {
+    public let layers: [Module]
+    public init(_ layers: Module...) { self.layers = layers }
+    public init(layers: [Module]) { self.layers = layers }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        layers.reduce(x) { value, layer in
+            guard let unary = layer as? UnaryLayer else { fatalError("Sequential: \(layer.typeDescription) does not take one tensor") }
+            return unary.forward(value)
+        }
+    }
+}
+
+/// A module that maps one tensor to one tensor (what `Sequential` chains).
+public protocol UnaryLayer: Module {
+    func forward(_ x: Tensor) -> Tensor
+}
+extension Linear: UnaryLayer { public func forward(_ x: Tensor) -> Tensor { self(x) } }
+extension Flatten: UnaryLayer { public func forward(_ x: Tensor) -> Tensor { self(x) } }
+extension Dropout: UnaryLayer { public func forward(_ x: Tensor) -> Tensor { self(x) } }
+extension Embedding: UnaryLayer { public func forward(_ x: Tensor) -> Tensor { self(x) } }
+extension Sequential: UnaryLayer { public func forward(_ x: Tensor) -> Tensor { self(x) } }

@@ -1,0 +1,136 @@
+import Apus
+
+/// Reduces per-element losses by `reduction`.
+func reduce(_ losses: Tensor, _ reduction: LossReduction) -> Tensor {
+    switch reduction {
+    case .none: return losses
+    case .sum: return losses.sum()
+    case .mean: return losses.mean()
+    }
+}
+
+/// Negative log-likelihood of `logProbabilities` [N, C] at integer `labels` [N] (optionally
+/// class-weighted, ignoring `ignoreIndex`), as PyTorch's `nll_loss`.
+public func nllLoss(logProbabilities: Tensor, labels: Tensor, classWeights: Tensor? = nil, ignoreIndex: Int? = nil,
+                    reduction: LossReduction = .mean) -> Tensor {
+    precondition(logProbabilities.rank == 2 && labels.shape == [logProbabilities.shape[0]],
+                 "nllLoss: expected log-probabilities [N, C] and labels [N], got \(logProbabilities.shape) and \(labels.shape)")
+    let targets = labels.cast(to: .int64)
+    var weights: Tensor? = nil
+    var safe = targets
+    if let ignoreIndex {
+        let kept = targets.notEqual(Tensor(ignoreIndex))
+        weights = kept.cast(to: logProbabilities.dtype)
+        safe = Tensor.where(kept, targets, targets.zerosLike())
+    }
+    if let classWeights {
+        let w = classWeights.indexSelect(axis: 0, index: safe)
+        weights = weights.map { $0 * w } ?? w
+    }
+    var losses = -logProbabilities.gathered(axis: 1, index: safe.unsqueezed(axis: 1)).squeezed(axis: 1)
+    if let weights { losses = losses * weights }
+    if reduction == .mean, let weights { return losses.sum() / weights.sum() }
+    return reduce(losses, reduction)
+}
+
+/// Binary cross-entropy on logits, computed stably: (1 − y)·x + (1 + (pw − 1)·y)·softplus(−x),
+/// with optional `positiveWeight` (per class, broadcast over the last axis) and element `weight`.
+public func binaryCrossEntropyWithLogits(_ logits: Tensor, _ targets: Tensor, weight: Tensor? = nil,
+                                         positiveWeight: Tensor? = nil, reduction: LossReduction = .mean) -> Tensor {
+    precondition(logits.shape == targets.shape, "binaryCrossEntropyWithLogits: shapes \(logits.shape) and \(targets.shape) differ")
+    let logWeight = positiveWeight.map { ($0 - 1) * targets + 1 }
+    let softplusNeg = (-logits).softplus()
+    var losses = (1 - targets) * logits + (logWeight.map { $0 * softplusNeg } ?? softplusNeg)
+    if let weight { losses = losses * weight }
+    return reduce(losses, reduction)
+}
+
+/// |prediction − target|.
+public func l1Loss(_ prediction: Tensor, _ target: Tensor, reduction: LossReduction = .mean) -> Tensor {
+    reduce((prediction - target).abs(), reduction)
+}
+
+/// 0.5·d²/β where |d| < β, else |d| − 0.5·β (Huber-like), d = prediction − target.
+public func smoothL1Loss(_ prediction: Tensor, _ target: Tensor, beta: Double = 1, reduction: LossReduction = .mean) -> Tensor {
+    let d = (prediction - target).abs()
+    let losses = beta == 0 ? d : Tensor.where(d .< beta, d * d * (0.5 / beta), d - 0.5 * beta)
+    return reduce(losses, reduction)
+}
+
+/// How `klDivergence` reduces.
+public enum KLReduction: Sendable { case batchMean, mean, sum, none }
+
+/// KL(target ‖ exp(logInput)) = Σ target·(log target − logInput) (terms with target 0 are 0),
+/// as PyTorch's `kl_div` with `log_target=False`. `batchMean` divides the sum by the batch size.
+public func klDivergence(logInput: Tensor, target: Tensor, reduction: KLReduction = .batchMean) -> Tensor {
+    precondition(logInput.shape == target.shape, "klDivergence: shapes \(logInput.shape) and \(target.shape) differ")
+    let positive = target .> 0
+    let safeLog = Tensor.where(positive, target, target.onesLike()).log()
+    let losses = Tensor.where(positive, target * (safeLog - logInput), target.zerosLike())
+    switch reduction {
+    case .none: return losses
+    case .sum: return losses.sum()
+    case .mean: return losses.mean()
+    case .batchMean: return losses.sum() / Double(Swift.max(logInput.shape.first ?? 1, 1))
+    }
+}
+
+/// Softmax cross-entropy as a module (see `crossEntropy`).
+public final class CrossEntropyLoss: Module {
+    public let classWeights: Tensor?, labelSmoothing: Double, ignoreIndex: Int?, reduction: LossReduction
+    public init(classWeights: Tensor? = nil, labelSmoothing: Double = 0, ignoreIndex: Int? = nil, reduction: LossReduction = .mean) {
+        (self.classWeights, self.labelSmoothing, self.ignoreIndex, self.reduction) = (classWeights, labelSmoothing, ignoreIndex, reduction)
+    }
+    public func callAsFunction(_ logits: Tensor, _ labels: Tensor) -> Tensor {
+        crossEntropy(logits: logits, labels: labels, classWeights: classWeights, labelSmoothing: labelSmoothing,
+                     ignoreIndex: ignoreIndex, reduction: reduction)
+    }
+}
+
+/// Mean squared error as a module.
+public final class MSELoss: Module {
+    public let reduction: LossReduction
+    public init(reduction: LossReduction = .mean) { self.reduction = reduction }
+    public func callAsFunction(_ prediction: Tensor, _ target: Tensor) -> Tensor { mse(prediction, target, reduction: reduction) }
+}
+
+/// L1 loss as a module.
+public final class L1Loss: Module {
+    public let reduction: LossReduction
+    public init(reduction: LossReduction = .mean) { self.reduction = reduction }
+    public func callAsFunction(_ prediction: Tensor, _ target: Tensor) -> Tensor { l1Loss(prediction, target, reduction: reduction) }
+}
+
+/// Smooth L1 loss as a module.
+public final class SmoothL1Loss: Module {
+    public let beta: Double, reduction: LossReduction
+    public init(beta: Double = 1, reduction: LossReduction = .mean) { (self.beta, self.reduction) = (beta, reduction) }
+    public func callAsFunction(_ prediction: Tensor, _ target: Tensor) -> Tensor { smoothL1Loss(prediction, target, beta: beta, reduction: reduction) }
+}
+
+/// Binary cross-entropy with logits as a module.
+public final class BCEWithLogitsLoss: Module {
+    public let positiveWeight: Tensor?, reduction: LossReduction
+    public init(positiveWeight: Tensor? = nil, reduction: LossReduction = .mean) { (self.positiveWeight, self.reduction) = (positiveWeight, reduction) }
+    public func callAsFunction(_ logits: Tensor, _ targets: Tensor) -> Tensor {
+        binaryCrossEntropyWithLogits(logits, targets, positiveWeight: positiveWeight, reduction: reduction)
+    }
+}
+
+/// Negative log-likelihood as a module.
+public final class NLLLoss: Module {
+    public let classWeights: Tensor?, ignoreIndex: Int?, reduction: LossReduction
+    public init(classWeights: Tensor? = nil, ignoreIndex: Int? = nil, reduction: LossReduction = .mean) {
+        (self.classWeights, self.ignoreIndex, self.reduction) = (classWeights, ignoreIndex, reduction)
+    }
+    public func callAsFunction(_ logProbabilities: Tensor, _ labels: Tensor) -> Tensor {
+        nllLoss(logProbabilities: logProbabilities, labels: labels, classWeights: classWeights, ignoreIndex: ignoreIndex, reduction: reduction)
+    }
+}
+
+/// KL divergence as a module.
+public final class KLDivLoss: Module {
+    public let reduction: KLReduction
+    public init(reduction: KLReduction = .batchMean) { self.reduction = reduction }
+    public func callAsFunction(_ logInput: Tensor, _ target: Tensor) -> Tensor { klDivergence(logInput: logInput, target: target, reduction: reduction) }
+}

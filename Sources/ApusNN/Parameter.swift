@@ -1,0 +1,72 @@
+import Apus
+
+/// A trainable tensor owned by a module: `@Parameter var weight: Tensor`.
+///
+/// The wrapper is a class, so a module (and an optimizer holding the same `Parameter`) share
+/// it; the tensor inside is a leaf that requires a gradient unless the parameter is frozen.
+@propertyWrapper
+public final class Parameter {
+    /// The current value (a leaf tensor; its `.grad` collects gradients).
+    public private(set) var value: Tensor
+
+    public init(wrappedValue: Tensor) {
+        precondition(wrappedValue.dtype.isFloatingPoint, "Parameter: a parameter must be floating point, got \(wrappedValue.dtype)")
+        value = wrappedValue.requiringGrad()
+    }
+
+    public var wrappedValue: Tensor {
+        get { value }
+        set { value = newValue.requiringGrad(isTrainable) }
+    }
+
+    /// The parameter object itself (`$weight`), for optimizers and checkpoints.
+    public var projectedValue: Parameter { self }
+
+    /// Whether gradients are computed for this parameter (false after `freeze()`).
+    public var isTrainable: Bool {
+        get { value.requiresGrad }
+        set { value = value.requiringGrad(newValue) }
+    }
+
+    /// The accumulated gradient (nil before the first backward or after `zeroGrad`).
+    public var grad: Tensor? {
+        get { value.grad }
+        set { if value.requiresGrad { value.grad = newValue } }
+    }
+}
+
+/// A parameter that may be absent (a bias that is switched off): `@OptionalParameter var bias: Tensor?`.
+@propertyWrapper
+public final class OptionalParameter {
+    /// The parameter, when present.
+    public var parameter: Parameter?
+
+    public init(wrappedValue: Tensor?) { parameter = wrappedValue.map { Parameter(wrappedValue: $0) } }
+
+    /// The parameter object (`$bias`), nil when absent.
+    public var projectedValue: Parameter? { parameter }
+
+    public var wrappedValue: Tensor? {
+        get { parameter?.value }
+        set {
+            if let newValue {
+                if let parameter { parameter.wrappedValue = newValue } else { parameter = Parameter(wrappedValue: newValue) }
+            } else {
+                parameter = nil
+            }
+        }
+    }
+}
+
+/// State that is saved with a module but not trained (BatchNorm's running statistics):
+/// `@Buffer var runningMean: Tensor`.
+@propertyWrapper
+public final class Buffer {
+    public var value: Tensor
+    public init(wrappedValue: Tensor) { value = wrappedValue.detached() }
+    public var wrappedValue: Tensor {
+        get { value }
+        set { value = newValue.detached() }
+    }
+    public var projectedValue: Buffer { self }
+}

@@ -1,0 +1,100 @@
+import Apus
+import ApusNN
+
+/// Saved optimizer state: per-parameter tensors (keyed `"<index>.<slot>"`) and scalars.
+public struct OptimizerState {
+    public var tensors: [String: Tensor]
+    public var scalars: [String: Double]
+    public init(tensors: [String: Tensor] = [:], scalars: [String: Double] = [:]) {
+        self.tensors = tensors
+        self.scalars = scalars
+    }
+}
+
+/// Errors restoring optimizer state.
+public struct OptimizerStateError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Base of the optimizers: holds the parameters, the learning rate, the step count and the
+/// per-parameter state, and updates every parameter that has a gradient in `step()`.
+/// Updates run in place in fused C kernels; state tensors are allocated once.
+open class Optimizer {
+    /// The parameters updated, in order (their index keys the saved state).
+    public let parameters: [Parameter]
+    /// The learning rate used by the next `step()` (schedules change it).
+    public var learningRate: Double
+    /// Number of `step()` calls so far.
+    public internal(set) var stepCount = 0
+    /// Per-parameter state tensors (momentum buffers, moments, …), by slot name.
+    var slots: [[String: Tensor]]
+
+    public init(parameters: [Parameter], learningRate: Double) {
+        precondition(learningRate >= 0, "optimizer: learning rate must be non-negative, got \(learningRate)")
+        self.parameters = parameters
+        self.learningRate = learningRate
+        slots = Array(repeating: [:], count: parameters.count)
+    }
+
+    /// The state slot `name` of parameter `index`, created as zeros (or `initial`) the first time.
+    func slot(_ name: String, _ index: Int, like value: Tensor, initial: Double = 0) -> Tensor {
+        if let existing = slots[index][name] { return existing }
+        let fresh = Tensor.full(value.shape, initial, dtype: value.dtype)
+        slots[index][name] = fresh
+        return fresh
+    }
+
+    /// Updates every parameter that has a gradient.
+    public func step() {
+        stepCount += 1
+        withoutGrad {
+            for (index, parameter) in parameters.enumerated() {
+                guard parameter.isTrainable, let gradient = parameter.grad else { continue }
+                precondition(gradient.shape == parameter.value.shape, "optimizer: gradient shape \(gradient.shape) ≠ parameter shape \(parameter.value.shape)")
+                update(index: index, value: parameter.value, gradient: gradient.contiguous().cast(to: parameter.value.dtype))
+            }
+        }
+    }
+
+    /// Applies one update to `value` (contiguous, updated in place) from `gradient`. Subclasses override.
+    open func update(index: Int, value: Tensor, gradient: Tensor) {
+        fatalError("\(type(of: self)) must override update(index:value:gradient:)")
+    }
+
+    /// Clears the gradients of all parameters.
+    public func zeroGrad() { for p in parameters { p.grad = nil } }
+
+    /// Everything needed to resume exactly: state tensors, step count, learning rate.
+    public func state() -> OptimizerState {
+        var state = OptimizerState()
+        state.scalars["learningRate"] = learningRate
+        state.scalars["stepCount"] = Double(stepCount)
+        for (index, slotTensors) in slots.enumerated() {
+            for (name, tensor) in slotTensors { state.tensors["\(index).\(name)"] = tensor.copied() }
+        }
+        return state
+    }
+
+    /// Restores `state()` output; throws if it does not fit these parameters.
+    public func load(_ state: OptimizerState) throws {
+        var restored = Array(repeating: [String: Tensor](), count: parameters.count)
+        for (key, tensor) in state.tensors {
+            let parts = key.split(separator: ".", maxSplits: 1)
+            guard parts.count == 2, let index = Int(parts[0]), parameters.indices.contains(index) else {
+                throw OptimizerStateError(description: "optimizer state: key \(key) names no parameter (there are \(parameters.count))")
+            }
+            guard tensor.shape == parameters[index].value.shape, tensor.dtype == parameters[index].value.dtype else {
+                throw OptimizerStateError(description: "optimizer state: \(key) has shape \(tensor.shape) \(tensor.dtype), parameter \(index) is \(parameters[index].value.shape) \(parameters[index].value.dtype)")
+            }
+            restored[index][String(parts[1])] = tensor.copied()
+        }
+        slots = restored
+        if let lr = state.scalars["learningRate"] { learningRate = lr }
+        if let steps = state.scalars["stepCount"] { stepCount = Int(steps) }
+    }
+}
+
+extension Tensor {
+    /// Whether the C kernels' Float64 variant applies.
+    var isDouble: Bool { dtype == .float64 }
+}
