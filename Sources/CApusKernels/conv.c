@@ -1,15 +1,16 @@
-// im2col / col2im for convolution as GEMM: one image [C, H, W] ↔ columns [C*KH*KW, OH*OW].
+// im2col / col2im for convolution as GEMM: one image [C, H, W] ↔ columns [C*KH*KW, OH*OW]
+// (rows `ld` elements apart, so several images can sit side by side in one column matrix).
 #include <string.h>
 #include "dispatch.h"
 
 #define DEFINE_IM2COL(T, SUF)                                                                  \
     APUS_INLINE void apus_im2col_##SUF##_body(const T *x, int64_t c, int64_t h, int64_t w,     \
         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,    \
-        int64_t dw, int64_t oh, int64_t ow, T *col) {                                          \
+        int64_t dw, int64_t oh, int64_t ow, int64_t ld, T *col) {                              \
         for (int64_t ci = 0; ci < c; ci++)                                                     \
             for (int64_t ki = 0; ki < kh; ki++)                                                \
                 for (int64_t kj = 0; kj < kw; kj++) {                                          \
-                    T *dst = col + ((ci * kh + ki) * kw + kj) * oh * ow;                       \
+                    T *dst = col + ((ci * kh + ki) * kw + kj) * ld;                       \
                     const T *src = x + ci * h * w;                                             \
                     for (int64_t oy = 0; oy < oh; oy++) {                                      \
                         int64_t iy = oy * sh - ph + ki * dh;                                   \
@@ -33,14 +34,14 @@
     }                                                                                          \
     APUS_VARIANTS(apus_im2col_##SUF, (const T *x, int64_t c, int64_t h, int64_t w, int64_t kh, \
         int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,    \
-        int64_t oh, int64_t ow, T *col), (x, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, col)) \
+        int64_t oh, int64_t ow, int64_t ld, T *col), (x, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, ld, col)) \
     APUS_INLINE void apus_col2im_##SUF##_body(const T *col, int64_t c, int64_t h, int64_t w,   \
         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,    \
-        int64_t dw, int64_t oh, int64_t ow, T *x) {                                            \
+        int64_t dw, int64_t oh, int64_t ow, int64_t ld, T *x) {                                \
         for (int64_t ci = 0; ci < c; ci++)                                                     \
             for (int64_t ki = 0; ki < kh; ki++)                                                \
                 for (int64_t kj = 0; kj < kw; kj++) {                                          \
-                    const T *srcc = col + ((ci * kh + ki) * kw + kj) * oh * ow;                \
+                    const T *srcc = col + ((ci * kh + ki) * kw + kj) * ld;                \
                     T *dst = x + ci * h * w;                                                   \
                     for (int64_t oy = 0; oy < oh; oy++) {                                      \
                         int64_t iy = oy * sh - ph + ki * dh;                                   \
@@ -57,7 +58,7 @@
     }                                                                                          \
     APUS_VARIANTS(apus_col2im_##SUF, (const T *col, int64_t c, int64_t h, int64_t w, int64_t kh, \
         int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,    \
-        int64_t oh, int64_t ow, T *x), (col, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, x))
+        int64_t oh, int64_t ow, int64_t ld, T *x), (col, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, ld, x))
 
 DEFINE_IM2COL(float, f32)
 DEFINE_IM2COL(double, f64)

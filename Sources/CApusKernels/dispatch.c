@@ -24,3 +24,5 @@ int apus_cpu_blas_kernel_hint(void) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
     return 0;
 }
+
+void apus_cpu_relax(void) { __builtin_ia32_pause(); }

@@ -2,11 +2,12 @@
 #include <math.h>
 #include <string.h>
 #include "dispatch.h"
+#include "fastmath.h"
 
 // ---------- unary ----------
 #define UNARY_LOOP(EXPR) for (int64_t i = 0; i < n; i++) { T v = x[i]; y[i] = (EXPR); } break;
 
-#define DEFINE_UNARY(T, SUF, EXP, LOG, SQRT, SIN, COS, TANH, ERF, LOG1P, POW, FABS)                  \
+#define DEFINE_UNARY(T, SUF, EXP, LOG, SQRT, SIN, COS, TANH, ERF, LOG1P, POW, FABS, SIGMOID)                  \
     APUS_INLINE void apus_unary_##SUF##_body(int op, int64_t n, const T *x, T *y, double p0, double p1) { \
         const T a = (T)p0, b = (T)p1;                                                             \
         const T inv_sqrt2 = (T)0.70710678118654752440, inv_sqrt2pi = (T)0.39894228040143267794; \
@@ -20,7 +21,7 @@
         case APUS_SIN: UNARY_LOOP(SIN(v))                                                         \
         case APUS_COS: UNARY_LOOP(COS(v))                                                         \
         case APUS_TANH: UNARY_LOOP(TANH(v))                                                       \
-        case APUS_SIGMOID: UNARY_LOOP((T)1 / ((T)1 + EXP(-v)))                                    \
+        case APUS_SIGMOID: UNARY_LOOP(SIGMOID(v))                                                 \
         case APUS_RELU: UNARY_LOOP(v > 0 ? v : (T)0)                                              \
         case APUS_LEAKY_RELU: UNARY_LOOP(v > 0 ? v : a * v)                                       \
         case APUS_GELU: UNARY_LOOP((T)0.5 * v * ((T)1 + ERF(v * inv_sqrt2)))                      \
@@ -39,10 +40,11 @@
                   (op, n, x, y, p0, p1))
 
 #define T float
-DEFINE_UNARY(float, f32, expf, logf, sqrtf, sinf, cosf, tanhf, erff, log1pf, powf, fabsf)
+static inline double apus_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+DEFINE_UNARY(float, f32, apus_expf, logf, sqrtf, sinf, cosf, apus_tanhf, erff, log1pf, powf, fabsf, apus_sigmoidf)
 #undef T
 #define T double
-DEFINE_UNARY(double, f64, exp, log, sqrt, sin, cos, tanh, erf, log1p, pow, fabs)
+DEFINE_UNARY(double, f64, exp, log, sqrt, sin, cos, tanh, erf, log1p, pow, fabs, apus_sigmoid)
 #undef T
 
 // ---------- strided outer iteration shared by binary, compare and copy ----------

@@ -30,6 +30,23 @@
     void apus_maxpool_backward_##SUF(const T *x, const T *g, int64_t planes, int64_t h, int64_t w, \
         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh,    \
         int64_t ow, T *dx) {                                                                   \
+        if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0) {                  \
+            /* The common 2×2 / stride 2 case: first maximum of each window, no bounds checks. */ \
+            for (int64_t p = 0; p < planes; p++)                                               \
+                for (int64_t oy = 0; oy < oh; oy++) {                                          \
+                    const T *r0 = x + (p * h + 2 * oy) * w, *r1 = r0 + w;                       \
+                    T *d0 = dx + (p * h + 2 * oy) * w, *d1 = d0 + w;                            \
+                    const T *gr = g + (p * oh + oy) * ow;                                       \
+                    for (int64_t ox = 0; ox < ow; ox++) {                                      \
+                        int64_t c = 2 * ox;                                                    \
+                        T a = r0[c], b = r0[c + 1], e = r1[c], f = r1[c + 1];                   \
+                        T top = b > a ? b : a, bottom = f > e ? f : e;                         \
+                        if (bottom > top) { if (f > e) d1[c + 1] += gr[ox]; else d1[c] += gr[ox]; } \
+                        else { if (b > a) d0[c + 1] += gr[ox]; else d0[c] += gr[ox]; }         \
+                    }                                                                          \
+                }                                                                              \
+            return;                                                                            \
+        }                                                                                      \
         WINDOW_LOOP({                                                                          \
             T m = -(T)INFINITY; int64_t at = -1;                                               \
             for (int64_t iy = ya; iy < yb; iy++)                                               \

@@ -2,6 +2,7 @@
 // row-wise softmax.
 #include <math.h>
 #include "dispatch.h"
+#include "fastmath.h"
 
 #define DEFINE_REDUCE(T, SUF)                                                                   \
     APUS_INLINE void apus_reduce_##SUF##_body(int op, int64_t outer, int64_t r, int64_t inner,  \
@@ -64,7 +65,7 @@
     APUS_VARIANTS(apus_softmax_##SUF, (int log_space, int64_t rows, int64_t n, const T *x, T *y), \
                   (log_space, rows, n, x, y))
 
-#define EXPF expf
+#define EXPF apus_expf
 #define LOGF logf
 DEFINE_REDUCE(float, f32)
 #undef EXPF

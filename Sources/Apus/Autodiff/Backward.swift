@@ -35,7 +35,11 @@ enum AutodiffEngine {
         let body = {
             for node in order(from: rootNode) {
                 guard let pending = cotangents.removeValue(forKey: ObjectIdentifier(node)) else { continue }
-                let outputCotangents = pending.enumerated().map { i, g in g ?? node.outputs[i].zerosLike() }
+                // A missing cotangent is a stride-0 view of one zero: no memory, and vjps that ignore
+                // it (saved outputs) never touch it.
+                let outputCotangents = pending.enumerated().map { i, g in
+                    g ?? Tensor.zeros([], dtype: node.outputs[i].dtype).expanded(to: node.outputs[i].shape)
+                }
                 let needed = node.inputs.map(\.requiresGrad)
                 let outputs = createGraph ? node.outputs.indices.map(node.linkedOutput) : node.outputs
                 let context = VJPContext(inputs: node.inputs, outputs: outputs, cotangents: outputCotangents, needed: needed)

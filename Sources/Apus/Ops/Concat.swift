@@ -41,6 +41,42 @@ public struct ConcatOp: Operation {
     }
 }
 
+/// Splits a tensor along `axis` into consecutive pieces of `sizes` (views); the gradient is one
+/// concatenation of the pieces' cotangents (not one zero-padded tensor per piece).
+public struct SplitOp: Operation {
+    public let axis: Int
+    public let sizes: [Int]
+    public init(axis: Int, sizes: [Int]) {
+        self.axis = axis
+        self.sizes = sizes
+    }
+    public var name: String { "split" }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        let a = try normalizeAxis(axis, rank: inputs[0].shape.count, op: name, inputs)
+        try require(sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, +) == inputs[0].shape[a], name, inputs,
+                    "sizes \(sizes) must add up to \(inputs[0].shape[a]) along axis \(axis)")
+        return sizes.map { size in
+            var shape = inputs[0].shape
+            shape[a] = size
+            return TensorSpec(shape, inputs[0].dtype)
+        }
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let x = inputs[0], a = axis < 0 ? axis + x.rank : axis
+        var start = 0
+        return sizes.map { size in
+            var ranges = x.shape.map { SliceRange(start: 0, end: $0, step: 1) }
+            ranges[a] = SliceRange(start: start, end: start + size, step: 1)
+            start += size
+            return SliceOp(ranges: ranges).cpu([x], [])[0]
+        }
+    }
+
+    public func vjp(_ c: VJPContext) -> [Tensor?] { [Tensor.concat(c.cotangents, axis: axis)] }
+}
+
 /// Constant padding: `padding[i] = (before, after)` elements added on each side of dimension i.
 public struct PadOp: Operation {
     public let padding: [(before: Int, after: Int)]

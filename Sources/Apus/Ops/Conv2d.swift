@@ -1,5 +1,4 @@
 import CApusKernels
-import CBLAS
 
 /// Geometry of a 2-D convolution: stride, padding, dilation (each (height, width)) and groups.
 public struct Conv2dGeometry: Hashable, Sendable {
@@ -41,61 +40,80 @@ public struct Conv2dGeometry: Hashable, Sendable {
 
 }
 
-/// The three products a convolution is made of, per image and group, with
-/// col = im2col(x) [C/g·KH·KW, OH·OW], W [O/g, C/g·KH·KW], Y [O/g, OH·OW]:
-/// forward Y = W·col; input gradient col2im(Wᵀ·G); weight gradient G·colᵀ.
+/// The three products a convolution is made of, per image and group, with col = im2col(x)
+/// [C/g·KH·KW, OH·OW], W [O/g, C/g·KH·KW], Y [O/g, OH·OW]: forward Y = W·col; input gradient
+/// col2im(Wᵀ·G); weight gradient Σ G·colᵀ. The columns of a chunk of images are built (and
+/// folded back) on both cores, then each image's GEMM reads and writes its tensors in place.
 enum ConvKernel {
     enum Product { case forward, inputGradient, weightGradient }
 
-    /// Runs `product` over every image and group. `x`: input [N, C, H, W] (or its gradient, filled),
-    /// `w`: weight (or its gradient), `y`: output (or its gradient); the one being computed is written.
+    /// Column-matrix budget per chunk, in elements.
+    static let chunkElements = 8 << 20
+
+    /// Runs `product` over every image and group. `x`: input [N, C, H, W] (or its gradient, zeroed),
+    /// `w`: weight (or its gradient, zeroed), `y`: output (or its gradient); the one being computed is written.
     static func run(_ product: Product, x: Tensor, w: Tensor, y: Tensor, geometry: Conv2dGeometry) {
         BLASSetup.ensure()
-        let g = geometry.groups
+        let groups = geometry.groups
         let (c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow) = geometry.im2colArgs(x.shape, w.shape, y.shape)
-        let n = x.shape[0], outPerGroup = w.shape[0] / g
-        let colRows = Int(c * kh * kw), colCols = Int(oh * ow)
-        let col = Tensor(uninitialized: [colRows, colCols], dtype: x.dtype)
-        let isFloat = x.dtype == .float32
-        for image in 0..<n {
-            for group in 0..<g {
-                let xOffset = (image * x.shape[1] + group * Int(c)) * Int(h * width)
-                let yOffset = (image * w.shape[0] + group * outPerGroup) * colCols
+        let n = x.shape[0], outPerGroup = w.shape[0] / groups
+        let colRows = Int(c * kh * kw), pixels = Int(oh * ow), imageSize = x.shape[1] * Int(h * width)
+        let chunk = Swift.max(1, Swift.min(n, chunkElements / Swift.max(colRows * pixels, 1)))
+        let col = Tensor(uninitialized: [colRows, chunk * pixels], dtype: x.dtype)
+        let size = x.dtype.byteSize, isFloat = x.dtype == .float32
+        let xp = SendablePointer(raw: x.rawPointer), cp = SendablePointer(raw: col.rawPointer)
+        for start in stride(from: 0, to: n, by: chunk) {
+            let count = Swift.min(chunk, n - start), ld = count * pixels
+            for group in 0..<groups {
+                let channelOffset = group * Int(c) * Int(h * width)
                 let wOffset = group * outPerGroup * colRows
                 if product != .inputGradient {
-                    if isFloat {
-                        apus_im2col_f32(x.pointer(Float.self) + xOffset, c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, col.pointer(Float.self))
-                    } else {
-                        apus_im2col_f64(x.pointer(Double.self) + xOffset, c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, col.pointer(Double.self))
+                    CPUThreads.forChunks(count, costPerItem: colRows * pixels) { range in
+                        for i in range {
+                            let image = xp.raw + ((start + i) * imageSize + channelOffset) * size
+                            let columns = cp.raw + i * pixels * size
+                            if isFloat {
+                                apus_im2col_f32(image.assumingMemoryBound(to: Float.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
+                                                Int64(ld), columns.assumingMemoryBound(to: Float.self))
+                            } else {
+                                apus_im2col_f64(image.assumingMemoryBound(to: Double.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
+                                                Int64(ld), columns.assumingMemoryBound(to: Double.self))
+                            }
+                        }
                     }
                 }
-                switch product {
-                case .forward:
-                    gemm(isFloat, CblasNoTrans, CblasNoTrans, outPerGroup, colCols, colRows, w, wOffset, colRows, col, 0, colCols, 0, y, yOffset, colCols)
-                case .weightGradient:
-                    gemm(isFloat, CblasNoTrans, CblasTrans, outPerGroup, colRows, colCols, y, yOffset, colCols, col, 0, colCols, 1, w, wOffset, colRows)
-                case .inputGradient:
-                    gemm(isFloat, CblasTrans, CblasNoTrans, colRows, colCols, outPerGroup, w, wOffset, colRows, y, yOffset, colCols, 0, col, 0, colCols)
-                    if isFloat {
-                        apus_col2im_f32(col.pointer(Float.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, x.pointer(Float.self) + xOffset)
-                    } else {
-                        apus_col2im_f64(col.pointer(Double.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, x.pointer(Double.self) + xOffset)
+                // One GEMM per image, reading and writing y in place (its rows are contiguous).
+                for i in 0..<count {
+                    let yOffset = ((start + i) * w.shape[0] + group * outPerGroup) * pixels * size
+                    let columns = col.rawPointer + i * pixels * size
+                    switch product {
+                    case .forward:
+                        RawGEMM.run(x.dtype, transA: false, transB: false, m: outPerGroup, n: pixels, k: colRows, a: w.rawPointer + wOffset * size,
+                                    lda: colRows, b: columns, ldb: ld, beta: 0, c: y.rawPointer + yOffset, ldc: pixels)
+                    case .weightGradient:
+                        RawGEMM.run(x.dtype, transA: false, transB: true, m: outPerGroup, n: colRows, k: pixels, a: y.rawPointer + yOffset, lda: pixels,
+                                    b: columns, ldb: ld, beta: 1, c: w.rawPointer + wOffset * size, ldc: colRows)
+                    case .inputGradient:
+                        RawGEMM.run(x.dtype, transA: true, transB: false, m: colRows, n: pixels, k: outPerGroup, a: w.rawPointer + wOffset * size,
+                                    lda: colRows, b: y.rawPointer + yOffset, ldb: pixels, beta: 0, c: columns, ldc: ld)
+                    }
+                }
+                if product == .inputGradient {
+                    CPUThreads.forChunks(count, costPerItem: colRows * pixels) { range in
+                        for i in range {
+                            let image = xp.raw + ((start + i) * imageSize + channelOffset) * size
+                            let columns = cp.raw + i * pixels * size
+                            if isFloat {
+                                apus_col2im_f32(columns.assumingMemoryBound(to: Float.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
+                                                Int64(ld), image.assumingMemoryBound(to: Float.self))
+                            } else {
+                                apus_col2im_f64(columns.assumingMemoryBound(to: Double.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
+                                                Int64(ld), image.assumingMemoryBound(to: Double.self))
+                            }
+                        }
                     }
                 }
             }
-        }
-    }
-
-    /// C[m×n] = A·B + beta·C on sub-blocks (row-major) of dense tensors.
-    private static func gemm(_ isFloat: Bool, _ ta: CBLAS_TRANSPOSE, _ tb: CBLAS_TRANSPOSE, _ m: Int, _ n: Int, _ k: Int,
-                             _ a: Tensor, _ ao: Int, _ lda: Int, _ b: Tensor, _ bo: Int, _ ldb: Int, _ beta: Double,
-                             _ c: Tensor, _ co: Int, _ ldc: Int) {
-        if isFloat {
-            cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1, a.pointer(Float.self) + ao, Int32(lda),
-                        b.pointer(Float.self) + bo, Int32(ldb), Float(beta), c.pointer(Float.self) + co, Int32(ldc))
-        } else {
-            cblas_dgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1, a.pointer(Double.self) + ao, Int32(lda),
-                        b.pointer(Double.self) + bo, Int32(ldb), beta, c.pointer(Double.self) + co, Int32(ldc))
         }
     }
 }

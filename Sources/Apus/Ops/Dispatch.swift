@@ -1,3 +1,5 @@
+import Foundation
+
 /// The mode that the single dispatch point runs in; scoped per task/thread.
 struct DispatchState {
     /// Whether results of differentiable ops on inputs that require gradients get a backward node.
@@ -41,6 +43,10 @@ extension Tensor {
         var outputs: [Tensor]
         if let graph = state.recorder {
             outputs = graph.record(op, inputs, specs)
+        } else if OpProfiler.isEnabled {
+            let start = DispatchTime.now().uptimeNanoseconds
+            outputs = op.cpu(inputs, specs)
+            OpProfiler.record(op.name, since: start)
         } else {
             outputs = op.cpu(inputs, specs)
         }

@@ -1,5 +1,4 @@
 import CApusKernels
-import CBLAS
 
 /// One fused LSTM step (PyTorch's gate order i, f, g, o).
 ///
@@ -22,19 +21,16 @@ public struct LSTMCellOp: Operation {
     }
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
-        BLASSetup.ensure()
         let h = inputs[1].dense, c = inputs[2].dense, w = inputs[3].dense
         let gates = CopyOp().cpu([inputs[0]], [])[0]
         let (b, hidden) = (h.shape[0], h.shape[1])
         let hNext = Tensor(uninitialized: h.shape, dtype: h.dtype), cNext = Tensor(uninitialized: c.shape, dtype: c.dtype)
+        RawGEMM.run(h.dtype, transA: false, transB: true, m: b, n: 4 * hidden, k: hidden, a: h.rawPointer, lda: hidden,
+                    b: w.rawPointer, ldb: hidden, beta: 1, c: gates.rawPointer, ldc: 4 * hidden)
         if h.dtype == .float32 {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(b), Int32(4 * hidden), Int32(hidden), 1,
-                        h.pointer(Float.self), Int32(hidden), w.pointer(Float.self), Int32(hidden), 1, gates.pointer(Float.self), Int32(4 * hidden))
             apus_lstm_cell_forward_f32(Int64(b), Int64(hidden), gates.pointer(Float.self), c.pointer(Float.self),
                                        cNext.pointer(Float.self), hNext.pointer(Float.self))
         } else {
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(b), Int32(4 * hidden), Int32(hidden), 1,
-                        h.pointer(Double.self), Int32(hidden), w.pointer(Double.self), Int32(hidden), 1, gates.pointer(Double.self), Int32(4 * hidden))
             apus_lstm_cell_forward_f64(Int64(b), Int64(hidden), gates.pointer(Double.self), c.pointer(Double.self),
                                        cNext.pointer(Double.self), hNext.pointer(Double.self))
         }

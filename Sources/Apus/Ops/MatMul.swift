@@ -1,5 +1,3 @@
-import CBLAS
-
 /// Batched matrix product with NumPy broadcasting of the batch dimensions:
 /// `[..., M, K] × [..., K, N] → [..., M, N]` (both operands of rank ≥ 2, one float dtype).
 /// Runs on BLAS sgemm/dgemm; transposed views are passed to BLAS without copying.
@@ -30,7 +28,6 @@ public struct MatMulOp: Operation {
     }
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
-        BLASSetup.ensure()
         var a = inputs[0], b = inputs[1]
         let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
         if m == 0 || n == 0 || k == 0 { return [Tensor.zeros(outputs[0].shape, dtype: a.dtype)] }
@@ -46,20 +43,11 @@ public struct MatMulOp: Operation {
         let batchShape = Array(y.shape.dropLast(2))
         let batchCount = a.rank == 2 && b.rank == 2 ? 1 : batchShape.reduce(1, *)
         let batchA = Self.batchOffsets(a, batchShape), batchB = Self.batchOffsets(b, batchShape)
-        let ta = la.transposed ? CblasTrans : CblasNoTrans, tb = lb.transposed ? CblasTrans : CblasNoTrans
+        let size = a.dtype.byteSize
         for i in 0..<batchCount {
-            let yOffset = i * rows * n
-            if a.dtype == .float32 {
-                cblas_sgemm(CblasRowMajor, ta, tb, Int32(rows), Int32(n), Int32(k), 1,
-                            a.pointer(Float.self) + batchA[i], Int32(la.leading),
-                            b.pointer(Float.self) + batchB[i], Int32(lb.leading), 0,
-                            y.pointer(Float.self) + yOffset, Int32(n))
-            } else {
-                cblas_dgemm(CblasRowMajor, ta, tb, Int32(rows), Int32(n), Int32(k), 1,
-                            a.pointer(Double.self) + batchA[i], Int32(la.leading),
-                            b.pointer(Double.self) + batchB[i], Int32(lb.leading), 0,
-                            y.pointer(Double.self) + yOffset, Int32(n))
-            }
+            RawGEMM.run(a.dtype, transA: la.transposed, transB: lb.transposed, m: rows, n: n, k: k,
+                        a: a.rawPointer + batchA[i] * size, lda: la.leading, b: b.rawPointer + batchB[i] * size, ldb: lb.leading,
+                        beta: 0, c: y.rawPointer + i * rows * n * size, ldc: n)
         }
         return [y]
     }

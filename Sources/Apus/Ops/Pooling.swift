@@ -27,6 +27,17 @@ public struct PoolGeometry: Hashable, Sendable {
         }
     }
 
+    /// Splits the N·C planes of `a` [N, C, H, W] and `b` [N, C, H', W'] (both dense) across
+    /// cores: `body(planeCount, a's first plane, b's first plane)`.
+    static func forPlanes(_ a: Tensor, _ b: Tensor, _ body: (Int64, UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> Void) {
+        let planes = a.shape[0] * a.shape[1]
+        let aPlane = a.shape[2] * a.shape[3] * a.dtype.byteSize, bPlane = b.shape[2] * b.shape[3] * b.dtype.byteSize
+        let ap = SendablePointer(raw: a.rawPointer), bp = SendablePointer(raw: b.rawPointer)
+        CPUThreads.forChunks(planes, costPerItem: a.shape[2] * a.shape[3]) { range in
+            body(Int64(range.count), ap.raw + range.lowerBound * aPlane, bp.raw + range.lowerBound * bPlane)
+        }
+    }
+
     /// (planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow) for the C kernels.
     func args(_ x: [Int], _ y: [Int]) -> (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64) {
         (Int64(x[0] * x[1]), Int64(x[2]), Int64(x[3]), Int64(kernelH), Int64(kernelW), Int64(strideH), Int64(strideW),
@@ -46,11 +57,13 @@ public struct MaxPool2dOp: Operation {
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let x = inputs[0].dense, y = Tensor(uninitialized: outputs[0].shape, dtype: x.dtype)
-        let (p, h, w, kh, kw, sh, sw, ph, pw, oh, ow) = geometry.args(x.shape, y.shape)
-        if x.dtype == .float32 {
-            apus_maxpool_f32(x.pointer(Float.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, y.pointer(Float.self))
-        } else {
-            apus_maxpool_f64(x.pointer(Double.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, y.pointer(Double.self))
+        let (_, h, w, kh, kw, sh, sw, ph, pw, oh, ow) = geometry.args(x.shape, y.shape)
+        PoolGeometry.forPlanes(x, y) { n, xp, yp in
+            if x.dtype == .float32 {
+                apus_maxpool_f32(xp.assumingMemoryBound(to: Float.self), n, h, w, kh, kw, sh, sw, ph, pw, oh, ow, yp.assumingMemoryBound(to: Float.self))
+            } else {
+                apus_maxpool_f64(xp.assumingMemoryBound(to: Double.self), n, h, w, kh, kw, sh, sw, ph, pw, oh, ow, yp.assumingMemoryBound(to: Double.self))
+            }
         }
         return [y]
     }
@@ -78,11 +91,18 @@ public struct MaxPool2dGradOp: Operation {
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let x = inputs[0].dense, g = inputs[1].dense, dx = Tensor.zeros(x.shape, dtype: x.dtype)
-        let (p, h, w, kh, kw, sh, sw, ph, pw, oh, ow) = geometry.args(x.shape, g.shape)
-        if x.dtype == .float32 {
-            apus_maxpool_backward_f32(x.pointer(Float.self), g.pointer(Float.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, dx.pointer(Float.self))
-        } else {
-            apus_maxpool_backward_f64(x.pointer(Double.self), g.pointer(Double.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, dx.pointer(Double.self))
+        let (_, h, w, kh, kw, sh, sw, ph, pw, oh, ow) = geometry.args(x.shape, g.shape)
+        let gp = SendablePointer(raw: g.rawPointer), outPlane = Int(oh * ow) * g.dtype.byteSize
+        PoolGeometry.forPlanes(x, dx) { n, xp, dxp in
+            let first = (xp - x.rawPointer) / (Int(h * w) * x.dtype.byteSize)
+            let gPlane = gp.raw + first * outPlane
+            if x.dtype == .float32 {
+                apus_maxpool_backward_f32(xp.assumingMemoryBound(to: Float.self), gPlane.assumingMemoryBound(to: Float.self), n, h, w, kh, kw,
+                                          sh, sw, ph, pw, oh, ow, dxp.assumingMemoryBound(to: Float.self))
+            } else {
+                apus_maxpool_backward_f64(xp.assumingMemoryBound(to: Double.self), gPlane.assumingMemoryBound(to: Double.self), n, h, w, kh, kw,
+                                          sh, sw, ph, pw, oh, ow, dxp.assumingMemoryBound(to: Double.self))
+            }
         }
         return [dx]
     }

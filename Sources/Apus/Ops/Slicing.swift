@@ -28,7 +28,7 @@ public struct SliceOp: Operation {
         let x = inputs[0]
         let offset = x.offset + zip(ranges, x.strides).map { $0.start * $1 }.reduce(0, +)
         let strides = zip(ranges, x.strides).map { $0.step * $1 }
-        return [Tensor(storage: x.storage, shape: outputs[0].shape, strides: strides, offset: offset, dtype: x.dtype)]
+        return [Tensor(storage: x.storage, shape: ranges.map(\.count), strides: strides, offset: offset, dtype: x.dtype)]
     }
 
     public func vjp(_ c: VJPContext) -> [Tensor?] {
@@ -176,12 +176,14 @@ extension Tensor {
     /// Consecutive pieces along `axis` with the given sizes (views).
     public func split(sizes: [Int], axis: Int = 0) -> [Tensor] {
         let a = axis < 0 ? axis + rank : axis
-        precondition(sizes.reduce(0, +) == shape[a], "split: sizes \(sizes) must add up to \(shape[a]) (axis \(axis) of \(shape))")
-        var start = 0
-        return sizes.map { size in
-            defer { start += size }
-            return slice(axis: a, start: start, end: start + size)
-        }
+        precondition(a >= 0 && a < rank, "split: axis \(axis) out of range for shape \(shape)")
+        return Tensor.apply(SplitOp(axis: a, sizes: sizes), [self])
+    }
+
+    /// The slices along `axis` with that axis removed (views): [T, B, H] → T tensors [B, H].
+    public func unstacked(axis: Int = 0) -> [Tensor] {
+        let a = axis < 0 ? axis + rank : axis
+        return split(count: shape[a], axis: a).map { $0.squeezed(axis: a) }
     }
 
     /// `count` equal pieces along `axis` (views).

@@ -119,10 +119,17 @@ public class RecurrentNetwork: Module {
         // One GEMM for the input projections of all steps: [T, B, G·H].
         var projected = x.matmul(cell.weightIH.transposed())
         if let b = cell.biasIH { projected = projected + (kind == .gru ? b : b + (cell.biasHH ?? b.zerosLike())) }
+        if kind == .lstm {
+            let mask = masks.map { Tensor.stack($0, axis: 0).reshaped([steps, -1]) }
+            let (output, h, c) = lstmSequence(inputGates: projected, h0: start[0], c0: start[1], weightHH: cell.weightHH,
+                                              mask: mask, reverse: reverse)
+            return (output, [h, c])
+        }
+        let perStep = projected.unstacked(axis: 0)
         var state = start
         var outputs = [Tensor](repeating: start[0], count: steps)
         for t in (reverse ? Array((0..<steps).reversed()) : Array(0..<steps)) {
-            let next = step(projected[t], state: state, cell: cell)
+            let next = step(perStep[t], state: state, cell: cell)
             if let m = masks?[t] {
                 state = zip(state, next).map { old, new in old + m * (new - old) }
                 outputs[t] = next[0] * m
@@ -139,8 +146,7 @@ public class RecurrentNetwork: Module {
         let h = state[0]
         switch kind {
         case .lstm:
-            let (hNext, cNext) = lstmCell(inputGates: gatesX, h: h, c: state[1], weightHH: cell.weightHH)
-            return [hNext, cNext]
+            preconditionFailure("LSTM layers run as one lstmSequence op")
         case .gru:
             var gatesH = h.matmul(cell.weightHH.transposed())
             if let b = cell.biasHH { gatesH = gatesH + b }

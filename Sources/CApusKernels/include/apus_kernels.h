@@ -51,20 +51,20 @@ void apus_softmax_f32(int log_space, int64_t rows, int64_t n, const float *x, fl
 void apus_softmax_f64(int log_space, int64_t rows, int64_t n, const double *x, double *y);
 
 // ---- convolution helpers (conv.c) ----
-/// One image [C, H, W] → columns [C*KH*KW, OH*OW].
+/// One image [C, H, W] → columns [C*KH*KW, OH*OW] whose rows are `ld` elements apart.
 void apus_im2col_f32(const float *x, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                     int64_t oh, int64_t ow, float *col);
+                     int64_t oh, int64_t ow, int64_t ld, float *col);
 void apus_im2col_f64(const double *x, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                     int64_t oh, int64_t ow, double *col);
-/// Columns [C*KH*KW, OH*OW] accumulated (+=) into an image [C, H, W].
+                     int64_t oh, int64_t ow, int64_t ld, double *col);
+/// Columns [C*KH*KW, OH*OW] (rows `ld` apart) accumulated (+=) into an image [C, H, W].
 void apus_col2im_f32(const float *col, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                     int64_t oh, int64_t ow, float *x);
+                     int64_t oh, int64_t ow, int64_t ld, float *x);
 void apus_col2im_f64(const double *col, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                     int64_t oh, int64_t ow, double *x);
+                     int64_t oh, int64_t ow, int64_t ld, double *x);
 
 // ---- pooling (pool.c): planes = N*C images of [H, W] → [OH, OW] ----
 void apus_maxpool_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
@@ -114,6 +114,20 @@ void apus_lstm_cell_backward_f32(int64_t batch, int64_t hidden, const float *gat
 void apus_lstm_cell_backward_f64(int64_t batch, int64_t hidden, const double *gates, const double *c_prev, const double *c_next,
                                  const double *dh, const double *dc, double *dgates, double *dc_prev);
 
+/// One step of a masked LSTM sequence (mask: [batch] or NULL): gates pre-activations in,
+/// activations out; writes c_new (unmasked), the masked states c_state/h_state and y = m·h_new.
+void apus_lstm_step_forward_f32(int64_t batch, int64_t hidden, float *gates, const float *c_prev, const float *h_prev,
+                                const float *mask, float *c_new, float *c_state, float *h_state, float *y);
+void apus_lstm_step_forward_f64(int64_t batch, int64_t hidden, double *gates, const double *c_prev, const double *h_prev,
+                                const double *mask, double *c_new, double *c_state, double *h_state, double *y);
+/// Backward of that step: dh, dc (the state cotangents) in, and out as the parts carried past
+/// the cell ((1−m)·dh; (1−m)·dc + the cell's dc_prev); dgates = cotangent of the pre-activations.
+/// The caller adds dgates·W_hh to dh.
+void apus_lstm_step_backward_f32(int64_t batch, int64_t hidden, const float *gates, const float *c_prev, const float *c_new,
+                                 const float *mask, const float *dy, float *dh, float *dc, float *dgates);
+void apus_lstm_step_backward_f64(int64_t batch, int64_t hidden, const double *gates, const double *c_prev, const double *c_new,
+                                 const double *mask, const double *dy, double *dh, double *dc, double *dgates);
+
 // ---- optimizers (optim.c): in-place updates of n parameters p from gradients g ----
 /// SGD with weight decay, momentum (buf may be NULL), dampening and Nesterov; `first`: buf starts as the gradient.
 void apus_sgd_f32(int64_t n, float *p, const float *g, float *buf, double lr, double momentum, double dampening, double wd, int nesterov, int first);
@@ -133,5 +147,7 @@ void apus_adagrad_f64(int64_t n, double *p, const double *g, double *sum, double
 int apus_cpu_level(void);
 /// The best OpenBLAS kernel family this CPU runs: 3 Cooperlake, 2 SkylakeX, 1 Haswell, 0 none.
 int apus_cpu_blas_kernel_hint(void);
+/// A spin-wait hint (x86 `pause`).
+void apus_cpu_relax(void);
 
 #endif

@@ -12,6 +12,7 @@ import Foundation
 enum BLASSetup {
     /// OpenBLAS' name for the kernels in use after setup.
     static let coreName: String = {
+        openblas_set_num_threads(1)   // Apus splits GEMMs over its own worker pool
         let current = String(cString: openblas_get_corename())
         guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil, current == "Prescott" else { return current }
         let families = [1: "Haswell", 2: "SkylakeX", 3: "Cooperlake"]
@@ -20,6 +21,7 @@ enum BLASSetup {
         gotoblas_dynamic_quit()
         gotoblas_dynamic_init()
         unsetenv("OPENBLAS_CORETYPE")
+        openblas_set_num_threads(1)
         return String(cString: openblas_get_corename())
     }()
 

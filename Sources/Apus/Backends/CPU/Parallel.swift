@@ -8,8 +8,8 @@ public enum CPUThreads {
         return ProcessInfo.processInfo.activeProcessorCount
     }()
 
-    /// Below this many elements an op stays on one thread: a fork-join costs ≈ 50 µs here.
-    static let minimumElementsToSplit = 1 << 17
+    /// Below this much work (elements × cost per element) an op stays on one thread.
+    static let minimumElementsToSplit = 1 << 15
 
     /// Runs `body` over `0..<total` in up to `count` contiguous chunks, in parallel when `total`
     /// is at least `minimumElementsToSplit / costPerItem`.
@@ -20,7 +20,7 @@ public enum CPUThreads {
             return
         }
         let chunk = (total + threads - 1) / threads
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
+        WorkerPool.shared.run { t in
             let start = t * chunk
             let end = min(total, start + chunk)
             if start < end { body(start..<end) }
@@ -28,7 +28,7 @@ public enum CPUThreads {
     }
 }
 
-/// A raw pointer that may cross into the worker closure of `concurrentPerform`.
+/// A raw pointer that may cross into a worker closure.
 struct SendablePointer: @unchecked Sendable {
     let raw: UnsafeMutableRawPointer
 }

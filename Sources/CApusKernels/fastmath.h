@@ -1,0 +1,40 @@
+// Vectorisable single-precision exp and tanh (pure arithmetic, no libm calls), so loops over
+// them compile to AVX2/AVX-512 code. exp: range reduction by ln 2 and a degree-6 polynomial
+// (≈ 2 ulp); tanh: an odd Taylor polynomial below 0.55, else (1 − e^{−2|x|}) / (1 + e^{−2|x|}).
+#ifndef APUS_FASTMATH_H
+#define APUS_FASTMATH_H
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline __attribute__((always_inline)) float apus_expf(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float n = __builtin_roundf(x * 1.44269504088896341f);
+    float r = x - n * 0.693145751953125f;          // ln 2 split in two parts for accuracy
+    r = r - n * 1.428606765330187045e-6f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+static inline __attribute__((always_inline)) float apus_sigmoidf(float x) { return 1.0f / (1.0f + apus_expf(-x)); }
+
+static inline __attribute__((always_inline)) float apus_tanhf(float x) {
+    float a = fabsf(x);
+    float x2 = x * x;
+    float small = x * (1.0f + x2 * (-3.333333333e-1f + x2 * (1.333333333e-1f + x2 * (-5.396825397e-2f +
+                  x2 * (2.186948854e-2f + x2 * (-8.863235530e-3f + x2 * 3.592128037e-3f))))));
+    float e = apus_expf(-2.0f * a);
+    float large = (1.0f - e) / (1.0f + e);
+    large = x < 0 ? -large : large;
+    return a < 0.55f ? small : large;
+}
+#endif
