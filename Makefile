@@ -1,5 +1,5 @@
 # Apus — the project's commands. `make test` is what CI runs.
-.PHONY: deps build test bench-core
+.PHONY: deps build test bench-core bench-nn
 
 deps:
 	./scripts/install-system-deps.sh
@@ -15,3 +15,7 @@ test: deps
 # Core micro-benchmarks against numpy and PyTorch on this machine (see Benchmarks/README.md).
 bench-core: deps
 	./Benchmarks/core/run.sh
+
+# LSTM and convolution-stack forward+backward against PyTorch eager.
+bench-nn: deps
+	./Benchmarks/nn/run.sh

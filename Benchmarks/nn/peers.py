@@ -9,13 +9,10 @@ three Conv3×3+ReLU+MaxPool2 blocks 3→32→64→128, loss = sum), medians of 2
 import json
 import os
 import statistics
-import sys
 import time
 
 for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[var] = "2"
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "core"))
-from peers import MALLOC  # noqa: E402,F401  (same allocator tuning as the core benchmark)
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 

@@ -89,6 +89,7 @@ DEFINE_UNARY(double, f64, exp, log, sqrt, sin, cos, tanh, erf, log1p, pow, fabs,
         case APUS_POW: ROW_LOOPS(POW(u, v))                                                      \
         case APUS_MAXIMUM: ROW_LOOPS(u >= v ? u : v)                                             \
         case APUS_MINIMUM: ROW_LOOPS(u <= v ? u : v)                                             \
+        case APUS_RELU_GRAD: ROW_LOOPS(v > 0 ? u : (T)0)                                         \
         }                                                                                        \
     }                                                                                            \
     APUS_INLINE void apus_binary_##SUF##_body(int op, int ndim, const int64_t *shape, const T *a, \

@@ -17,6 +17,19 @@
     APUS_INLINE void apus_maxpool_##SUF##_body(const T *x, int64_t planes, int64_t h, int64_t w, \
         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh,    \
         int64_t ow, T *y) {                                                                    \
+        if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0) {                  \
+            for (int64_t p = 0; p < planes; p++)                                               \
+                for (int64_t oy = 0; oy < oh; oy++) {                                          \
+                    const T *r0 = x + (p * h + 2 * oy) * w, *r1 = r0 + w;                       \
+                    T *yr = y + (p * oh + oy) * ow;                                            \
+                    for (int64_t ox = 0; ox < ow; ox++) {                                      \
+                        T a = r0[2 * ox], b = r0[2 * ox + 1], e = r1[2 * ox], f = r1[2 * ox + 1]; \
+                        T top = b > a ? b : a, bottom = f > e ? f : e;                         \
+                        yr[ox] = bottom > top ? bottom : top;                                  \
+                    }                                                                          \
+                }                                                                              \
+            return;                                                                            \
+        }                                                                                      \
         WINDOW_LOOP({                                                                          \
             T m = -(T)INFINITY;                                                                \
             for (int64_t iy = ya; iy < yb; iy++)                                               \
@@ -27,11 +40,12 @@
     APUS_VARIANTS(apus_maxpool_##SUF, (const T *x, int64_t planes, int64_t h, int64_t w, int64_t kh, \
         int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, T *y), \
         (x, planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow, y))                                  \
-    void apus_maxpool_backward_##SUF(const T *x, const T *g, int64_t planes, int64_t h, int64_t w, \
+    APUS_INLINE void apus_maxpool_backward_##SUF##_body(const T *x, const T *g, int64_t planes, int64_t h, int64_t w, \
         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh,    \
         int64_t ow, T *dx) {                                                                   \
-        if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0) {                  \
-            /* The common 2×2 / stride 2 case: first maximum of each window, no bounds checks. */ \
+        if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && h == 2 * oh && w == 2 * ow) { \
+            /* 2×2 / stride 2 tiling the input: every input element is written (dx need not be */ \
+            /* zeroed), branch-free: the first maximum of each window gets the gradient.        */ \
             for (int64_t p = 0; p < planes; p++)                                               \
                 for (int64_t oy = 0; oy < oh; oy++) {                                          \
                     const T *r0 = x + (p * h + 2 * oy) * w, *r1 = r0 + w;                       \
@@ -39,14 +53,19 @@
                     const T *gr = g + (p * oh + oy) * ow;                                       \
                     for (int64_t ox = 0; ox < ow; ox++) {                                      \
                         int64_t c = 2 * ox;                                                    \
-                        T a = r0[c], b = r0[c + 1], e = r1[c], f = r1[c + 1];                   \
-                        T top = b > a ? b : a, bottom = f > e ? f : e;                         \
-                        if (bottom > top) { if (f > e) d1[c + 1] += gr[ox]; else d1[c] += gr[ox]; } \
-                        else { if (b > a) d0[c + 1] += gr[ox]; else d0[c] += gr[ox]; }         \
+                        T a = r0[c], b = r0[c + 1], e = r1[c], f = r1[c + 1], v = gr[ox];      \
+                        int right0 = b > a, right1 = f > e;                                    \
+                        T top = right0 ? b : a, bottom = right1 ? f : e;                       \
+                        int lower = bottom > top;                                              \
+                        d0[c] = (!lower && !right0) ? v : (T)0;                                \
+                        d0[c + 1] = (!lower && right0) ? v : (T)0;                             \
+                        d1[c] = (lower && !right1) ? v : (T)0;                                 \
+                        d1[c + 1] = (lower && right1) ? v : (T)0;                              \
                     }                                                                          \
                 }                                                                              \
             return;                                                                            \
         }                                                                                      \
+        for (int64_t i = 0; i < planes * h * w; i++) dx[i] = (T)0;                             \
         WINDOW_LOOP({                                                                          \
             T m = -(T)INFINITY; int64_t at = -1;                                               \
             for (int64_t iy = ya; iy < yb; iy++)                                               \
@@ -57,6 +76,9 @@
             if (at >= 0) dx[at] += g[out];                                                     \
         })                                                                                     \
     }                                                                                          \
+    APUS_VARIANTS(apus_maxpool_backward_##SUF, (const T *x, const T *g, int64_t planes, int64_t h, int64_t w, \
+        int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, T *dx), \
+        (x, g, planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow, dx))                              \
     APUS_INLINE void apus_avgpool_##SUF##_body(const T *x, int64_t planes, int64_t h, int64_t w, \
         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh,    \
         int64_t ow, T *y) {                                                                    \

@@ -15,7 +15,8 @@ func broadcastShapes(_ a: [Int], _ b: [Int]) -> [Int]? {
 
 /// Elementwise arithmetic of two tensors of one dtype with NumPy broadcasting.
 public struct BinaryOp: Operation {
-    public enum Kind: String, Sendable { case add, sub, mul, div, pow, maximum, minimum }
+    /// `reluGrad(a, b)` is a where b > 0, else 0 (ReLU's backward: a the cotangent, b the input).
+    public enum Kind: String, Sendable { case add, sub, mul, div, pow, maximum, minimum, reluGrad }
     public let kind: Kind
     public init(_ kind: Kind) { self.kind = kind }
     public var name: String { kind.rawValue }
@@ -36,7 +37,8 @@ public struct BinaryOp: Operation {
         switch a.dtype {
         case .float32, .float64:
             let codes: [Kind: apus_binary_op] = [.add: APUS_ADD, .sub: APUS_SUB, .mul: APUS_MUL, .div: APUS_DIV,
-                                                 .pow: APUS_POW, .maximum: APUS_MAXIMUM, .minimum: APUS_MINIMUM]
+                                                 .pow: APUS_POW, .maximum: APUS_MAXIMUM, .minimum: APUS_MINIMUM,
+                                                 .reluGrad: APUS_RELU_GRAD]
             return [CPUElementwise.binary(codes[kind]!, a, b, outShape: shape)]
         case .int32: return [integer(a, b, shape, Int32.self)]
         case .int64: return [integer(a, b, shape, Int64.self)]
@@ -53,6 +55,7 @@ public struct BinaryOp: Operation {
         case .div: f = { $1 == 0 ? 0 : $0 / $1 }
         case .maximum: f = { max($0, $1) }
         case .minimum: f = { min($0, $1) }
+        case .reluGrad: f = { $1 > 0 ? $0 : 0 }
         case .pow: preconditionFailure("unreachable: shape rule rejects integer pow")
         }
         return CPUElementwise.map(a, b, outShape: shape, dtype: a.dtype, T.self, T.self, f)
@@ -72,6 +75,8 @@ public struct BinaryOp: Operation {
         case .maximum, .minimum:
             let mask = (kind == .maximum ? a.greaterEqual(b) : a.lessEqual(b)).cast(to: g.dtype)
             (ga, gb) = (g * mask, g * (1 - mask))
+        case .reluGrad:
+            (ga, gb) = (Tensor.binary(.reluGrad, g, b), nil)
         }
         return [ga.map { $0.sum(toShape: a.shape) }, gb.map { $0.sum(toShape: b.shape) }]
     }

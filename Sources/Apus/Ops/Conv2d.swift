@@ -42,76 +42,79 @@ public struct Conv2dGeometry: Hashable, Sendable {
 
 /// The three products a convolution is made of, per image and group, with col = im2col(x)
 /// [C/g·KH·KW, OH·OW], W [O/g, C/g·KH·KW], Y [O/g, OH·OW]: forward Y = W·col; input gradient
-/// col2im(Wᵀ·G); weight gradient Σ G·colᵀ. The columns of a chunk of images are built (and
-/// folded back) on both cores, then each image's GEMM reads and writes its tensors in place.
+/// col2im(Wᵀ·G); weight gradient Σ G·colᵀ.
+///
+/// Images are shared out over the worker pool, each thread with its own column buffer (and, for
+/// the weight gradient, its own accumulator, summed at the end), so every GEMM runs whole on
+/// one core and nothing is packed twice. A single image instead splits its GEMMs over the pool.
 enum ConvKernel {
     enum Product { case forward, inputGradient, weightGradient }
-
-    /// Column-matrix budget per chunk, in elements.
-    static let chunkElements = 8 << 20
 
     /// Runs `product` over every image and group. `x`: input [N, C, H, W] (or its gradient, zeroed),
     /// `w`: weight (or its gradient, zeroed), `y`: output (or its gradient); the one being computed is written.
     static func run(_ product: Product, x: Tensor, w: Tensor, y: Tensor, geometry: Conv2dGeometry) {
-        BLASSetup.ensure()
+        let n = x.shape[0], parts = Swift.min(WorkerPool.shared.threads, n)
+        let colShape = [Int(geometry.im2colArgs(x.shape, w.shape, y.shape).0) * w.shape[2] * w.shape[3], y.shape[2] * y.shape[3]]
+        let columns = (0..<parts).map { _ in Tensor(uninitialized: colShape, dtype: x.dtype) }
+        let accumulators = product == .weightGradient ? [w] + (1..<parts).map { _ in Tensor.zeros(w.shape, dtype: w.dtype) } : []
+        if parts == 1 {
+            for image in 0..<n { convolve(product, image, x, accumulators.first ?? w, y, columns[0], geometry) }
+            return
+        }
+        let perPart = (n + parts - 1) / parts
+        WorkerPool.shared.run { part in
+            for image in (part * perPart)..<Swift.min(n, (part + 1) * perPart) {
+                convolve(product, image, x, accumulators.isEmpty ? w : accumulators[part], y, columns[part], geometry)
+            }
+        }
+        for extra in accumulators.dropFirst() {
+            let layout = StridedLayout(outShape: w.shape, operands: [w, extra])
+            if w.dtype == .float32 {
+                apus_binary_f32(Int32(APUS_ADD.rawValue), layout.rank, layout.shape, w.pointer(Float.self), layout.strides[0],
+                                extra.pointer(Float.self), layout.strides[1], w.pointer(Float.self))
+            } else {
+                apus_binary_f64(Int32(APUS_ADD.rawValue), layout.rank, layout.shape, w.pointer(Double.self), layout.strides[0],
+                                extra.pointer(Double.self), layout.strides[1], w.pointer(Double.self))
+            }
+        }
+    }
+
+    /// One image, all groups, using `col` as its column buffer.
+    private static func convolve(_ product: Product, _ image: Int, _ x: Tensor, _ w: Tensor, _ y: Tensor, _ col: Tensor,
+                                 _ geometry: Conv2dGeometry) {
         let groups = geometry.groups
         let (c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow) = geometry.im2colArgs(x.shape, w.shape, y.shape)
-        let n = x.shape[0], outPerGroup = w.shape[0] / groups
-        let colRows = Int(c * kh * kw), pixels = Int(oh * ow), imageSize = x.shape[1] * Int(h * width)
-        let chunk = Swift.max(1, Swift.min(n, chunkElements / Swift.max(colRows * pixels, 1)))
-        let col = Tensor(uninitialized: [colRows, chunk * pixels], dtype: x.dtype)
+        let outPerGroup = w.shape[0] / groups, colRows = Int(c * kh * kw), pixels = Int(oh * ow)
         let size = x.dtype.byteSize, isFloat = x.dtype == .float32
-        let xp = SendablePointer(raw: x.rawPointer), cp = SendablePointer(raw: col.rawPointer)
-        for start in stride(from: 0, to: n, by: chunk) {
-            let count = Swift.min(chunk, n - start), ld = count * pixels
-            for group in 0..<groups {
-                let channelOffset = group * Int(c) * Int(h * width)
-                let wOffset = group * outPerGroup * colRows
-                if product != .inputGradient {
-                    CPUThreads.forChunks(count, costPerItem: colRows * pixels) { range in
-                        for i in range {
-                            let image = xp.raw + ((start + i) * imageSize + channelOffset) * size
-                            let columns = cp.raw + i * pixels * size
-                            if isFloat {
-                                apus_im2col_f32(image.assumingMemoryBound(to: Float.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
-                                                Int64(ld), columns.assumingMemoryBound(to: Float.self))
-                            } else {
-                                apus_im2col_f64(image.assumingMemoryBound(to: Double.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
-                                                Int64(ld), columns.assumingMemoryBound(to: Double.self))
-                            }
-                        }
-                    }
+        for group in 0..<groups {
+            let input = x.rawPointer + (image * x.shape[1] + group * Int(c)) * Int(h * width) * size
+            let output = y.rawPointer + (image * w.shape[0] + group * outPerGroup) * pixels * size
+            let weight = w.rawPointer + group * outPerGroup * colRows * size
+            if product != .inputGradient {
+                if isFloat {
+                    apus_im2col_f32(input.assumingMemoryBound(to: Float.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
+                                    Int64(pixels), col.pointer(Float.self))
+                } else {
+                    apus_im2col_f64(input.assumingMemoryBound(to: Double.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
+                                    Int64(pixels), col.pointer(Double.self))
                 }
-                // One GEMM per image, reading and writing y in place (its rows are contiguous).
-                for i in 0..<count {
-                    let yOffset = ((start + i) * w.shape[0] + group * outPerGroup) * pixels * size
-                    let columns = col.rawPointer + i * pixels * size
-                    switch product {
-                    case .forward:
-                        RawGEMM.run(x.dtype, transA: false, transB: false, m: outPerGroup, n: pixels, k: colRows, a: w.rawPointer + wOffset * size,
-                                    lda: colRows, b: columns, ldb: ld, beta: 0, c: y.rawPointer + yOffset, ldc: pixels)
-                    case .weightGradient:
-                        RawGEMM.run(x.dtype, transA: false, transB: true, m: outPerGroup, n: colRows, k: pixels, a: y.rawPointer + yOffset, lda: pixels,
-                                    b: columns, ldb: ld, beta: 1, c: w.rawPointer + wOffset * size, ldc: colRows)
-                    case .inputGradient:
-                        RawGEMM.run(x.dtype, transA: true, transB: false, m: colRows, n: pixels, k: outPerGroup, a: w.rawPointer + wOffset * size,
-                                    lda: colRows, b: y.rawPointer + yOffset, ldb: pixels, beta: 0, c: columns, ldc: ld)
-                    }
-                }
-                if product == .inputGradient {
-                    CPUThreads.forChunks(count, costPerItem: colRows * pixels) { range in
-                        for i in range {
-                            let image = xp.raw + ((start + i) * imageSize + channelOffset) * size
-                            let columns = cp.raw + i * pixels * size
-                            if isFloat {
-                                apus_col2im_f32(columns.assumingMemoryBound(to: Float.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
-                                                Int64(ld), image.assumingMemoryBound(to: Float.self))
-                            } else {
-                                apus_col2im_f64(columns.assumingMemoryBound(to: Double.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
-                                                Int64(ld), image.assumingMemoryBound(to: Double.self))
-                            }
-                        }
-                    }
+            }
+            switch product {
+            case .forward:
+                RawGEMM.run(x.dtype, transA: false, transB: false, m: outPerGroup, n: pixels, k: colRows, a: weight, lda: colRows,
+                            b: col.rawPointer, ldb: pixels, beta: 0, c: output, ldc: pixels)
+            case .weightGradient:
+                RawGEMM.run(x.dtype, transA: false, transB: true, m: outPerGroup, n: colRows, k: pixels, a: output, lda: pixels,
+                            b: col.rawPointer, ldb: pixels, beta: 1, c: weight, ldc: colRows)
+            case .inputGradient:
+                RawGEMM.run(x.dtype, transA: true, transB: false, m: colRows, n: pixels, k: outPerGroup, a: weight, lda: colRows,
+                            b: output, ldb: pixels, beta: 0, c: col.rawPointer, ldc: pixels)
+                if isFloat {
+                    apus_col2im_f32(col.pointer(Float.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, Int64(pixels),
+                                    input.assumingMemoryBound(to: Float.self))
+                } else {
+                    apus_col2im_f64(col.pointer(Double.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, Int64(pixels),
+                                    input.assumingMemoryBound(to: Double.self))
                 }
             }
         }

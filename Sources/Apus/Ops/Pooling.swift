@@ -90,7 +90,7 @@ public struct MaxPool2dGradOp: Operation {
     }
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
-        let x = inputs[0].dense, g = inputs[1].dense, dx = Tensor.zeros(x.shape, dtype: x.dtype)
+        let x = inputs[0].dense, g = inputs[1].dense, dx = Tensor(uninitialized: x.shape, dtype: x.dtype)
         let (_, h, w, kh, kw, sh, sw, ph, pw, oh, ow) = geometry.args(x.shape, g.shape)
         let gp = SendablePointer(raw: g.rawPointer), outPlane = Int(oh * ow) * g.dtype.byteSize
         PoolGeometry.forPlanes(x, dx) { n, xp, dxp in

@@ -45,6 +45,16 @@ public struct ReduceOp: Operation {
             return CastOp(to: x.dtype).cpu([reduced], [])
         }
         let resolved = try! Self.resolve(axes, x.spec, op: name)
+        // Axes in several runs (e.g. [0, 2, 3]): reduce the last run, then the rest — no transposed copy.
+        if let split = resolved.indices.dropFirst().last(where: { resolved[$0] != resolved[$0 - 1] + 1 }) {
+            let lastRun = Array(resolved[split...])
+            let partial = ReduceOp(kind, axes: lastRun, keepDims: true)
+            let partialShape = Self.reducedShape(x.shape, lastRun, keepDims: true)
+            let first = partial.cpu([x], [TensorSpec(partialShape, x.dtype)])[0]
+            return ReduceOp(kind, axes: Array(resolved[..<split]), keepDims: true).cpu([first], [outputs[0]]).map {
+                ReshapeOp(shape: outputs[0].shape).cpu([$0], [outputs[0]])[0]
+            }
+        }
         let (source, outer, r, inner) = ReduceLayout.make(x, axes: resolved)
         let y = Tensor(uninitialized: outputs[0].shape, dtype: x.dtype)
         let code = Int32((kind == .sum ? APUS_SUM : kind == .max ? APUS_MAX : APUS_MIN).rawValue)

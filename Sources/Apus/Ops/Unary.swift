@@ -67,7 +67,7 @@ public struct UnaryOp: Operation {
         case .cos: return [g * -x.sin()]
         case .tanh: return [g * (1 - y * y)]
         case .sigmoid: return [g * y * (1 - y)]
-        case .relu: return [g * x.step()]
+        case .relu: return [Tensor.binary(.reluGrad, g, x)]
         case .leakyRelu: return [g * x.step().affine(scale: 1 - p0, shift: p0)]
         case .gelu: return [g * Tensor.apply(UnaryOp(.geluDerivative), [x])[0]]
         case .softplus: return [g * x.sigmoid()]

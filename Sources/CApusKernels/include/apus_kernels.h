@@ -12,7 +12,8 @@ typedef enum {
 } apus_unary_op;
 
 typedef enum {
-    APUS_ADD, APUS_SUB, APUS_MUL, APUS_DIV, APUS_POW, APUS_MAXIMUM, APUS_MINIMUM
+    APUS_ADD, APUS_SUB, APUS_MUL, APUS_DIV, APUS_POW, APUS_MAXIMUM, APUS_MINIMUM,
+    APUS_RELU_GRAD   /* a where b > 0, else 0: ReLU's backward with a = cotangent, b = input */
 } apus_binary_op;
 
 typedef enum { APUS_EQ, APUS_NE, APUS_LT, APUS_LE, APUS_GT, APUS_GE } apus_compare_op;
@@ -71,7 +72,7 @@ void apus_maxpool_f32(const float *x, int64_t planes, int64_t h, int64_t w, int6
                       int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, float *y);
 void apus_maxpool_f64(const double *x, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
                       int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, double *y);
-/// dx (zeroed by caller) += g routed to the first max of each window.
+/// dx = g routed to the first maximum of each window (dx is fully written; no need to zero it).
 void apus_maxpool_backward_f32(const float *x, const float *g, int64_t planes, int64_t h, int64_t w,
                                int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                                int64_t oh, int64_t ow, float *dx);

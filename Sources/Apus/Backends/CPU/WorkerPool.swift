@@ -55,6 +55,9 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Whether a job is running (a GEMM inside a parallel region then stays on its thread).
+    var isBusy: Bool { busy.load(ordering: .relaxed) }
+
     /// Runs `body(0)` … `body(threads − 1)` in parallel (part 0 on the calling thread) and
     /// returns when all are done. A nested call runs its parts one after another.
     func run(_ body: (Int) -> Void) {
