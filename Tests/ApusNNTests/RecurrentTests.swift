@@ -31,6 +31,19 @@ func loadRecurrent(_ network: RecurrentNetwork, _ c: Fixtures.Case) -> [(String,
         }
     }
 
+    @Test func lstmSequenceOpGradients() {
+        let gates = randn([3, 2, 8], seed: 5), h = randn([2, 2], seed: 6), c = randn([2, 2], seed: 7), w = randn([8, 2], seed: 8)
+        let mask = Tensor([[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]], dtype: .float64)
+        for reverse in [false, true] {
+            for m in [nil, mask] {
+                expectGradients([gates, h, c, w]) { t in
+                    let (y, hT, cT) = lstmSequence(inputGates: t[0], h0: t[1], c0: t[2], weightHH: t[3], mask: m, reverse: reverse)
+                    return y.sum(axis: 0) + hT * 0.5 + cT * 0.25
+                }
+            }
+        }
+    }
+
     @Test func bidirectionalTwoLayerLSTMMatchesPyTorch() {
         let c = nn["lstm"]!
         let lstm = LSTM(inputSize: 3, hiddenSize: 4, numLayers: 2, batchFirst: true, bidirectional: true)
