@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "Apus", targets: ["Apus"]),
         .library(name: "ApusNN", targets: ["ApusNN"]),
         .library(name: "ApusOptimizers", targets: ["ApusOptimizers"]),
+        .library(name: "ApusData", targets: ["ApusData"]),
         .executable(name: "apus-bench", targets: ["ApusBench"]),
     ],
     targets: [
@@ -15,13 +16,17 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CApusKernels", path: "Sources/CApusKernels"),
         .target(name: "Apus", dependencies: ["CBLAS", "CApusKernels"], path: "Sources/Apus"),
+        .target(name: "CApusCodecs", path: "Sources/CApusCodecs",
+                linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
         .target(name: "ApusNN", dependencies: ["Apus"], path: "Sources/ApusNN"),
+        .target(name: "ApusData", dependencies: ["Apus", "CApusCodecs", "CApusKernels"], path: "Sources/ApusData"),
         .target(name: "ApusOptimizers", dependencies: ["Apus", "ApusNN", "CApusKernels"], path: "Sources/ApusOptimizers"),
         .executableTarget(name: "ApusBench", dependencies: ["Apus", "ApusNN", "CApusKernels"], path: "Sources/ApusBench"),
         .target(name: "ApusTestSupport", dependencies: ["Apus"], path: "Tests/ApusTestSupport"),
         .testTarget(name: "ApusTests", dependencies: ["Apus", "ApusTestSupport"], path: "Tests/ApusTests", exclude: ["Fixtures"]),
         .testTarget(name: "ApusNNTests", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusTestSupport"],
                     path: "Tests/ApusNNTests", exclude: ["Fixtures"]),
+        .testTarget(name: "ApusDataTests", dependencies: ["Apus", "ApusData", "ApusTestSupport"], path: "Tests/ApusDataTests"),
     ],
     swiftLanguageModes: [.v5]
 )

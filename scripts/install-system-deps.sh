@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Apus builds against, only when they are missing:
-# OpenBLAS (GEMM), libpng (image decoding) and pkg-config (how SwiftPM finds them).
+# OpenBLAS (GEMM), libpng, libjpeg-turbo and zlib (image and gzip decoding) and pkg-config
+# (how SwiftPM finds OpenBLAS).
 set -euo pipefail
-packages=(libopenblas-dev libpng-dev pkg-config)
+packages=(libopenblas-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev pkg-config)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

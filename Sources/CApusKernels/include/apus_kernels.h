@@ -143,6 +143,12 @@ void apus_rmsprop_f64(int64_t n, double *p, const double *g, double *sq, double 
 void apus_adagrad_f32(int64_t n, float *p, const float *g, float *sum, double clr, double eps, double wd);
 void apus_adagrad_f64(int64_t n, double *p, const double *g, double *sum, double clr, double eps, double wd);
 
+// ---- images (resize.c) ----
+/// Bilinear resize of a [channels, h, w] image to [channels, oh, ow] (half-pixel centres).
+void apus_resize_bilinear_f32(int64_t channels, int64_t h, int64_t w, int64_t oh, int64_t ow, const float *x, float *y);
+/// 8-bit HWC pixels → float CHW in [0, 1].
+void apus_u8_hwc_to_f32_chw(int64_t h, int64_t w, int64_t c, const uint8_t *pixels, float *out);
+
 // ---- CPU features (dispatch.c) ----
 /// 2 = AVX-512F, 1 = AVX2+FMA, 0 = baseline: the variant the kernels run.
 int apus_cpu_level(void);

@@ -1,0 +1,120 @@
+// JPEG through libjpeg(-turbo); its fatal errors longjmp back here and become messages.
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jpeglib.h>
+#include "apus_codecs.h"
+
+typedef struct {
+    struct jpeg_error_mgr base;
+    jmp_buf jump;
+    char *error;
+} jpeg_failure;
+
+static void on_fatal(j_common_ptr info) {
+    jpeg_failure *failure = (jpeg_failure *)info->err;
+    char message[JMSG_LENGTH_MAX];
+    info->err->format_message(info, message);
+    snprintf(failure->error, 256, "%s", message);
+    longjmp(failure->jump, 1);
+}
+
+static void on_message(j_common_ptr info) { (void)info; }
+
+int apus_jpeg_decode(const unsigned char *data, size_t size, int channels, apus_image *out, char *error) {
+    memset(out, 0, sizeof *out);
+    if (size < 3 || data[0] != 0xFF || data[1] != 0xD8) {
+        snprintf(error, 256, "not a JPEG file (bad signature)");
+        return -1;
+    }
+    struct jpeg_decompress_struct info;
+    jpeg_failure failure;
+    info.err = jpeg_std_error(&failure.base);
+    failure.base.error_exit = on_fatal;
+    failure.base.output_message = on_message;
+    failure.error = error;
+    unsigned char *volatile pixels = NULL;
+    if (setjmp(failure.jump)) {
+        free(pixels);
+        jpeg_destroy_decompress(&info);
+        return -1;
+    }
+    jpeg_create_decompress(&info);
+    jpeg_mem_src(&info, data, (unsigned long)size);
+    jpeg_read_header(&info, TRUE);
+    if (channels == 1) info.out_color_space = JCS_GRAYSCALE;
+    else if (channels == 3) info.out_color_space = JCS_RGB;
+    else if (channels == 4) info.out_color_space = JCS_EXT_RGBA;
+    else if (channels == 0) info.out_color_space = info.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    else {
+        snprintf(error, 256, "unsupported channel count %d (use 0, 1, 3 or 4)", channels);
+        jpeg_destroy_decompress(&info);
+        return -1;
+    }
+    jpeg_start_decompress(&info);
+    size_t row = (size_t)info.output_width * (size_t)info.output_components;
+    pixels = malloc(row * info.output_height);
+    if (!pixels) {
+        snprintf(error, 256, "out of memory");
+        jpeg_destroy_decompress(&info);
+        return -1;
+    }
+    while (info.output_scanline < info.output_height) {
+        JSAMPROW line = pixels + row * info.output_scanline;
+        jpeg_read_scanlines(&info, &line, 1);
+    }
+    if (failure.base.num_warnings > 0 && info.src->bytes_in_buffer == 0) {
+        // libjpeg pads a truncated stream with an EOI marker and only warns: treat it as an error.
+        snprintf(error, 256, "truncated file (premature end of JPEG data)");
+        free(pixels);
+        jpeg_destroy_decompress(&info);
+        return -1;
+    }
+    jpeg_finish_decompress(&info);
+    out->width = (int)info.output_width;
+    out->height = (int)info.output_height;
+    out->channels = info.output_components;
+    out->pixels = pixels;
+    jpeg_destroy_decompress(&info);
+    return 0;
+}
+
+int apus_jpeg_encode(const unsigned char *pixels, int width, int height, int channels, int quality,
+                     unsigned char **out, size_t *out_size, char *error) {
+    if (channels != 1 && channels != 3) {
+        snprintf(error, 256, "JPEG encoding takes 1 or 3 channels, got %d", channels);
+        return -1;
+    }
+    struct jpeg_compress_struct info;
+    jpeg_failure failure;
+    info.err = jpeg_std_error(&failure.base);
+    failure.base.error_exit = on_fatal;
+    failure.error = error;
+    unsigned char *buffer = NULL;
+    unsigned long length = 0;
+    if (setjmp(failure.jump)) {
+        jpeg_destroy_compress(&info);
+        free(buffer);
+        return -1;
+    }
+    jpeg_create_compress(&info);
+    jpeg_mem_dest(&info, &buffer, &length);
+    info.image_width = (JDIMENSION)width;
+    info.image_height = (JDIMENSION)height;
+    info.input_components = channels;
+    info.in_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(&info);
+    jpeg_set_quality(&info, quality, TRUE);
+    jpeg_start_compress(&info, TRUE);
+    size_t row = (size_t)width * (size_t)channels;
+    while (info.next_scanline < info.image_height) {
+        JSAMPROW line = (JSAMPROW)(pixels + row * info.next_scanline);
+        jpeg_write_scanlines(&info, &line, 1);
+    }
+    jpeg_finish_compress(&info);
+    jpeg_destroy_compress(&info);
+    *out = buffer;
+    *out_size = length;
+    return 0;
+}
