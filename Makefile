@@ -1,5 +1,5 @@
 # Apus — the project's commands. `make test` is what CI runs.
-.PHONY: deps build test bench-core bench-nn
+.PHONY: deps build test bench-core bench-nn bench-data
 
 deps:
 	./scripts/install-system-deps.sh
@@ -19,3 +19,7 @@ bench-core: deps
 # LSTM and convolution-stack forward+backward against PyTorch eager.
 bench-nn: deps
 	./Benchmarks/nn/run.sh
+
+# easy-VQA loading throughput against PyTorch's DataLoader with Pillow.
+bench-data: deps
+	./Benchmarks/data/run.sh

@@ -21,7 +21,7 @@ let package = Package(
         .target(name: "ApusNN", dependencies: ["Apus"], path: "Sources/ApusNN"),
         .target(name: "ApusData", dependencies: ["Apus", "CApusCodecs", "CApusKernels"], path: "Sources/ApusData"),
         .target(name: "ApusOptimizers", dependencies: ["Apus", "ApusNN", "CApusKernels"], path: "Sources/ApusOptimizers"),
-        .executableTarget(name: "ApusBench", dependencies: ["Apus", "ApusNN", "CApusKernels"], path: "Sources/ApusBench"),
+        .executableTarget(name: "ApusBench", dependencies: ["Apus", "ApusNN", "ApusData", "CApusKernels"], path: "Sources/ApusBench"),
         .target(name: "ApusTestSupport", dependencies: ["Apus"], path: "Tests/ApusTestSupport"),
         .testTarget(name: "ApusTests", dependencies: ["Apus", "ApusTestSupport"], path: "Tests/ApusTests", exclude: ["Fixtures"]),
         .testTarget(name: "ApusNNTests", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusTestSupport"],
