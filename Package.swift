@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "ApusNN", targets: ["ApusNN"]),
         .library(name: "ApusOptimizers", targets: ["ApusOptimizers"]),
         .library(name: "ApusData", targets: ["ApusData"]),
+        .library(name: "ApusTrain", targets: ["ApusTrain"]),
         .executable(name: "apus-bench", targets: ["ApusBench"]),
     ],
     targets: [
@@ -20,6 +21,7 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
         .target(name: "ApusNN", dependencies: ["Apus"], path: "Sources/ApusNN"),
         .target(name: "ApusData", dependencies: ["Apus", "CApusCodecs", "CApusKernels"], path: "Sources/ApusData"),
+        .target(name: "ApusTrain", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData"], path: "Sources/ApusTrain"),
         .target(name: "ApusOptimizers", dependencies: ["Apus", "ApusNN", "CApusKernels"], path: "Sources/ApusOptimizers"),
         .executableTarget(name: "ApusBench", dependencies: ["Apus", "ApusNN", "ApusData", "CApusKernels"], path: "Sources/ApusBench"),
         .target(name: "ApusTestSupport", dependencies: ["Apus"], path: "Tests/ApusTestSupport"),
@@ -27,6 +29,8 @@ let package = Package(
         .testTarget(name: "ApusNNTests", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusTestSupport"],
                     path: "Tests/ApusNNTests", exclude: ["Fixtures"]),
         .testTarget(name: "ApusDataTests", dependencies: ["Apus", "ApusData", "ApusTestSupport"], path: "Tests/ApusDataTests"),
+        .testTarget(name: "ApusTrainTests", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData", "ApusTrain", "ApusTestSupport"],
+                    path: "Tests/ApusTrainTests", exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

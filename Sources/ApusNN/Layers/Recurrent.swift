@@ -162,10 +162,25 @@ public class RecurrentNetwork: Module {
 }
 
 /// Long short-term memory network (PyTorch's `nn.LSTM`): returns the output sequence and the
-/// final (h, c), each [L·D, B, H]. The step is the fused `lstmCell` op.
-public final class LSTM: RecurrentNetwork {
+/// final (h, c), each [L·D, B, H]. Each layer direction is one fused `lstmSequence` op.
+///
+/// As a one-tensor layer (in `Sequential` or a functional model) it returns the whole output
+/// sequence, or with `returnsSequences = false` the last layer's final h ([B, D·H]), like
+/// Keras' `return_sequences`.
+public final class LSTM: RecurrentNetwork, UnaryLayer {
+    public var returnsSequences = true
+
+    public func forward(_ x: Tensor) -> Tensor {
+        let (output, state) = self(x)
+        if returnsSequences { return output }
+        let directions = bidirectional ? 2 : 1
+        let last = state.h[(numLayers - 1) * directions..<(numLayers * directions)]     // [D, B, H]
+        return last.transposed(0, 1).reshaped([x.shape[batchFirst ? 0 : 1], directions * hiddenSize])
+    }
+
     public init(inputSize: Int, hiddenSize: Int, numLayers: Int = 1, bias: Bool = true, batchFirst: Bool = false,
-                dropout: Double = 0, bidirectional: Bool = false, generator: RandomGenerator = .global) {
+                dropout: Double = 0, bidirectional: Bool = false, returnsSequences: Bool = true, generator: RandomGenerator = .global) {
+        self.returnsSequences = returnsSequences
         super.init(kind: .lstm, inputSize: inputSize, hiddenSize: hiddenSize, numLayers: numLayers, bias: bias,
                    batchFirst: batchFirst, dropout: dropout, bidirectional: bidirectional, generator: generator)
     }

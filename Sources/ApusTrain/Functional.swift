@@ -1,0 +1,121 @@
+import Apus
+import ApusData
+import ApusNN
+
+/// A value in a functional model under construction: a named input, or a layer applied to
+/// other nodes. Its `shape` (per example, without the batch dimension) is checked when the
+/// node is made, by tracing the layer on symbolic tensors.
+public final class Node {
+    public let name: String
+    /// Shape of one example (the batch dimension is left out) and dtype.
+    public let shape: [Int]
+    public let dtype: DType
+    let layer: Module?
+    let inputs: [Node]
+    let run: (([Tensor]) -> Tensor)?
+
+    init(name: String, shape: [Int], dtype: DType, layer: Module?, inputs: [Node], run: (([Tensor]) -> Tensor)?) {
+        (self.name, self.shape, self.dtype, self.layer, self.inputs, self.run) = (name, shape, dtype, layer, inputs, run)
+    }
+
+    /// Applies `run` (a layer's forward) to `inputs`, inferring the output shape by tracing.
+    static func applying(_ layer: Module, to inputs: [Node], _ run: @escaping ([Tensor]) -> Tensor) -> Node {
+        let batch = 2   // any size works: shapes are traced with a symbolic batch of 2
+        do {
+            let graph = try Graph.trace(inputs.map { TensorSpec([batch] + $0.shape, $0.dtype) }) { [run($0)] }
+            let out = graph.outputSpecs[0]
+            precondition(out.shape.first == batch, "\(layer.typeDescription) changed the batch dimension: \(out.shape)")
+            return Node(name: layer.typeDescription, shape: Array(out.shape.dropFirst()), dtype: out.dtype, layer: layer, inputs: inputs, run: run)
+        } catch {
+            fatalError("\(layer.typeDescription) applied to \(inputs.map { "\($0.name) \($0.shape)" }.joined(separator: ", ")): \(error)")
+        }
+    }
+}
+
+/// A named model input of the given per-example shape: `Input("image", shape: [3, 64, 64])`.
+/// The name is the key of that tensor in each batch.
+public func Input(_ name: String, shape: [Int], dtype: DType = .float32) -> Node {
+    Node(name: name, shape: shape, dtype: dtype, layer: nil, inputs: [], run: nil)
+}
+
+extension UnaryLayer {
+    /// This layer applied to a functional-model node.
+    public func callAsFunction(_ node: Node) -> Node { Node.applying(self, to: [node]) { self.forward($0[0]) } }
+}
+
+/// A layer that combines several nodes of one shape (Keras' merge layers).
+public class MergeLayer: Module {
+    public func forward(_ inputs: [Tensor]) -> Tensor { fatalError("\(typeDescription) must override forward") }
+    public func callAsFunction(_ nodes: [Node]) -> Node { Node.applying(self, to: nodes) { self.forward($0) } }
+    public func callAsFunction(_ inputs: [Tensor]) -> Tensor { forward(inputs) }
+}
+
+/// Elementwise sum of its inputs.
+public final class Add: MergeLayer {
+    override public func forward(_ inputs: [Tensor]) -> Tensor { inputs.dropFirst().reduce(inputs[0], +) }
+}
+
+/// Elementwise product of its inputs.
+public final class Multiply: MergeLayer {
+    override public func forward(_ inputs: [Tensor]) -> Tensor { inputs.dropFirst().reduce(inputs[0], *) }
+}
+
+/// Concatenation of its inputs along `axis` (of the per-example shape; −1 is the last).
+public final class Concatenate: MergeLayer {
+    public let axis: Int
+    public init(axis: Int = -1) { self.axis = axis }
+    override public func forward(_ inputs: [Tensor]) -> Tensor { Tensor.concat(inputs, axis: axis < 0 ? axis : axis + 1) }
+}
+
+/// A model built from `Input`s and layers applied to nodes (Keras' functional API), with
+/// several named inputs and outputs. Its layers are its submodules, so parameters are found,
+/// saved and trained like any module's; a layer used twice shares its weights.
+///
+/// ```swift
+/// let x = Input("x", shape: [784])
+/// let model = Model(inputs: [x], outputs: [Linear(128, 10)(ReLU()(Linear(784, 128)(x)))])
+/// let logits = model(["x": batch])[0]
+/// ```
+public final class Model: Module {
+    public let name: String
+    public let inputs: [Node]
+    public let outputs: [Node]
+    /// The distinct layers, in order of first use.
+    public let layers: [Module]
+    let order: [Node]
+
+    public init(inputs: [Node], outputs: [Node], name: String = "model") {
+        var order: [Node] = [], seen = Set<ObjectIdentifier>()
+        func visit(_ node: Node) {
+            guard seen.insert(ObjectIdentifier(node)).inserted else { return }
+            node.inputs.forEach(visit)
+            order.append(node)
+        }
+        outputs.forEach(visit)
+        for node in order where node.layer == nil {
+            precondition(inputs.contains { $0 === node }, "Model: the outputs depend on input '\(node.name)', which is not in inputs")
+        }
+        var layers: [Module] = [], layerIDs = Set<ObjectIdentifier>()
+        for node in order { if let layer = node.layer, layerIDs.insert(ObjectIdentifier(layer)).inserted { layers.append(layer) } }
+        (self.inputs, self.outputs, self.order, self.layers, self.name) = (inputs, outputs, order, layers, name)
+        super.init()
+    }
+
+    /// Runs the model on a batch holding one tensor per input name; returns the outputs in order.
+    public func callAsFunction(_ batch: Example) -> [Tensor] {
+        var values: [ObjectIdentifier: Tensor] = [:]
+        for node in order {
+            if let run = node.run {
+                values[ObjectIdentifier(node)] = run(node.inputs.map { values[ObjectIdentifier($0)]! })
+            } else {
+                guard let value = batch[node.name] else {
+                    fatalError("Model '\(name)': the batch has no '\(node.name)' (it has \(batch.keys.sorted()))")
+                }
+                precondition(Array(value.shape.dropFirst()) == node.shape,
+                             "Model '\(name)': input '\(node.name)' must be [B] + \(node.shape), got \(value.shape)")
+                values[ObjectIdentifier(node)] = value
+            }
+        }
+        return outputs.map { values[ObjectIdentifier($0)]! }
+    }
+}

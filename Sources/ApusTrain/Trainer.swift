@@ -1,0 +1,160 @@
+import Apus
+import ApusData
+import ApusNN
+import ApusOptimizers
+import Foundation
+
+/// A loss: its name in logs and how it scores a batch.
+public struct Loss {
+    public let name: String
+    public let compute: (_ prediction: Tensor, _ target: Tensor) -> Tensor
+    public init(name: String, _ compute: @escaping (Tensor, Tensor) -> Tensor) { (self.name, self.compute) = (name, compute) }
+
+    /// Softmax cross-entropy of logits [B, C] against class ids [B].
+    public static let crossEntropy = Loss(name: "cross_entropy") { Apus.crossEntropy(logits: $0, labels: $1) }
+    /// Mean squared error.
+    public static let meanSquaredError = Loss(name: "mse") { Apus.mse($0, $1.cast(to: $0.dtype)) }
+    /// Binary cross-entropy on logits.
+    public static let binaryCrossEntropy = Loss(name: "binary_cross_entropy") { binaryCrossEntropyWithLogits($0, $1.cast(to: $0.dtype)) }
+}
+
+/// Per-epoch logs of a `fit`.
+public struct History {
+    /// Values by name, one per completed epoch.
+    public internal(set) var values: [String: [Double]] = [:]
+    public var epochs: Int { values.values.first?.count ?? 0 }
+}
+
+/// Keras' compiled model: a model with its optimizer, loss and metrics, and `fit`, `evaluate`
+/// and `predict`. Batches are `Example`s: the model reads its inputs by name and the loss
+/// compares its first output with `batch[target]`.
+///
+/// ```swift
+/// let trainer = Trainer(model, optimizer: Adam(parameters: model.parameters()), loss: .crossEntropy,
+///                       metrics: [Accuracy()], target: "answer")
+/// let history = try trainer.fit(trainLoader, validation: testLoader, epochs: 3)
+/// ```
+public final class Trainer {
+    public let model: Module
+    public let optimizer: Optimizer
+    public let loss: Loss
+    public let metrics: [Metric]
+    public let target: String
+    let forward: (Example) -> Tensor
+    /// A custom training step replacing forward/loss/backward/update: returns the batch's logs.
+    public var customStep: ((Trainer, Example) -> Logs)?
+    /// Print progress (a bar on a terminal, a line per epoch otherwise).
+    public var verbose = true
+    /// Where progress goes (standard output by default).
+    public var output: (String) -> Void = { FileHandle.standardOutput.write($0.data(using: .utf8)!) }
+
+    /// A trainer for a functional `Model` (its first output is the prediction).
+    public convenience init(_ model: Model, optimizer: Optimizer, loss: Loss, metrics: [Metric] = [], target: String) {
+        self.init(module: model, optimizer: optimizer, loss: loss, metrics: metrics, target: target) { model($0)[0] }
+    }
+
+    /// A trainer for any module with a forward function from a batch to the prediction.
+    public init(module: Module, optimizer: Optimizer, loss: Loss, metrics: [Metric] = [], target: String,
+                forward: @escaping (Example) -> Tensor) {
+        (self.model, self.optimizer, self.loss, self.metrics, self.target, self.forward) = (module, optimizer, loss, metrics, target, forward)
+    }
+
+    func targetTensor(_ batch: Example) throws -> Tensor {
+        guard let t = batch[target] else { throw TrainingError("the batch has no target '\(target)' (it has \(batch.keys.sorted()))") }
+        return t
+    }
+
+    /// One ordinary training step: forward, loss, backward, optimizer update.
+    func standardStep(_ batch: Example) throws -> (Logs, Tensor, Tensor) {
+        optimizer.zeroGrad()
+        let prediction = forward(batch)
+        let target = try targetTensor(batch)
+        let value = loss.compute(prediction, target)
+        let lossValue = value.item()
+        if lossValue.isFinite {
+            value.backward()
+            optimizer.step()
+        }
+        return (["loss": lossValue], prediction.detached(), target)
+    }
+
+    /// Trains for `epochs` epochs (numbered from `initialEpoch`), evaluating on `validation`
+    /// after each; returns the per-epoch logs.
+    @discardableResult
+    public func fit(_ data: DataLoader, validation: DataLoader? = nil, epochs: Int, initialEpoch: Int = 0,
+                    callbacks: [Callback] = []) throws -> History {
+        var history = History()
+        callbacks.forEach { $0.trainBegin(self) }
+        training: for epoch in initialEpoch..<(initialEpoch + epochs) {
+            callbacks.forEach { $0.epochBegin(epoch, trainer: self) }
+            model.train()
+            metrics.forEach { $0.reset() }
+            let progress = ProgressBar(total: data.batchCount, title: "Epoch \(epoch + 1)/\(initialEpoch + epochs)", enabled: verbose, output: output)
+            var lossSum = 0.0, seen = 0, stop = false
+            let batches = data.epoch(epoch)
+            var step = 0
+            while let batch = try batches.next() {
+                var logs: Logs
+                if let customStep {
+                    logs = customStep(self, batch)
+                } else {
+                    let (stepLogs, prediction, target) = try standardStep(batch)
+                    logs = stepLogs
+                    metrics.forEach { $0.update(prediction: prediction, target: target) }
+                }
+                let count = batch.values.first.map { $0.shape.first ?? 1 } ?? 1
+                lossSum += (logs["loss"] ?? 0) * Double(count)
+                seen += count
+                var running = ["loss": lossSum / Double(Swift.max(seen, 1))]
+                for m in metrics { running[m.name] = m.value }
+                progress.update(step: step + 1, logs: running)
+                for callback in callbacks where callback.batchEnd(step, logs: logs, trainer: self) { stop = true }
+                step += 1
+                if stop { break }
+            }
+            var logs: Logs = ["loss": lossSum / Double(Swift.max(seen, 1))]
+            for m in metrics { logs[m.name] = m.value }
+            if let validation {
+                for (key, value) in try evaluate(validation) { logs["val_" + key] = value }
+            }
+            progress.finish(logs: logs)
+            for (key, value) in logs { history.values[key, default: []].append(value) }
+            for callback in callbacks where try callback.epochEnd(epoch, logs: logs, trainer: self) { stop = true }
+            if stop { break training }
+        }
+        try callbacks.forEach { try $0.trainEnd(self) }
+        return history
+    }
+
+    /// Loss and metrics over `data` in evaluation mode, without gradients.
+    public func evaluate(_ data: DataLoader) throws -> Logs {
+        model.eval()
+        defer { model.train() }
+        metrics.forEach { $0.reset() }
+        var lossSum = 0.0, seen = 0
+        let batches = data.epoch(0)
+        try withoutGrad {
+            while let batch = try batches.next() {
+                let prediction = forward(batch), target = try targetTensor(batch)
+                let count = prediction.shape.first ?? 1
+                lossSum += loss.compute(prediction, target).item() * Double(count)
+                seen += count
+                metrics.forEach { $0.update(prediction: prediction, target: target) }
+            }
+        }
+        var logs: Logs = ["loss": lossSum / Double(Swift.max(seen, 1))]
+        for m in metrics { logs[m.name] = m.value }
+        return logs
+    }
+
+    /// The model's predictions for every example of `data`, concatenated along the batch dimension.
+    public func predict(_ data: DataLoader) throws -> Tensor {
+        model.eval()
+        defer { model.train() }
+        var parts: [Tensor] = []
+        let batches = data.epoch(0)
+        try withoutGrad { while let batch = try batches.next() { parts.append(forward(batch)) } }
+        guard !parts.isEmpty else { throw TrainingError("predict: the data has no examples") }
+        return Tensor.concat(parts, axis: 0)
+    }
+}
