@@ -1,11 +1,18 @@
 # Apus — the project's commands. `make test` is what CI runs.
-.PHONY: deps build test bench-core bench-nn bench-data
+.PHONY: deps build test demo bench-core bench-nn bench-data
 
 deps:
 	./scripts/install-system-deps.sh
 
 build: deps
 	swift build
+
+# The easy-VQA demo: fetches the data if missing, trains the CNN + LSTM model for 3 epochs,
+# prints the test accuracy (logs, curves and the best checkpoint land in runs/easy-vqa/).
+demo: deps
+	./scripts/fetch-easy-vqa.sh
+	swift build -c release --product easy-vqa
+	.build/release/easy-vqa data/easy-vqa 3
 
 # Installs what is missing, builds, and runs the whole test suite (swift-testing).
 test: deps

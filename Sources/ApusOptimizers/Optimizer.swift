@@ -1,5 +1,6 @@
 import Apus
 import ApusNN
+import CApusKernels
 
 /// Saved optimizer state: per-parameter tensors (keyed `"<index>.<slot>"`) and scalars.
 public struct OptimizerState {
@@ -46,6 +47,7 @@ open class Optimizer {
 
     /// Updates every parameter that has a gradient.
     public func step() {
+        apus_flush_denormals()
         stepCount += 1
         withoutGrad {
             for (index, parameter) in parameters.enumerated() {

@@ -1,3 +1,4 @@
+#include <immintrin.h>
 #include "apus_kernels.h"
 
 int apus_cpu_level(void) {
@@ -26,3 +27,11 @@ int apus_cpu_blas_kernel_hint(void) {
 }
 
 void apus_cpu_relax(void) { __builtin_ia32_pause(); }
+
+void apus_flush_denormals(void) {
+    static __thread int done = 0;
+    if (!done) {
+        _mm_setcsr(_mm_getcsr() | 0x8040);   // FTZ (bit 15) and DAZ (bit 6)
+        done = 1;
+    }
+}

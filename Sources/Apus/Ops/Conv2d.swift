@@ -53,7 +53,7 @@ enum ConvKernel {
     /// Runs `product` over every image and group. `x`: input [N, C, H, W] (or its gradient, zeroed),
     /// `w`: weight (or its gradient, zeroed), `y`: output (or its gradient); the one being computed is written.
     static func run(_ product: Product, x: Tensor, w: Tensor, y: Tensor, geometry: Conv2dGeometry) {
-        let n = x.shape[0], parts = Swift.min(WorkerPool.shared.threads, n)
+        let n = x.shape[0], parts = CPUThreads.canUsePool ? Swift.min(WorkerPool.shared.threads, n) : 1
         let colShape = [Int(geometry.im2colArgs(x.shape, w.shape, y.shape).0) * w.shape[2] * w.shape[3], y.shape[2] * y.shape[3]]
         let columns = (0..<parts).map { _ in Tensor(uninitialized: colShape, dtype: x.dtype) }
         let accumulators = product == .weightGradient ? [w] + (1..<parts).map { _ in Tensor.zeros(w.shape, dtype: w.dtype) } : []

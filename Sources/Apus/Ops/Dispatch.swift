@@ -1,3 +1,4 @@
+import CApusKernels
 import Foundation
 
 /// The mode that the single dispatch point runs in; scoped per task/thread.
@@ -44,10 +45,12 @@ extension Tensor {
         if let graph = state.recorder {
             outputs = graph.record(op, inputs, specs)
         } else if OpProfiler.isEnabled {
+            apus_flush_denormals()
             let start = DispatchTime.now().uptimeNanoseconds
             outputs = op.cpu(inputs, specs)
             OpProfiler.record(op.name, since: start)
         } else {
+            apus_flush_denormals()
             outputs = op.cpu(inputs, specs)
         }
         if state.gradEnabled && op.isDifferentiable && inputs.contains(where: \.requiresGrad) {

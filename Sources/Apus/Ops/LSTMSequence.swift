@@ -13,7 +13,7 @@ enum RawGEMM {
                     beta: Double, c: UnsafeMutableRawPointer, ldc: Int) {
         BLASSetup.ensure()
         let parts = WorkerPool.shared.threads
-        guard parts > 1, !WorkerPool.shared.isBusy, m * n * k >= minimumWorkToSplit, m >= 2 * parts || n >= 32 * parts else {
+        guard parts > 1, CPUThreads.canUsePool, m * n * k >= minimumWorkToSplit, m >= 2 * parts || n >= 32 * parts else {
             single(dtype, transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
             return
         }

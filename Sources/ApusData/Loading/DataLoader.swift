@@ -84,7 +84,7 @@ public final class DataLoader: @unchecked Sendable {
                 let index = started
                 started += 1
                 condition.unlock()
-                let result = Result { try loader.load(batches[index]) }
+                let result = Result { try CPUThreads.serially { try loader.load(batches[index]) } }
                 condition.lock()
                 ready[index] = result
                 condition.broadcast()

@@ -154,6 +154,9 @@ void apus_u8_hwc_to_f32_chw(int64_t h, int64_t w, int64_t c, const uint8_t *pixe
 int apus_cpu_level(void);
 /// The best OpenBLAS kernel family this CPU runs: 3 Cooperlake, 2 SkylakeX, 1 Haswell, 0 none.
 int apus_cpu_blas_kernel_hint(void);
+/// Makes this thread treat denormal floats as zero (FTZ + DAZ), once per thread. Denormal
+/// operands slow FMA-heavy loops and sgemm by 10–100× on x86; TensorFlow and JAX flush them too.
+void apus_flush_denormals(void);
 /// A spin-wait hint (x86 `pause`).
 void apus_cpu_relax(void);
 

@@ -11,10 +11,23 @@ public enum CPUThreads {
     /// Below this much work (elements × cost per element) an op stays on one thread.
     static let minimumElementsToSplit = 1 << 15
 
+    /// False on threads that must not use the worker pool (data-loading threads: they would
+    /// take the pool from the training thread).
+    @TaskLocal static var poolAllowed = true
+
+    /// Runs `body` with every op on this thread kept single-threaded (for background work such
+    /// as data loading, which should not compete with training for the worker pool).
+    public static func serially<R>(_ body: () throws -> R) rethrows -> R {
+        try $poolAllowed.withValue(false) { try body() }
+    }
+
+    /// Whether this thread may hand work to the pool now.
+    static var canUsePool: Bool { poolAllowed && !WorkerPool.shared.isBusy }
+
     /// Runs `body` over `0..<total` in up to `count` contiguous chunks, in parallel when `total`
     /// is at least `minimumElementsToSplit / costPerItem`.
     static func forChunks(_ total: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
-        let threads = min(count, total)
+        let threads = canUsePool ? min(count, total) : 1
         if threads <= 1 || total * costPerItem < minimumElementsToSplit {
             body(0..<total)
             return

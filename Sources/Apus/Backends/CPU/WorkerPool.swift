@@ -34,6 +34,7 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private func workerLoop(_ index: Int) {
+        apus_flush_denormals()
         var seen = 0
         while true {
             var spins = 0

@@ -1,0 +1,209 @@
+"""PyTorch reference training of the CNN + LSTM VQA model on easy-VQA.
+
+The same model, data pipeline and optimiser as the Apus VQA example, so that
+accuracy per epoch and epoch wall time can be compared with Apus on the same
+machine.
+
+Run (after scripts/fetch-easy-vqa.sh and Benchmarks/peers/install.sh torch):
+
+    ~/.cache/apus-peers/torch/bin/python Benchmarks/vqa/pytorch_reference.py --epochs 3
+
+Pillow is needed for the PNGs (already installed in that venv; otherwise
+`~/.cache/apus-peers/torch/bin/pip install pillow`).
+
+Data (data/easy-vqa/):
+  answers.txt                       one answer per line; file order = class id
+  {train,test}/questions.json       [[question, answer, image_id], ...]
+  {train,test}/images/<id>.png      64x64 RGB
+
+Text: lower-cased, tokenised with the regex [a-z0-9_]+; vocabulary from the
+training questions: 0 = padding, 1 = unknown, then words by descending
+frequency (ties alphabetical); sequences padded / truncated to 12 tokens.
+
+Model: Conv(3->32)+ReLU+MaxPool, Conv(32->64)+ReLU+MaxPool,
+Conv(64->128)+ReLU+MaxPool (3x3, padding 1, pool 2), flatten,
+Linear(8192, 256)+ReLU; Embedding(vocab, 128) -> LSTM(128, 256), last hidden
+state; elementwise product; Linear(256, 256)+ReLU; Linear(256, 13).
+CrossEntropyLoss, Adam lr 1e-3, batch 32, shuffled each epoch (torch.Generator
+seeded 0), torch.manual_seed(0), 2 threads.
+
+All images of a split are decoded once, before training, into one tensor, so
+image loading is not part of the measured epoch time (which covers training
+only, not the evaluation).
+
+After each epoch one line is printed; at the end one JSON line:
+  {"framework": "pytorch", "torch_version": ..., "epochs": [{"epoch",
+   "train_loss", "train_accuracy", "test_accuracy", "seconds"}, ...],
+   "final_test_accuracy": ...}
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections import Counter
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+try:
+    from PIL import Image
+except ImportError:  # pragma: no cover
+    sys.exit("error: Pillow is missing; install it with `<venv>/bin/pip install pillow`")
+
+MAX_LEN = 12
+PAD_ID = 0
+UNK_ID = 1
+TOKEN_RE = re.compile(r"[a-z0-9_]+")
+
+
+def tokenize(question):
+    return TOKEN_RE.findall(question.lower())
+
+
+def build_vocab(questions):
+    counts = Counter()
+    for q in questions:
+        counts.update(tokenize(q))
+    words = sorted(counts, key=lambda w: (-counts[w], w))
+    vocab = {"<pad>": PAD_ID, "<unk>": UNK_ID}
+    for w in words:
+        vocab[w] = len(vocab)
+    return vocab
+
+
+def encode(question, vocab):
+    ids = [vocab.get(w, UNK_ID) for w in tokenize(question)][:MAX_LEN]
+    ids += [PAD_ID] * (MAX_LEN - len(ids))
+    return ids
+
+
+def load_split(data_dir, split, vocab, answer_ids):
+    """Returns (images [N,3,64,64] float32, image_index [Q], tokens [Q,12], labels [Q])."""
+    with open(os.path.join(data_dir, split, "questions.json")) as f:
+        entries = json.load(f)
+    image_dir = os.path.join(data_dir, split, "images")
+    image_ids = sorted({int(e[2]) for e in entries})
+    row_of = {image_id: row for row, image_id in enumerate(image_ids)}
+    images = np.empty((len(image_ids), 3, 64, 64), dtype=np.float32)
+    for image_id, row in row_of.items():
+        with Image.open(os.path.join(image_dir, f"{image_id}.png")) as im:
+            arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+        if arr.shape != (64, 64, 3):
+            raise ValueError(f"{split}/images/{image_id}.png: unexpected shape {arr.shape}")
+        images[row] = arr.transpose(2, 0, 1)
+    image_index = torch.tensor([row_of[int(e[2])] for e in entries], dtype=torch.long)
+    tokens = torch.tensor([encode(e[0], vocab) for e in entries], dtype=torch.long)
+    labels = torch.tensor([answer_ids[e[1]] for e in entries], dtype=torch.long)
+    return torch.from_numpy(images), image_index, tokens, labels
+
+
+class VQAModel(nn.Module):
+    def __init__(self, vocab_size, num_answers):
+        super().__init__()
+        self.image = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(128 * 8 * 8, 256), nn.ReLU(),
+        )
+        self.embedding = nn.Embedding(vocab_size, 128)
+        self.lstm = nn.LSTM(128, 256, batch_first=True)
+        self.head = nn.Sequential(
+            nn.Linear(256, 256), nn.ReLU(),
+            nn.Linear(256, num_answers),
+        )
+
+    def forward(self, images, tokens):
+        img = self.image(images)
+        _, (h_n, _) = self.lstm(self.embedding(tokens))
+        return self.head(img * h_n[-1])
+
+
+def evaluate(model, split, batch_size=64):
+    images, image_index, tokens, labels = split
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(labels), batch_size):
+            idx = slice(start, start + batch_size)
+            logits = model(images[image_index[idx]], tokens[idx])
+            correct += (logits.argmax(1) == labels[idx]).sum().item()
+    return correct / len(labels)
+
+
+def main():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--data", default=os.path.join(root, "data", "easy-vqa"))
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+
+    with open(os.path.join(args.data, "answers.txt")) as f:
+        answers = [line.strip() for line in f if line.strip()]
+    answer_ids = {a: i for i, a in enumerate(answers)}
+    with open(os.path.join(args.data, "train", "questions.json")) as f:
+        vocab = build_vocab(e[0] for e in json.load(f))
+
+    t0 = time.perf_counter()
+    train = load_split(args.data, "train", vocab, answer_ids)
+    test = load_split(args.data, "test", vocab, answer_ids)
+    print(f"loaded {len(train[3])} train / {len(test[3])} test questions, "
+          f"{len(train[0])} / {len(test[0])} images, vocab {len(vocab)}, "
+          f"{len(answers)} answers in {time.perf_counter() - t0:.1f}s", flush=True)
+
+    model = VQAModel(len(vocab), len(answers))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(0)
+    batch_size = 32
+
+    images, image_index, tokens, labels = train
+    n = len(labels)
+    history = []
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        perm = torch.randperm(n, generator=generator)
+        loss_sum = 0.0
+        correct = 0
+        start_time = time.perf_counter()
+        for start in range(0, n, batch_size):
+            idx = perm[start:start + batch_size]
+            y = labels[idx]
+            logits = model(images[image_index[idx]], tokens[idx])
+            loss = loss_fn(logits, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * len(idx)
+            correct += (logits.argmax(1) == y).sum().item()
+        seconds = time.perf_counter() - start_time
+        record = {
+            "epoch": epoch,
+            "train_loss": loss_sum / n,
+            "train_accuracy": correct / n,
+            "test_accuracy": evaluate(model, test),
+            "seconds": seconds,
+        }
+        history.append(record)
+        print(f"epoch {epoch}: train loss {record['train_loss']:.4f}, "
+              f"train acc {record['train_accuracy']:.4f}, "
+              f"test acc {record['test_accuracy']:.4f}, {seconds:.1f}s", flush=True)
+
+    print(json.dumps({
+        "framework": "pytorch",
+        "torch_version": torch.__version__,
+        "epochs": history,
+        "final_test_accuracy": history[-1]["test_accuracy"] if history else None,
+    }))
+
+
+if __name__ == "__main__":
+    main()
