@@ -44,6 +44,23 @@ func loadRecurrent(_ network: RecurrentNetwork, _ c: Fixtures.Case) -> [(String,
         }
     }
 
+    /// The float32 path (vectorised gate math, the short-GEMM kernel) against float64.
+    @Test func lstmSequenceFloat32MatchesFloat64() {
+        for (b, h, steps) in [(5, 20, 4), (2, 4, 3), (33, 70, 2)] {
+            let gates = randn([steps, b, 4 * h], seed: 1), h0 = randn([b, h], seed: 2), c0 = randn([b, h], seed: 3)
+            let w = randn([4 * h, h], seed: 4, scale: 0.3), r = randn([steps, b, h], seed: 5)
+            func run(_ dtype: DType) -> [Tensor] {
+                let leaves = [gates, h0, c0, w].map { $0.cast(to: dtype).requiringGrad() }
+                let (y, hT, cT) = lstmSequence(inputGates: leaves[0], h0: leaves[1], c0: leaves[2], weightHH: leaves[3], reverse: b == 2)
+                let loss = (y * r.cast(to: dtype)).sum() + hT.sum() + cT.sum() * 0.5
+                return [y] + gradients(of: loss, wrt: leaves)
+            }
+            for (single, double) in zip(run(.float32), run(.float64)) {
+                expectClose(single, double.scalars(as: Double.self), tolerance: 1e-4)
+            }
+        }
+    }
+
     @Test func bidirectionalTwoLayerLSTMMatchesPyTorch() {
         let c = nn["lstm"]!
         let lstm = LSTM(inputSize: 3, hiddenSize: 4, numLayers: 2, batchFirst: true, bidirectional: true)

@@ -50,6 +50,28 @@ enum RawGEMM {
     }
 }
 
+/// C[m, n] += A[m, k]·B[k, n] for a short A (an LSTM step: m = batch) on float32, through the
+/// register-blocked AVX-512 kernel with the columns split over the pool; false when that kernel
+/// does not apply (other dtype or CPU), so the caller uses BLAS.
+enum ShortGEMM {
+    static func accumulate(_ dtype: DType, m: Int, n: Int, k: Int, a: UnsafeMutableRawPointer, lda: Int,
+                           b: UnsafeMutableRawPointer, ldb: Int, c: UnsafeMutableRawPointer, ldc: Int) -> Bool {
+        guard dtype == .float32, m <= 64, apus_cpu_level() == 2 else { return false }
+        let (ap, bp, cp) = (SendablePointer(raw: a), SendablePointer(raw: b), SendablePointer(raw: c))
+        let parts = CPUThreads.canUsePool && m * n * k >= RawGEMM.minimumWorkToSplit ? WorkerPool.shared.threads : 1
+        let chunk = ((n + parts - 1) / parts + 63) / 64 * 64
+        let run = { (part: Int) in
+            let n0 = Swift.min(n, part * chunk), n1 = Swift.min(n, n0 + chunk)
+            if n0 < n1 {
+                _ = apus_sgemm_short(Int64(m), Int64(n0), Int64(n1), Int64(k), ap.raw.assumingMemoryBound(to: Float.self), Int64(lda),
+                                     bp.raw.assumingMemoryBound(to: Float.self), Int64(ldb), cp.raw.assumingMemoryBound(to: Float.self), Int64(ldc), 1)
+            }
+        }
+        if parts > 1 { WorkerPool.shared.run(run) } else { run(0) }
+        return true
+    }
+}
+
 /// A whole LSTM layer direction over T steps, fused: per step one GEMM (h·W_hhᵀ added to the
 /// precomputed input gates) and one C pass; the backward is one recurrence plus a single GEMM
 /// for the recurrent weight gradient (instead of T small ones and T accumulations).
@@ -80,6 +102,7 @@ public struct LSTMSequenceOp: Operation {
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let projected = inputs[0].dense, w = inputs[3].dense, mask = inputs.count == 5 ? inputs[4].dense : nil
+        let wT = PermuteOp(permutation: [1, 0]).cpu([w], [])[0].dense   // [H, 4H] for the short-GEMM kernel
         let (steps, b, hidden) = (projected.shape[0], inputs[1].shape[0], inputs[1].shape[1])
         let dtype = projected.dtype, size = dtype.byteSize
         let made = outputs.map { Tensor(uninitialized: $0.shape, dtype: dtype) }
@@ -93,8 +116,11 @@ public struct LSTMSequenceOp: Operation {
             g.copyMemory(from: projected.rawPointer + t * gateBytes, byteCount: gateBytes)
             (hPrev.rawPointer + t * rowBytes).copyMemory(from: hState.rawPointer, byteCount: rowBytes)
             (cPrev.rawPointer + t * rowBytes).copyMemory(from: cState.rawPointer, byteCount: rowBytes)
-            RawGEMM.run(dtype, transA: false, transB: true, m: b, n: 4 * hidden, k: hidden, a: hPrev.rawPointer + t * rowBytes, lda: hidden,
-                        b: w.rawPointer, ldb: hidden, beta: 1, c: g, ldc: 4 * hidden)
+            if !ShortGEMM.accumulate(dtype, m: b, n: 4 * hidden, k: hidden, a: hPrev.rawPointer + t * rowBytes, lda: hidden,
+                                     b: wT.rawPointer, ldb: 4 * hidden, c: g, ldc: 4 * hidden) {
+                RawGEMM.run(dtype, transA: false, transB: true, m: b, n: 4 * hidden, k: hidden, a: hPrev.rawPointer + t * rowBytes, lda: hidden,
+                            b: w.rawPointer, ldb: hidden, beta: 1, c: g, ldc: 4 * hidden)
+            }
             let m = mask.map { $0.rawPointer + t * b * size }
             if dtype == .float32 {
                 func p(_ raw: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Float> { raw.assumingMemoryBound(to: Float.self) }
@@ -151,8 +177,11 @@ public struct LSTMSequenceGradOp: Operation {
                 apus_lstm_step_backward_f64(Int64(b), Int64(hidden), p(gates.rawPointer + t * gateBytes), p(cPrev.rawPointer + t * rowBytes),
                                             p(cNew.rawPointer + t * rowBytes), m.map(p), p(dy.rawPointer + t * rowBytes), p(dh.rawPointer), p(dc.rawPointer), p(dg))
             }
-            RawGEMM.run(dtype, transA: false, transB: false, m: b, n: hidden, k: 4 * hidden, a: dg, lda: 4 * hidden,
-                        b: w.rawPointer, ldb: hidden, beta: 1, c: dh.rawPointer, ldc: hidden)
+            if !ShortGEMM.accumulate(dtype, m: b, n: hidden, k: 4 * hidden, a: dg, lda: 4 * hidden, b: w.rawPointer, ldb: hidden,
+                                     c: dh.rawPointer, ldc: hidden) {
+                RawGEMM.run(dtype, transA: false, transB: false, m: b, n: hidden, k: 4 * hidden, a: dg, lda: 4 * hidden,
+                            b: w.rawPointer, ldb: hidden, beta: 1, c: dh.rawPointer, ldc: hidden)
+            }
         }
         let dW = Tensor(uninitialized: w.shape, dtype: dtype)
         RawGEMM.run(dtype, transA: true, transB: false, m: 4 * hidden, n: hidden, k: steps * b, a: dGates.rawPointer, lda: 4 * hidden,

@@ -63,8 +63,13 @@ public struct MatMulOp: Operation {
 
     public func vjp(_ c: VJPContext) -> [Tensor?] {
         let g = c.cotangents[0], a = c.inputs[0], b = c.inputs[1]
-        return [c.needsGradient(0) ? g.matmul(b.transposed()).sum(toShape: a.shape) : nil,
-                c.needsGradient(1) ? a.transposed().matmul(g).sum(toShape: b.shape) : nil]
+        let (k, n) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
+        // [..., M, K] × [K, N] (a Linear layer on a sequence): the weight gradient is one GEMM
+        // over all rows, not one per batch entry followed by a reduction.
+        let gb: Tensor? = !c.needsGradient(1) ? nil
+            : b.rank == 2 && a.rank > 2 ? a.reshaped([-1, k]).transposed().matmul(g.reshaped([-1, n]))
+            : a.transposed().matmul(g).sum(toShape: b.shape)
+        return [c.needsGradient(0) ? g.matmul(b.transposed()).sum(toShape: a.shape) : nil, gb]
     }
 }
 

@@ -86,7 +86,7 @@ public class RecurrentNetwork: Module {
     func run(_ input: Tensor, initial: [Tensor]?, lengths: [Int]?, mask: Tensor?) -> (output: Tensor, states: [Tensor]) {
         precondition(input.rank == 3 && input.shape[2] == inputSize,
                      "\(typeDescription): expected input [\(batchFirst ? "B, T" : "T, B"), \(inputSize)], got \(input.shape)")
-        var x = batchFirst ? input.transposed(0, 1) : input
+        var x = batchFirst ? input.transposed(0, 1).contiguous() : input   // [T, B, I], dense for one projection GEMM
         let (steps, batch) = (x.shape[0], x.shape[1])
         let directions = bidirectional ? 2 : 1
         let stateCount = kind == .lstm ? 2 : 1

@@ -129,6 +129,12 @@ void apus_lstm_step_backward_f32(int64_t batch, int64_t hidden, const float *gat
 void apus_lstm_step_backward_f64(int64_t batch, int64_t hidden, const double *gates, const double *c_prev, const double *c_new,
                                  const double *mask, const double *dy, double *dh, double *dc, double *dgates);
 
+// ---- short GEMM (small_gemm.c) ----
+/// Columns n0..<n1 of C[m, ·] = A[m, k]·B[k, ·] (+ C when `accumulate`), all row-major float32.
+/// Returns 0 without doing anything when the CPU lacks AVX-512 (the caller then uses BLAS).
+int apus_sgemm_short(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
+                     float *c, int64_t ldc, int accumulate);
+
 // ---- optimizers (optim.c): in-place updates of n parameters p from gradients g ----
 /// SGD with weight decay, momentum (buf may be NULL), dampening and Nesterov; `first`: buf starts as the gradient.
 void apus_sgd_f32(int64_t n, float *p, const float *g, float *buf, double lr, double momentum, double dampening, double wd, int nesterov, int first);
