@@ -121,15 +121,23 @@ public struct LSTMSequenceOp: Operation {
                 RawGEMM.run(dtype, transA: false, transB: true, m: b, n: 4 * hidden, k: hidden, a: hPrev.rawPointer + t * rowBytes, lda: hidden,
                             b: w.rawPointer, ldb: hidden, beta: 1, c: g, ldc: 4 * hidden)
             }
-            let m = mask.map { $0.rawPointer + t * b * size }
-            if dtype == .float32 {
-                func p(_ raw: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Float> { raw.assumingMemoryBound(to: Float.self) }
-                apus_lstm_step_forward_f32(Int64(b), Int64(hidden), p(g), p(cPrev.rawPointer + t * rowBytes), p(hPrev.rawPointer + t * rowBytes),
-                                           m.map(p), p(cNew.rawPointer + t * rowBytes), p(cState.rawPointer), p(hState.rawPointer), p(y.rawPointer + t * rowBytes))
-            } else {
-                func p(_ raw: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Double> { raw.assumingMemoryBound(to: Double.self) }
-                apus_lstm_step_forward_f64(Int64(b), Int64(hidden), p(g), p(cPrev.rawPointer + t * rowBytes), p(hPrev.rawPointer + t * rowBytes),
-                                           m.map(p), p(cNew.rawPointer + t * rowBytes), p(cState.rawPointer), p(hState.rawPointer), p(y.rawPointer + t * rowBytes))
+            let m = mask.map { SendablePointer(raw: $0.rawPointer + t * b * size) }
+            let (gp, cpp, hpp, cnp, csp, hsp, yp) = (SendablePointer(raw: g), SendablePointer(raw: cPrev.rawPointer + t * rowBytes),
+                SendablePointer(raw: hPrev.rawPointer + t * rowBytes), SendablePointer(raw: cNew.rawPointer + t * rowBytes),
+                SendablePointer(raw: cState.rawPointer), SendablePointer(raw: hState.rawPointer), SendablePointer(raw: y.rawPointer + t * rowBytes))
+            // The gate math of the batch rows, split over the pool.
+            CPUThreads.forChunks(b, costPerItem: hidden * 64) { rows in
+                let (r, n) = (rows.lowerBound, Int64(rows.count))
+                let row = r * hidden * size, gateRow = r * 4 * hidden * size
+                if dtype == .float32 {
+                    func p(_ x: SendablePointer, _ offset: Int) -> UnsafeMutablePointer<Float> { (x.raw + offset).assumingMemoryBound(to: Float.self) }
+                    apus_lstm_step_forward_f32(n, Int64(hidden), p(gp, gateRow), p(cpp, row), p(hpp, row), m.map { p($0, r * size) },
+                                               p(cnp, row), p(csp, row), p(hsp, row), p(yp, row))
+                } else {
+                    func p(_ x: SendablePointer, _ offset: Int) -> UnsafeMutablePointer<Double> { (x.raw + offset).assumingMemoryBound(to: Double.self) }
+                    apus_lstm_step_forward_f64(n, Int64(hidden), p(gp, gateRow), p(cpp, row), p(hpp, row), m.map { p($0, r * size) },
+                                               p(cnp, row), p(csp, row), p(hsp, row), p(yp, row))
+                }
             }
         }
         return made
@@ -166,16 +174,23 @@ public struct LSTMSequenceGradOp: Operation {
         let rowBytes = b * hidden * size, gateBytes = b * 4 * hidden * size
         for k in 0..<steps {
             let t = reverse ? k : steps - 1 - k
-            let m = mask.map { $0.rawPointer + t * b * size }
+            let m = mask.map { SendablePointer(raw: $0.rawPointer + t * b * size) }
             let dg = dGates.rawPointer + t * gateBytes
-            if dtype == .float32 {
-                func p(_ raw: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Float> { raw.assumingMemoryBound(to: Float.self) }
-                apus_lstm_step_backward_f32(Int64(b), Int64(hidden), p(gates.rawPointer + t * gateBytes), p(cPrev.rawPointer + t * rowBytes),
-                                            p(cNew.rawPointer + t * rowBytes), m.map(p), p(dy.rawPointer + t * rowBytes), p(dh.rawPointer), p(dc.rawPointer), p(dg))
-            } else {
-                func p(_ raw: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Double> { raw.assumingMemoryBound(to: Double.self) }
-                apus_lstm_step_backward_f64(Int64(b), Int64(hidden), p(gates.rawPointer + t * gateBytes), p(cPrev.rawPointer + t * rowBytes),
-                                            p(cNew.rawPointer + t * rowBytes), m.map(p), p(dy.rawPointer + t * rowBytes), p(dh.rawPointer), p(dc.rawPointer), p(dg))
+            let (gp, cpp, cnp, dyp, dhp, dcp, dgp) = (SendablePointer(raw: gates.rawPointer + t * gateBytes), SendablePointer(raw: cPrev.rawPointer + t * rowBytes),
+                SendablePointer(raw: cNew.rawPointer + t * rowBytes), SendablePointer(raw: dy.rawPointer + t * rowBytes),
+                SendablePointer(raw: dh.rawPointer), SendablePointer(raw: dc.rawPointer), SendablePointer(raw: dg))
+            CPUThreads.forChunks(b, costPerItem: hidden * 64) { rows in
+                let (r, n) = (rows.lowerBound, Int64(rows.count))
+                let row = r * hidden * size, gateRow = r * 4 * hidden * size
+                if dtype == .float32 {
+                    func p(_ x: SendablePointer, _ offset: Int) -> UnsafeMutablePointer<Float> { (x.raw + offset).assumingMemoryBound(to: Float.self) }
+                    apus_lstm_step_backward_f32(n, Int64(hidden), p(gp, gateRow), p(cpp, row), p(cnp, row), m.map { p($0, r * size) },
+                                                p(dyp, row), p(dhp, row), p(dcp, row), p(dgp, gateRow))
+                } else {
+                    func p(_ x: SendablePointer, _ offset: Int) -> UnsafeMutablePointer<Double> { (x.raw + offset).assumingMemoryBound(to: Double.self) }
+                    apus_lstm_step_backward_f64(n, Int64(hidden), p(gp, gateRow), p(cpp, row), p(cnp, row), m.map { p($0, r * size) },
+                                                p(dyp, row), p(dhp, row), p(dcp, row), p(dgp, gateRow))
+                }
             }
             if !ShortGEMM.accumulate(dtype, m: b, n: hidden, k: 4 * hidden, a: dg, lda: 4 * hidden, b: w.rawPointer, ldb: hidden,
                                      c: dh.rawPointer, ldc: hidden) {
