@@ -28,11 +28,11 @@ public struct LSTMCellOp: Operation {
         RawGEMM.run(h.dtype, transA: false, transB: true, m: b, n: 4 * hidden, k: hidden, a: h.rawPointer, lda: hidden,
                     b: w.rawPointer, ldb: hidden, beta: 1, c: gates.rawPointer, ldc: 4 * hidden)
         if h.dtype == .float32 {
-            apus_lstm_cell_forward_f32(Int64(b), Int64(hidden), gates.pointer(Float.self), c.pointer(Float.self),
-                                       cNext.pointer(Float.self), hNext.pointer(Float.self))
+            apus_lstm_step_forward_f32(Int64(b), Int64(hidden), gates.pointer(Float.self), c.pointer(Float.self), h.pointer(Float.self), nil,
+                                       cNext.pointer(Float.self), cNext.pointer(Float.self), hNext.pointer(Float.self), hNext.pointer(Float.self))
         } else {
-            apus_lstm_cell_forward_f64(Int64(b), Int64(hidden), gates.pointer(Double.self), c.pointer(Double.self),
-                                       cNext.pointer(Double.self), hNext.pointer(Double.self))
+            apus_lstm_step_forward_f64(Int64(b), Int64(hidden), gates.pointer(Double.self), c.pointer(Double.self), h.pointer(Double.self), nil,
+                                       cNext.pointer(Double.self), cNext.pointer(Double.self), hNext.pointer(Double.self), hNext.pointer(Double.self))
         }
         return [hNext, cNext, gates]
     }
@@ -63,14 +63,16 @@ public struct LSTMCellGradOp: Operation {
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let t = inputs.map(\.dense)
         let (b, hidden) = (t[1].shape[0], t[1].shape[1])
+        // The sequence step's backward with no mask: dh (the state part) starts at zero and the
+        // step's output cotangent is dh'; dc starts at dc' and ends as the cotangent of c.
         let dGates = Tensor(uninitialized: outputs[0].shape, dtype: t[0].dtype)
-        let dc = Tensor(uninitialized: outputs[1].shape, dtype: t[0].dtype)
+        let dh = Tensor.zeros(t[1].shape, dtype: t[0].dtype), dc = CopyOp().cpu([t[4]], [])[0]
         if t[0].dtype == .float32 {
-            apus_lstm_cell_backward_f32(Int64(b), Int64(hidden), t[0].pointer(Float.self), t[1].pointer(Float.self), t[2].pointer(Float.self),
-                                        t[3].pointer(Float.self), t[4].pointer(Float.self), dGates.pointer(Float.self), dc.pointer(Float.self))
+            apus_lstm_step_backward_f32(Int64(b), Int64(hidden), t[0].pointer(Float.self), t[1].pointer(Float.self), t[2].pointer(Float.self), nil,
+                                        t[3].pointer(Float.self), dh.pointer(Float.self), dc.pointer(Float.self), dGates.pointer(Float.self))
         } else {
-            apus_lstm_cell_backward_f64(Int64(b), Int64(hidden), t[0].pointer(Double.self), t[1].pointer(Double.self), t[2].pointer(Double.self),
-                                        t[3].pointer(Double.self), t[4].pointer(Double.self), dGates.pointer(Double.self), dc.pointer(Double.self))
+            apus_lstm_step_backward_f64(Int64(b), Int64(hidden), t[0].pointer(Double.self), t[1].pointer(Double.self), t[2].pointer(Double.self), nil,
+                                        t[3].pointer(Double.self), dh.pointer(Double.self), dc.pointer(Double.self), dGates.pointer(Double.self))
         }
         return [dGates, dc]
     }

@@ -104,19 +104,10 @@ void apus_gather(int elem_size, int64_t outer, int64_t n, int64_t inner, const v
 void apus_scatter_add_f32(int64_t outer, int64_t n, int64_t inner, const float *src, const int64_t *idx, int64_t m, float *y);
 void apus_scatter_add_f64(int64_t outer, int64_t n, int64_t inner, const double *src, const int64_t *idx, int64_t m, double *y);
 
-// ---- LSTM cell (lstm.c); rows of gates are [i | f | g | o], each `hidden` wide ----
-/// gates: pre-activations in, activations out; c_next = f*c_prev + i*g; h_next = o*tanh(c_next).
-void apus_lstm_cell_forward_f32(int64_t batch, int64_t hidden, float *gates, const float *c_prev, float *c_next, float *h_next);
-void apus_lstm_cell_forward_f64(int64_t batch, int64_t hidden, double *gates, const double *c_prev, double *c_next, double *h_next);
-/// From activated gates, c_prev, c_next and the cotangents dh, dc of h_next, c_next: the
-/// cotangent of the gate pre-activations (dgates, [batch, 4*hidden]) and of c_prev.
-void apus_lstm_cell_backward_f32(int64_t batch, int64_t hidden, const float *gates, const float *c_prev, const float *c_next,
-                                 const float *dh, const float *dc, float *dgates, float *dc_prev);
-void apus_lstm_cell_backward_f64(int64_t batch, int64_t hidden, const double *gates, const double *c_prev, const double *c_next,
-                                 const double *dh, const double *dc, double *dgates, double *dc_prev);
-
-/// One step of a masked LSTM sequence (mask: [batch] or NULL): gates pre-activations in,
-/// activations out; writes c_new (unmasked), the masked states c_state/h_state and y = m·h_new.
+// ---- LSTM (lstm.c); rows of gates are [i | f | g | o], each `hidden` wide ----
+/// One LSTM step, optionally masked (mask: [batch] or NULL): gates pre-activations in,
+/// activations out; writes c_new = f·c_prev + i·g (unmasked), the masked states c_state and
+/// h_state, and y = m·h_new with h_new = o·tanh(c_new). Without a mask the outputs may alias.
 void apus_lstm_step_forward_f32(int64_t batch, int64_t hidden, float *gates, const float *c_prev, const float *h_prev,
                                 const float *mask, float *c_new, float *c_state, float *h_state, float *y);
 void apus_lstm_step_forward_f64(int64_t batch, int64_t hidden, double *gates, const double *c_prev, const double *h_prev,
