@@ -9,10 +9,16 @@ let package = Package(
         .library(name: "ApusOptimizers", targets: ["ApusOptimizers"]),
         .library(name: "ApusData", targets: ["ApusData"]),
         .library(name: "ApusTrain", targets: ["ApusTrain"]),
+        .library(name: "ApusConfig", targets: ["ApusConfig"]),
+        .executable(name: "apus", targets: ["ApusCLI"]),
         .executable(name: "apus-bench", targets: ["ApusBench"]),
         .executable(name: "easy-vqa", targets: ["EasyVQAExample"]),
         .executable(name: "mnist-mlp", targets: ["MNISTMLPExample"]),
         .executable(name: "custom-layer", targets: ["CustomLayerExample"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(
@@ -25,6 +31,11 @@ let package = Package(
         .target(name: "ApusNN", dependencies: ["Apus"], path: "Sources/ApusNN"),
         .target(name: "ApusData", dependencies: ["Apus", "CApusCodecs", "CApusKernels"], path: "Sources/ApusData"),
         .target(name: "ApusTrain", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData"], path: "Sources/ApusTrain"),
+        .target(name: "ApusConfig", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData", "ApusTrain", "Yams"],
+                path: "Sources/ApusConfig"),
+        .executableTarget(name: "ApusCLI", dependencies: ["Apus", "ApusConfig", "ApusTrain", "ApusNN", "ApusData",
+                                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/ApusCLI"),
         .target(name: "ApusOptimizers", dependencies: ["Apus", "ApusNN", "CApusKernels"], path: "Sources/ApusOptimizers"),
         .executableTarget(name: "ApusBench", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData", "ApusTrain", "CApusKernels"], path: "Sources/ApusBench"),
         .executableTarget(name: "EasyVQAExample", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData", "ApusTrain"],

@@ -18,16 +18,29 @@ public final class Node {
         (self.name, self.shape, self.dtype, self.layer, self.inputs, self.run) = (name, shape, dtype, layer, inputs, run)
     }
 
-    /// Applies `run` (a layer's forward) to `inputs`, inferring the output shape by tracing.
+    /// Applies `run` (a layer's forward) to `inputs`, inferring the output shape by tracing;
+    /// a shape error stops the program with the layer's name and the input shapes.
     static func applying(_ layer: Module, to inputs: [Node], _ run: @escaping ([Tensor]) -> Tensor) -> Node {
+        do { return try checkedApplying(layer, to: inputs, name: layer.typeDescription, run) } catch {
+            fatalError("\(error)")
+        }
+    }
+
+    /// As `applying`, but throws the `ShapeError` (located at `name`) for models built from
+    /// outside input such as configuration files.
+    public static func checkedApplying(_ layer: Module, to inputs: [Node], name: String,
+                                       _ run: @escaping ([Tensor]) -> Tensor) throws -> Node {
         let batch = 2   // any size works: shapes are traced with a symbolic batch of 2
         do {
             let graph = try Graph.trace(inputs.map { TensorSpec([batch] + $0.shape, $0.dtype) }) { [run($0)] }
             let out = graph.outputSpecs[0]
-            precondition(out.shape.first == batch, "\(layer.typeDescription) changed the batch dimension: \(out.shape)")
-            return Node(name: layer.typeDescription, shape: Array(out.shape.dropFirst()), dtype: out.dtype, layer: layer, inputs: inputs, run: run)
-        } catch {
-            fatalError("\(layer.typeDescription) applied to \(inputs.map { "\($0.name) \($0.shape)" }.joined(separator: ", ")): \(error)")
+            guard out.shape.first == batch else {
+                throw ShapeError(op: layer.typeDescription, shapes: inputs.map { [batch] + $0.shape }, expected: "the batch dimension to stay first")
+            }
+            return Node(name: name, shape: Array(out.shape.dropFirst()), dtype: out.dtype, layer: layer, inputs: inputs, run: run)
+        } catch var error as ShapeError {
+            error.location = "\(name) (\(layer.typeDescription)) on \(inputs.map { "\($0.name) [B, \($0.shape.map(String.init).joined(separator: ", "))]" }.joined(separator: ", "))"
+            throw error
         }
     }
 }

@@ -1,0 +1,122 @@
+// apus — train, test and use models described by configuration files (the Caffe face).
+//
+// Exit codes: 0 success; 1 a runtime failure (data, training, NaN loss, I/O); 2 bad usage;
+// 3 a configuration error; 4 a checkpoint problem.
+import Apus
+import ApusConfig
+import ApusData
+import ApusNN
+import ApusTrain
+import ArgumentParser
+import Foundation
+
+/// Runs `body`, turning every error into one line on standard error and its exit code.
+func guarded(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        let (message, code): (String, Int32)
+        switch error {
+        case let e as ConfigError: (message, code) = (e.description, 3)
+        case let e as ShapeError: (message, code) = (e.description, 3)
+        case let e as CheckpointError: (message, code) = (e.description, 4)
+        case let e as DataError: (message, code) = (e.description, 1)
+        case let e as TrainingError: (message, code) = (e.description, 1)
+        default: (message, code) = ("\(error)", 1)
+        }
+        FileHandle.standardError.write("apus: \(message)\n".data(using: .utf8)!)
+        throw ExitCode(code)
+    }
+}
+
+struct Apus: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apus",
+        abstract: "Train, test and use models described by a configuration file.",
+        discussion: "Exit codes: 0 success, 1 runtime failure (data, training, NaN loss), 2 bad usage, 3 configuration error, 4 checkpoint problem. See docs/config.md.",
+        subcommands: [Train.self, Resume.self, Test.self, Predict.self, Summary.self, Plot.self])
+}
+
+struct ConfigArgument: ParsableArguments {
+    @Argument(help: "The configuration file (YAML).") var config: String
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check the configuration, then train from scratch, checkpointing every epoch.")
+    @OptionGroup var options: ConfigArgument
+    func run() throws {
+        try guarded {
+            let experiment = try Experiment(configPath: options.config)
+            try experiment.train()
+            let logs = try experiment.test()
+            print(String(format: "test accuracy: %.2f %% (checkpoint %@)", (logs["accuracy"] ?? .nan) * 100, experiment.modelURL.path))
+        }
+    }
+}
+
+struct Resume: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Continue training from the last checkpoint: same weights, optimizer state, epoch and data order.")
+    @OptionGroup var options: ConfigArgument
+    func run() throws {
+        try guarded {
+            let experiment = try Experiment(configPath: options.config)
+            try experiment.train(resume: true)
+            let logs = try experiment.test()
+            print(String(format: "test accuracy: %.2f %%", (logs["accuracy"] ?? .nan) * 100))
+        }
+    }
+}
+
+struct Test: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Evaluate the last (or a given) checkpoint on the test set.")
+    @OptionGroup var options: ConfigArgument
+    @Option(help: "A checkpoint file (default: the configuration's last checkpoint).") var checkpoint: String?
+    func run() throws {
+        try guarded {
+            let experiment = try Experiment(configPath: options.config)
+            let logs = try experiment.test(checkpoint: checkpoint.map { URL(fileURLWithPath: $0) })
+            for key in logs.keys.sorted() { print(String(format: "%@: %.4f", key, logs[key]!)) }
+        }
+    }
+}
+
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Answer a question about an image with a trained visual-question model.")
+    @OptionGroup var options: ConfigArgument
+    @Option(help: "An image file (PNG or JPEG).") var image: String
+    @Option(help: "The question.") var question: String
+    @Option(help: "A checkpoint file (default: the configuration's last checkpoint).") var checkpoint: String?
+    func run() throws {
+        try guarded {
+            let experiment = try Experiment(configPath: options.config)
+            let (answer, probability) = try experiment.answer(image: URL(fileURLWithPath: image), question: question,
+                                                              checkpoint: checkpoint.map { URL(fileURLWithPath: $0) })
+            print(String(format: "%@ (%.1f %%)", answer, probability * 100))
+        }
+    }
+}
+
+struct Summary: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check the configuration and print the model's layers, shapes and parameter counts.")
+    @OptionGroup var options: ConfigArgument
+    func run() throws {
+        try guarded { print(try Experiment(configPath: options.config).model.summary()) }
+    }
+}
+
+struct Plot: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Draw the training curves of a CSV log as SVG.")
+    @Argument(help: "A log.csv written by train.") var log: String
+    @Option(name: .shortAndLong, help: "The SVG file to write.") var output: String
+    func run() throws {
+        try guarded {
+            guard let text = try? String(contentsOfFile: log, encoding: .utf8) else { throw DataError(log, "cannot read the log") }
+            try AtomicFile.write(Data(try TrainingCurves.svg(csv: text).utf8), to: URL(fileURLWithPath: output))
+            print("wrote \(output)")
+        }
+    }
+}
+
+Apus.main()

@@ -1,0 +1,119 @@
+import Foundation
+import Yams
+
+/// A value in a parsed configuration file with its position (`model.layers[2] (conv2)`), and
+/// typed accessors that throw one-line `ConfigError`s naming the file, the place and the problem.
+public struct ConfigNode {
+    let value: Any
+    public let file: String
+    public let location: String
+
+    /// Parses YAML text (`file` names it in errors).
+    public static func parse(_ text: String, file: String) throws -> ConfigNode {
+        let loaded: Any?
+        do { loaded = try Yams.load(yaml: text) } catch {
+            let detail = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
+            throw ConfigError(file: file, location: "", message: "malformed YAML: \(detail)")
+        }
+        guard let map = loaded as? [String: Any] else {
+            throw ConfigError(file: file, location: "", message: "the file must be a YAML mapping with sections data, model, loss, solver")
+        }
+        return ConfigNode(value: map, file: file, location: "")
+    }
+
+    /// Reads and parses a configuration file.
+    public static func load(_ path: String) throws -> ConfigNode {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigError(file: path, location: "", message: "cannot read the configuration file (missing or not UTF-8 text)")
+        }
+        return try parse(text, file: path)
+    }
+
+    public func error(_ message: String) -> ConfigError { ConfigError(file: file, location: location, message: message) }
+
+    func child(_ key: String, _ value: Any) -> ConfigNode {
+        ConfigNode(value: value, file: file, location: location.isEmpty ? key : "\(location).\(key)")
+    }
+
+    var map: [String: Any]? { value as? [String: Any] }
+
+    /// Throws for any key not in `allowed`, suggesting the nearest allowed one.
+    public func checkKeys(_ allowed: [String]) throws {
+        guard let map else { throw error("expected a mapping of options") }
+        for key in map.keys.sorted() where !allowed.contains(key) {
+            let hint = nearest(key, in: allowed).map { " (did you mean '\($0)'?)" } ?? " (known: \(allowed.sorted().joined(separator: ", ")))"
+            throw error("unknown option '\(key)'\(hint)")
+        }
+    }
+
+    public func has(_ key: String) -> Bool { map?[key] != nil }
+
+    public func node(_ key: String) throws -> ConfigNode {
+        guard let v = map?[key] else { throw error("missing required option '\(key)'") }
+        return child(key, v)
+    }
+
+    public func optionalNode(_ key: String) -> ConfigNode? { map?[key].map { child(key, $0) } }
+
+    func typed<T>(_ key: String, _ type: String, default fallback: T?, _ convert: (Any) -> T?) throws -> T {
+        guard let raw = map?[key] else {
+            if let fallback { return fallback }
+            throw error("missing required option '\(key)' (\(type))")
+        }
+        guard let value = convert(raw) else { throw child(key, raw).error("expected \(type), got \(describe(raw))") }
+        return value
+    }
+
+    func describe(_ raw: Any) -> String {
+        switch raw {
+        case let s as String: return "the text '\(s)'"
+        case is [Any]: return "a list"
+        case is [String: Any]: return "a mapping"
+        case let b as Bool: return "\(b)"
+        default: return "\(raw)"
+        }
+    }
+
+    public func int(_ key: String, default fallback: Int? = nil) throws -> Int {
+        try typed(key, "an integer", default: fallback) { ($0 as? Int) ?? (($0 as? Double).flatMap { $0.rounded() == $0 ? Int($0) : nil }) }
+    }
+
+    public func double(_ key: String, default fallback: Double? = nil) throws -> Double {
+        try typed(key, "a number", default: fallback) { ($0 as? Double) ?? ($0 as? Int).map(Double.init) }
+    }
+
+    public func string(_ key: String, default fallback: String? = nil) throws -> String {
+        try typed(key, "a text", default: fallback) { $0 as? String }
+    }
+
+    public func bool(_ key: String, default fallback: Bool? = nil) throws -> Bool {
+        try typed(key, "true or false", default: fallback) { $0 as? Bool }
+    }
+
+    public func intList(_ key: String, default fallback: [Int]? = nil) throws -> [Int] {
+        try typed(key, "a list of integers", default: fallback) { raw in
+            if let n = raw as? Int { return [n] }
+            return (raw as? [Any]).flatMap { list in
+                let ints = list.compactMap { $0 as? Int }
+                return ints.count == list.count ? ints : nil
+            }
+        }
+    }
+
+    public func stringList(_ key: String) throws -> [String]? {
+        guard let raw = map?[key] else { return nil }
+        if let s = raw as? String { return [s] }
+        guard let list = raw as? [Any], list.allSatisfy({ $0 is String }) else { throw child(key, raw).error("expected a name or a list of names") }
+        return list.map { $0 as! String }
+    }
+
+    /// The elements of a list, each with its index (and name, when it has one) in its location.
+    public func list(_ key: String) throws -> [ConfigNode] {
+        let raw = try node(key)
+        guard let items = raw.value as? [Any] else { throw raw.error("expected a list") }
+        return items.enumerated().map { i, item in
+            let name = (item as? [String: Any])?["name"] as? String
+            return ConfigNode(value: item, file: file, location: "\(raw.location)[\(i)]" + (name.map { " (\($0))" } ?? ""))
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import Apus
+import ApusData
+import Foundation
+
+/// The `data` section: a reader and its options → train and test data sets, the batch key the
+/// loss compares with, and what the model needs to know (classes, vocabulary).
+struct DataSection {
+    let train: any Dataset
+    let test: any Dataset
+    let target: String
+    let facts: DataFacts
+    let vocabulary: Vocabulary?
+    let answers: [String]?
+    let questionLength: Int?
+    let imageSize: Int?
+
+    static let readers = ["easy-vqa", "mnist", "cifar10"]
+
+    static func build(_ node: ConfigNode, relativeTo base: URL) throws -> DataSection {
+        let reader = try node.string("reader")
+        func path(_ key: String) throws -> URL {
+            let text = try node.string(key)
+            return text.hasPrefix("/") ? URL(fileURLWithPath: text) : base.appendingPathComponent(text)
+        }
+        do {
+            switch reader {
+            case "easy-vqa":
+                try node.checkKeys(["reader", "root", "image_size", "question_length"])
+                let root = try path("root")
+                var isFolder: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isFolder), isFolder.boolValue else {
+                    throw node.error("data folder \(root.path) is missing (run scripts/fetch-easy-vqa.sh)")
+                }
+                let length = try node.int("question_length", default: 12)
+                let size = node.has("image_size") ? try node.int("image_size") : nil
+                let train = try EasyVQA(root: root, split: "train", questionLength: length, imageSize: size)
+                let test = try EasyVQA(root: root, split: "test", vocabulary: train.vocabulary, questionLength: length, imageSize: size)
+                return DataSection(train: train, test: test, target: "answer",
+                                   facts: DataFacts(classes: train.answers.count, vocabularySize: train.vocabulary.count),
+                                   vocabulary: train.vocabulary, answers: train.answers, questionLength: length, imageSize: size)
+            case "mnist":
+                try node.checkKeys(["reader", "train_images", "train_labels", "test_images", "test_labels"])
+                let train = try MNIST(images: try path("train_images"), labels: try path("train_labels"))
+                let test = try MNIST(images: try path("test_images"), labels: try path("test_labels"))
+                return DataSection(train: train, test: test, target: "label", facts: DataFacts(classes: 10, vocabularySize: nil),
+                                   vocabulary: nil, answers: nil, questionLength: nil, imageSize: nil)
+            case "cifar10":
+                try node.checkKeys(["reader", "train", "test"])
+                let train = try CIFAR10(batches: (try node.stringList("train") ?? []).map { URL(fileURLWithPath: $0, relativeTo: base) })
+                let test = try CIFAR10(batches: (try node.stringList("test") ?? []).map { URL(fileURLWithPath: $0, relativeTo: base) })
+                return DataSection(train: train, test: test, target: "label", facts: DataFacts(classes: 10, vocabularySize: nil),
+                                   vocabulary: nil, answers: nil, questionLength: nil, imageSize: nil)
+            default:
+                throw node.error("unknown data reader '\(reader)'" + (nearest(reader, in: readers).map { " (did you mean '\($0)'?)" } ?? " (\(readers.joined(separator: ", ")))"))
+            }
+        } catch let error as DataError {
+            throw node.error(error.description)
+        }
+    }
+}

@@ -1,0 +1,235 @@
+import Apus
+import ApusData
+import ApusNN
+import ApusOptimizers
+import ApusTrain
+import Foundation
+
+/// Everything a configuration file describes, built and shape-checked: data, model, loss,
+/// metrics and solver, plus the checkpoint folder. `train` runs it (writing a checkpoint,
+/// the optimizer state and the logs every epoch), `resume` continues exactly where the last
+/// checkpoint left off, `test` evaluates.
+public final class Experiment {
+    public let configPath: String
+    public let model: Model
+    public let trainer: Trainer
+    public let epochs: Int
+    public let batchSize: Int
+    public let seed: UInt64
+    public let folder: URL
+    public let checkpointEvery: Int
+    let data: DataSection
+    let schedule: ((Int) -> Double)?
+
+    /// Loads and checks `path`; any problem throws one `ConfigError` (file, place, what is wrong).
+    public init(configPath path: String) throws {
+        configPath = path
+        let root = try ConfigNode.load(path)
+        try root.checkKeys(["data", "model", "loss", "metrics", "solver"])
+        let base = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        let solver = try root.node("solver")
+        try solver.checkKeys(["optimizer", "learning_rate", "momentum", "nesterov", "weight_decay", "epochs", "batch_size", "seed",
+                              "schedule", "checkpoint"])
+        seed = UInt64(try solver.int("seed", default: 0))
+        Random.seed(seed)
+        data = try DataSection.build(try root.node("data"), relativeTo: base)
+        do {
+            model = try ModelBuilder.build(try root.node("model"), facts: data.facts, generator: RandomGenerator(seed: seed))
+        } catch let error as ShapeError {
+            throw ConfigError(file: path, location: "model", message: error.description)
+        }
+        let lossName = try root.string("loss", default: "cross_entropy")
+        let losses: [String: Loss] = ["cross_entropy": .crossEntropy, "mse": .meanSquaredError, "binary_cross_entropy": .binaryCrossEntropy]
+        guard let loss = losses[lossName] else {
+            throw root.child("loss", lossName).error("unknown loss '\(lossName)'" + (nearest(lossName, in: Array(losses.keys)).map { " (did you mean '\($0)'?)" } ?? ""))
+        }
+        var metrics: [Metric] = []
+        for name in try root.stringList("metrics") ?? ["accuracy"] {
+            switch name {
+            case "accuracy": metrics.append(Accuracy())
+            case "top5_accuracy": metrics.append(TopKAccuracy(k: 5))
+            case "mae": metrics.append(MeanAbsoluteError())
+            default: throw root.child("metrics", name).error("unknown metric '\(name)' (accuracy, top5_accuracy, mae)")
+            }
+        }
+        let learningRate = try solver.double("learning_rate", default: 1e-3)
+        guard learningRate > 0 else { throw solver.error("learning_rate must be positive, got \(learningRate)") }
+        let weightDecay = try solver.double("weight_decay", default: 0)
+        let parameters = model.parameters()
+        let optimizerName = try solver.string("optimizer", default: "adam")
+        let optimizer: Optimizer
+        switch optimizerName {
+        case "adam": optimizer = Adam(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
+        case "adamw": optimizer = AdamW(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
+        case "sgd": optimizer = SGD(parameters: parameters, learningRate: learningRate, momentum: try solver.double("momentum", default: 0),
+                                    weightDecay: weightDecay, nesterov: try solver.bool("nesterov", default: false))
+        case "rmsprop": optimizer = RMSprop(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay,
+                                            momentum: try solver.double("momentum", default: 0))
+        case "adagrad": optimizer = Adagrad(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
+        default:
+            let known = ["adam", "adamw", "sgd", "rmsprop", "adagrad"]
+            throw solver.child("optimizer", optimizerName).error("unknown optimizer '\(optimizerName)'" + (nearest(optimizerName, in: known).map { " (did you mean '\($0)'?)" } ?? ""))
+        }
+        epochs = try solver.int("epochs", default: 1)
+        batchSize = try solver.int("batch_size", default: 32)
+        guard epochs > 0, batchSize > 0 else { throw solver.error("epochs and batch_size must be positive") }
+        if let s = solver.optionalNode("schedule") {
+            try s.checkKeys(["type", "step_size", "gamma", "warmup"])
+            let type = try s.string("type"), gamma = try s.double("gamma", default: 0.1)
+            switch type {
+            case "step":
+                let stepSize = try s.int("step_size")
+                schedule = { learningRate * pow(gamma, Double($0 / stepSize)) }
+            case "exponential": schedule = { learningRate * pow(gamma, Double($0)) }
+            case "cosine":
+                let warmup = try s.int("warmup", default: 0), total = epochs
+                schedule = { e in e < warmup ? learningRate * Double(e + 1) / Double(warmup + 1)
+                                             : learningRate * 0.5 * (1 + cos(Double.pi * Double(e - warmup) / Double(Swift.max(1, total - warmup)))) }
+            default: throw s.error("unknown schedule '\(type)' (step, exponential, cosine)")
+            }
+        } else {
+            schedule = nil
+        }
+        let checkpoint = solver.optionalNode("checkpoint")
+        try checkpoint?.checkKeys(["folder", "every"])
+        let folderPath = try checkpoint?.string("folder", default: "runs/\(URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent)")
+            ?? "runs/\(URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent)"
+        folder = URL(fileURLWithPath: folderPath, relativeTo: base)
+        checkpointEvery = try checkpoint?.int("every", default: 1) ?? 1
+        trainer = Trainer(model, optimizer: optimizer, loss: loss, metrics: metrics, target: data.target)
+        try checkFirstBatch()
+    }
+
+    /// Runs the model on one real batch in record mode, so a data/model mismatch (an input the
+    /// data lacks, a shape that differs) is reported before training starts.
+    private func checkFirstBatch() throws {
+        guard data.train.count > 0 else { throw ConfigError(file: configPath, location: "data", message: "the training set is empty") }
+        let example = try data.train.example(0)
+        for input in model.inputs {
+            guard let value = example[input.name] else {
+                throw ConfigError(file: configPath, location: "model.inputs.\(input.name)",
+                                  message: "the data has no '\(input.name)' (it has \(example.keys.sorted().joined(separator: ", ")))")
+            }
+            guard value.shape == input.shape else {
+                throw ConfigError(file: configPath, location: "model.inputs.\(input.name)",
+                                  message: "declared shape \(input.shape) but the data gives \(value.shape)")
+            }
+        }
+    }
+
+    public var modelURL: URL { folder.appendingPathComponent("model.safetensors") }
+    var optimizerURL: URL { folder.appendingPathComponent("optimizer.safetensors") }
+    var stateURL: URL { folder.appendingPathComponent("state.json") }
+    var stepsURL: URL { folder.appendingPathComponent("steps.csv") }
+    public var logURL: URL { folder.appendingPathComponent("log.csv") }
+
+    /// Epochs completed according to the checkpoint folder (0 when there is none).
+    public func completedEpochs() throws -> Int {
+        guard let data = FileManager.default.contents(atPath: stateURL.path) else { return 0 }
+        guard let state = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let epoch = state["epoch"] as? Int else {
+            throw CheckpointError("\(stateURL.path): unreadable training state")
+        }
+        return epoch
+    }
+
+    /// Trains from scratch (`resume: false`) or from the last checkpoint; returns the last epoch's logs.
+    @discardableResult
+    public func train(resume: Bool = false, progress: @escaping (String) -> Void = { print($0, terminator: "") }) throws -> Logs {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var start = 0
+        if resume {
+            start = try completedEpochs()
+            guard start > 0 else { throw CheckpointError("\(folder.path): no checkpoint to resume from (train first)") }
+            try model.load(from: modelURL)
+            try trainer.optimizer.load(from: optimizerURL)
+            // Drop step losses logged after the checkpoint (a run stopped mid-epoch).
+            if let text = try? String(contentsOf: stepsURL, encoding: .utf8) {
+                let kept = text.split(separator: "\n").filter { line in Int(line.split(separator: ",").first ?? "").map { $0 <= start } ?? true }
+                try AtomicFile.write(Data((kept.joined(separator: "\n") + "\n").utf8), to: stepsURL)
+            }
+        } else {
+            for url in [stepsURL, logURL, stateURL] { try? FileManager.default.removeItem(at: url) }
+        }
+        guard start < epochs else { throw TrainingError("training already finished (\(start) of \(epochs) epochs)") }
+        if let vocabulary = data.vocabulary { try vocabulary.save(to: folder.appendingPathComponent("vocabulary.json")) }
+        trainer.output = progress
+        var stepLosses: [String] = []
+        let recorder = EpochRecorder(experiment: self, stepLosses: { stepLosses.append($0) })
+        let callbacks: [Callback] = [recorder] + (schedule.map { s in [LearningRateScheduler { epoch, _ in s(epoch) }] } ?? [])
+        recorder.flushSteps = {
+            let previous = (try? String(contentsOf: self.stepsURL, encoding: .utf8)) ?? "epoch,step,loss\n"
+            try AtomicFile.write(Data((previous + stepLosses.joined()).utf8), to: self.stepsURL)
+            stepLosses.removeAll()
+        }
+        let history = try trainer.fit(DataLoader(data.train, batchSize: batchSize, shuffle: true, seed: seed),
+                                      validation: DataLoader(data.test, batchSize: 64), epochs: epochs - start, initialEpoch: start,
+                                      callbacks: callbacks)
+        return history.values.mapValues { $0.last ?? .nan }
+    }
+
+    /// Loss and metrics on the test set (from `checkpoint`, or the experiment's last checkpoint).
+    public func test(checkpoint: URL? = nil) throws -> Logs {
+        try model.load(from: checkpoint ?? modelURL)
+        return try trainer.evaluate(DataLoader(data.test, batchSize: 64))
+    }
+
+    /// For a visual-question model: the most likely answer (and its probability) for an image and a question.
+    public func answer(image: URL, question: String, checkpoint: URL? = nil) throws -> (answer: String, probability: Double) {
+        guard let answers = data.answers, let vocabulary = data.vocabulary, let length = data.questionLength else {
+            throw TrainingError("predict --question needs a visual-question data reader (easy-vqa)")
+        }
+        try model.load(from: checkpoint ?? modelURL)
+        model.eval()
+        var pixels = try Image.load(image, channels: 3).tensor()
+        let size = model.inputs.first { $0.name == "image" }?.shape.last ?? pixels.shape[2]
+        pixels = Resize(size)(pixels, generator: .global)
+        let ids = Tensor(shape: [1, length], scalars: vocabulary.encode(question, length: length).map(Int64.init))
+        let probabilities = withoutGrad { model(["image": pixels.unsqueezed(axis: 0), "question": ids])[0].softmax(axis: -1) }[0]
+        let best = Int(probabilities.argmax(axis: 0).item())
+        return (answers[best], probabilities[best].item())
+    }
+}
+
+/// Writes the checkpoint, optimizer state, training state, per-epoch log and per-step losses at
+/// the end of each epoch (every file atomically), and refuses to go on after a NaN loss.
+final class EpochRecorder: Callback {
+    let experiment: Experiment
+    let stepLosses: (String) -> Void
+    var flushSteps: () throws -> Void = {}
+    private var epoch = 0
+    private var nanStep: Int?
+
+    init(experiment: Experiment, stepLosses: @escaping (String) -> Void) {
+        self.experiment = experiment
+        self.stepLosses = stepLosses
+    }
+
+    func epochBegin(_ epoch: Int, trainer: Trainer) { self.epoch = epoch }
+
+    func batchEnd(_ step: Int, logs: Logs, trainer: Trainer) -> Bool {
+        let loss = logs["loss"] ?? .nan
+        stepLosses("\(epoch + 1),\(step),\(loss)\n")
+        if !loss.isFinite { nanStep = step }
+        return !loss.isFinite
+    }
+
+    func epochEnd(_ epoch: Int, logs: Logs, trainer: Trainer) throws -> Bool {
+        if let nanStep {
+            throw TrainingError("the loss became NaN at epoch \(epoch + 1), step \(nanStep + 1); the last good checkpoint is \(experiment.modelURL.path)")
+        }
+        try flushSteps()
+        var lines = (try? String(contentsOf: experiment.logURL, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
+        let keys = logs.keys.sorted()
+        if lines.isEmpty { lines = ["epoch," + keys.joined(separator: ",")] }
+        lines = [lines[0]] + lines.dropFirst().filter { (Int($0.split(separator: ",").first ?? "") ?? 0) <= epoch }
+        lines.append("\(epoch + 1)," + keys.map { String(logs[$0]!) }.joined(separator: ","))
+        try AtomicFile.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: experiment.logURL)
+        if (epoch + 1) % experiment.checkpointEvery == 0 || epoch + 1 == experiment.epochs {
+            try trainer.model.save(to: experiment.modelURL, metadata: ["epoch": String(epoch + 1), "config": experiment.configPath])
+            try trainer.optimizer.save(to: experiment.optimizerURL)
+            let state = try JSONSerialization.data(withJSONObject: ["epoch": epoch + 1, "config": experiment.configPath], options: [.sortedKeys])
+            try AtomicFile.write(state, to: experiment.stateURL)
+        }
+        return false
+    }
+}

@@ -1,0 +1,193 @@
+import Apus
+import ApusNN
+import ApusTrain
+
+/// What the data section tells the model section: class count and vocabulary size.
+public struct DataFacts {
+    public var classes: Int?
+    public var vocabularySize: Int?
+}
+
+/// Builds a functional `Model` from the `model` section: named `inputs` (per-example shapes),
+/// `layers` (each with a `type`, options, and `input`/`inputs` naming earlier nodes — the
+/// previous layer by default), and an `output` (the last layer by default). Every layer's shape
+/// is checked as it is built; errors name the layer.
+enum ModelBuilder {
+    static let layerTypes = ["conv2d", "linear", "maxpool2d", "avgpool2d", "relu", "tanh", "sigmoid", "gelu", "leaky_relu",
+                             "softmax", "flatten", "dropout", "embedding", "lstm", "gru", "batchnorm1d", "batchnorm2d",
+                             "layernorm", "add", "multiply", "concatenate"]
+    static let activations = ["relu", "tanh", "sigmoid", "gelu"]
+
+    static func build(_ section: ConfigNode, facts: DataFacts, generator: RandomGenerator) throws -> Model {
+        try section.checkKeys(["inputs", "layers", "output", "name"])
+        let inputsNode = try section.node("inputs")
+        guard let inputMap = inputsNode.map, !inputMap.isEmpty else { throw inputsNode.error("expected a mapping of input names to shapes") }
+        var nodes: [String: Node] = [:]
+        var modelInputs: [Node] = []
+        for name in inputMap.keys.sorted() {
+            let spec = inputsNode.child(name, inputMap[name]!)
+            let shape: [Int], dtype: DType
+            if spec.map != nil {
+                try spec.checkKeys(["shape", "dtype"])
+                shape = try spec.intList("shape")
+                let dtypeName = try spec.string("dtype", default: "float32")
+                guard let d = DType(rawValue: dtypeName) else { throw spec.error("unknown dtype '\(dtypeName)' (float32, float64, int32, int64, bool)") }
+                dtype = d
+            } else {
+                shape = try inputsNode.intList(name)
+                dtype = .float32
+            }
+            let node = Input(name, shape: shape, dtype: dtype)
+            nodes[name] = node
+            modelInputs.append(node)
+        }
+        let layers = try section.list("layers")
+        guard !layers.isEmpty else { throw section.error("model.layers is empty") }
+        // Names and wiring.
+        var names: [String] = []
+        for (i, layer) in layers.enumerated() {
+            let name = try layer.string("name", default: "\(try layer.string("type", default: "layer"))_\(i)")
+            if nodes[name] != nil || names.contains(name) { throw layer.error("the name '\(name)' is used twice") }
+            names.append(name)
+        }
+        var wiring: [[String]] = []
+        for (i, layer) in layers.enumerated() {
+            if let explicit = try layer.stringList("inputs") ?? layer.stringList("input") {
+                for source in explicit where nodes[source] == nil && !names.contains(source) {
+                    let hint = nearest(source, in: Array(nodes.keys) + names).map { " (did you mean '\($0)'?)" } ?? ""
+                    throw layer.error("input '\(source)' is neither a model input nor a layer\(hint)")
+                }
+                wiring.append(explicit)
+            } else if i > 0 {
+                wiring.append([names[i - 1]])
+            } else {
+                guard modelInputs.count == 1 else { throw layer.error("the first layer must name its input (there are several model inputs)") }
+                wiring.append([modelInputs[0].name])
+            }
+        }
+        // Order layers so each comes after what it reads; a cycle is an error.
+        var order: [Int] = [], state = [Int](repeating: 0, count: layers.count)   // 0 new, 1 visiting, 2 done
+        func visit(_ i: Int, _ path: [String]) throws {
+            if state[i] == 2 { return }
+            if state[i] == 1 {
+                throw layers[i].error("wiring cycle: " + (path.drop { $0 != names[i] } + [names[i]]).joined(separator: " → "))
+            }
+            state[i] = 1
+            for source in wiring[i] { if let j = names.firstIndex(of: source) { try visit(j, path + [names[i]]) } }
+            state[i] = 2
+            order.append(i)
+        }
+        for i in layers.indices { try visit(i, []) }
+        for i in order {
+            let inputs = wiring[i].map { nodes[$0]! }
+            nodes[names[i]] = try apply(layers[i], name: names[i], to: inputs, facts: facts, generator: generator)
+        }
+        let outputName = try section.string("output", default: names.last!)
+        guard let output = nodes[outputName] else {
+            throw section.error("output '\(outputName)' is not a layer" + (nearest(outputName, in: names).map { " (did you mean '\($0)'?)" } ?? ""))
+        }
+        return Model(inputs: modelInputs, outputs: [output], name: try section.string("name", default: "model"))
+    }
+
+    /// An integer option that may name a data fact ("classes", "vocabulary").
+    static func size(_ layer: ConfigNode, _ key: String, facts: DataFacts, default fallback: String? = nil) throws -> Int {
+        if let text = (layer.map?[key] as? String) ?? (layer.has(key) ? nil : fallback) {
+            switch text {
+            case "classes", "answers":
+                guard let n = facts.classes else { throw layer.error("'\(key): \(text)' needs a data reader that knows its classes") }
+                return n
+            case "vocabulary":
+                guard let n = facts.vocabularySize else { throw layer.error("'\(key): vocabulary' needs a data reader with a vocabulary") }
+                return n
+            default: throw layer.error("option '\(key)' must be an integer, 'classes' or 'vocabulary', got '\(text)'")
+            }
+        }
+        return try layer.int(key)
+    }
+
+    static func pair(_ layer: ConfigNode, _ key: String, default fallback: Int) throws -> (Int, Int) {
+        let values = try layer.intList(key, default: [fallback])
+        guard values.count == 1 || values.count == 2 else { throw layer.error("option '\(key)' must be one integer or [height, width]") }
+        return (values[0], values.count == 2 ? values[1] : values[0])
+    }
+
+    static func apply(_ layer: ConfigNode, name: String, to inputs: [Node], facts: DataFacts, generator: RandomGenerator) throws -> Node {
+        let type = try layer.string("type")
+        guard layerTypes.contains(type) else {
+            throw layer.error("unknown layer type '\(type)'" + (nearest(type, in: layerTypes).map { " (did you mean '\($0)'?)" } ?? ""))
+        }
+        let common = ["name", "type", "input", "inputs"]
+        let x = inputs[0]
+        func unary(_ module: Module & UnaryLayer, options: [String]) throws -> Node {
+            try layer.checkKeys(common + options)
+            guard inputs.count == 1 else { throw layer.error("\(type) takes one input, got \(inputs.count)") }
+            var node = try Node.checkedApplying(module, to: inputs, name: name) { module.forward($0[0]) }
+            if let activation = try layer.optionalNode("activation").map({ _ in try layer.string("activation") }) {
+                guard activations.contains(activation) else { throw layer.error("unknown activation '\(activation)' (\(activations.joined(separator: ", ")))") }
+                let act: Module & UnaryLayer = activation == "relu" ? ReLU() : activation == "tanh" ? Tanh() : activation == "sigmoid" ? Sigmoid() : GELU()
+                node = try Node.checkedApplying(act, to: [node], name: name) { act.forward($0[0]) }
+            }
+            return node
+        }
+        switch type {
+        case "conv2d":
+            guard x.shape.count == 3 else { throw layer.error("conv2d needs an input of shape [channels, height, width], got \(x.shape)") }
+            let padding: ConvPadding = (layer.map?["padding"] as? String) == "same" ? .same : .explicit(try pair(layer, "padding", default: 0).0, try pair(layer, "padding", default: 0).1)
+            return try unary(Conv2d(x.shape[0], try layer.int("out_channels"), kernelSize: try pair(layer, "kernel_size", default: 3),
+                                    stride: try pair(layer, "stride", default: 1), padding: padding, dilation: try pair(layer, "dilation", default: 1),
+                                    groups: try layer.int("groups", default: 1), bias: try layer.bool("bias", default: true), generator: generator),
+                             options: ["out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias", "activation"])
+        case "linear":
+            return try unary(Linear(x.shape.last ?? 1, try size(layer, "out_features", facts: facts), bias: try layer.bool("bias", default: true), generator: generator),
+                             options: ["out_features", "bias", "activation"])
+        case "maxpool2d", "avgpool2d":
+            let kernel = try pair(layer, "kernel_size", default: 2), padding = try pair(layer, "padding", default: 0)
+            let stride = layer.has("stride") ? try pair(layer, "stride", default: 1) : kernel
+            let module: Module & UnaryLayer = type == "maxpool2d" ? MaxPool2d(kernelSize: kernel, stride: stride, padding: padding)
+                                                                   : AvgPool2d(kernelSize: kernel, stride: stride, padding: padding)
+            return try unary(module, options: ["kernel_size", "stride", "padding"])
+        case "relu": return try unary(ReLU(), options: [])
+        case "tanh": return try unary(Tanh(), options: [])
+        case "sigmoid": return try unary(Sigmoid(), options: [])
+        case "gelu": return try unary(GELU(), options: [])
+        case "leaky_relu": return try unary(LeakyReLU(negativeSlope: try layer.double("negative_slope", default: 0.01)), options: ["negative_slope"])
+        case "softmax": return try unary(Softmax(axis: try layer.int("axis", default: -1)), options: ["axis"])
+        case "flatten": return try unary(Flatten(startAxis: 1), options: [])
+        case "dropout":
+            let p = try layer.double("p", default: 0.5)
+            guard (0..<1).contains(p) else { throw layer.error("dropout p must be in [0, 1), got \(p)") }
+            return try unary(Dropout(p, generator: generator), options: ["p"])
+        case "embedding":
+            let padding = layer.has("padding_index") ? try layer.int("padding_index") : nil
+            return try unary(Embedding(try size(layer, "count", facts: facts, default: "vocabulary"), try layer.int("features"), paddingIndex: padding, generator: generator),
+                             options: ["count", "features", "padding_index"])
+        case "lstm", "gru":
+            guard x.shape.count == 2 else { throw layer.error("\(type) needs an input of shape [steps, features], got \(x.shape)") }
+            let hidden = try layer.int("hidden_size"), layers = try layer.int("num_layers", default: 1)
+            let bidirectional = try layer.bool("bidirectional", default: false), sequences = try layer.bool("return_sequences", default: false)
+            let options = ["hidden_size", "num_layers", "bidirectional", "return_sequences"]
+            if type == "lstm" {
+                return try unary(LSTM(inputSize: x.shape[1], hiddenSize: hidden, numLayers: layers, batchFirst: true, bidirectional: bidirectional,
+                                      returnsSequences: sequences, generator: generator), options: options)
+            }
+            let gru = GRU(inputSize: x.shape[1], hiddenSize: hidden, numLayers: layers, batchFirst: true, bidirectional: bidirectional, generator: generator)
+            try layer.checkKeys(common + options)
+            return try Node.checkedApplying(gru, to: inputs, name: name) { t in
+                let (output, state) = gru(t[0])
+                if sequences { return output }
+                let directions = bidirectional ? 2 : 1
+                return state[(layers - 1) * directions..<(layers * directions)].transposed(0, 1).reshaped([t[0].shape[0], directions * hidden])
+            }
+        case "batchnorm1d", "batchnorm2d":
+            let channels = x.shape.first ?? 1
+            return try unary(type == "batchnorm1d" ? BatchNorm1d(channels) : BatchNorm2d(channels), options: [])
+        case "layernorm":
+            return try unary(LayerNorm([x.shape.last ?? 1]), options: [])
+        default:   // add, multiply, concatenate
+            try layer.checkKeys(common + (type == "concatenate" ? ["axis"] : []))
+            guard inputs.count >= 2 else { throw layer.error("\(type) needs at least two inputs (inputs: [a, b])") }
+            let merge: MergeLayer = type == "add" ? Add() : type == "multiply" ? Multiply() : Concatenate(axis: try layer.int("axis", default: -1))
+            return try Node.checkedApplying(merge, to: inputs, name: name) { merge.forward($0) }
+        }
+    }
+}
