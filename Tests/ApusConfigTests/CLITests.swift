@@ -1,0 +1,179 @@
+import Apus
+import ApusData
+import ApusNN
+import Foundation
+import Testing
+
+/// The `apus` binary built next to the tests.
+let apusBinary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent(".build/debug/apus")
+
+struct Run {
+    let status: Int32
+    let output: String
+    let error: String
+}
+
+/// Runs `apus arguments…` in `folder` and waits for it.
+func apus(_ arguments: [String], in folder: URL) throws -> Run {
+    let process = Process()
+    process.executableURL = apusBinary
+    process.arguments = arguments
+    process.currentDirectoryURL = folder
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile(), errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Run(status: process.terminationStatus, output: String(decoding: outData, as: UTF8.self), error: String(decoding: errData, as: UTF8.self))
+}
+
+/// A folder holding a tiny easy-VQA data set (8×8 images) and a valid config for it.
+func workspace(answersInQuestions: [String] = ["red", "blue", "yes", "no"]) throws -> URL {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("apus-cli-\(UUID().uuidString)")
+    let data = folder.appendingPathComponent("data")
+    try FileManager.default.createDirectory(at: data.appendingPathComponent("train/images"), withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(at: data.appendingPathComponent("test/images"), withIntermediateDirectories: true)
+    try "red\nblue\nyes\nno\n".write(to: data.appendingPathComponent("answers.txt"), atomically: true, encoding: .utf8)
+    var questions: [String] = []
+    for id in 0..<4 {
+        let red = id % 2 == 0
+        var pixels: [UInt8] = []
+        for _ in 0..<64 { pixels += red ? [220, 20, 20] : [20, 20, 220] }
+        let png = try Image(width: 8, height: 8, channels: 3, pixels: pixels).pngData()
+        for split in ["train", "test"] { try png.write(to: data.appendingPathComponent("\(split)/images/\(id).png")) }
+        let color = answersInQuestions[red ? 0 : 1]
+        questions += [#"["what color is the shape?", "\#(color)", \#(id)]"#, #"["is the shape red?", "\#(red ? "yes" : "no")", \#(id)]"#]
+    }
+    let json = "[" + questions.joined(separator: ", ") + "]"
+    for split in ["train", "test"] { try json.write(to: data.appendingPathComponent("\(split)/questions.json"), atomically: true, encoding: .utf8) }
+    try validConfig.write(to: folder.appendingPathComponent("vqa.yaml"), atomically: true, encoding: .utf8)
+    return folder
+}
+
+let validConfig = """
+data: {reader: easy-vqa, root: data, question_length: 5}
+model:
+  inputs:
+    image: [3, 8, 8]
+    question: {shape: [5], dtype: int64}
+  layers:
+    - {name: conv1, type: conv2d, input: image, out_channels: 4, kernel_size: 3, padding: 1, activation: relu}
+    - {name: pool1, type: maxpool2d, kernel_size: 2}
+    - {name: flat, type: flatten}
+    - {name: seen, type: linear, out_features: 16, activation: relu}
+    - {name: words, type: embedding, input: question, features: 8}
+    - {name: asked, type: lstm, hidden_size: 16}
+    - {name: merged, type: multiply, inputs: [seen, asked]}
+    - {name: answer, type: linear, out_features: classes}
+loss: cross_entropy
+metrics: [accuracy]
+solver: {optimizer: adam, learning_rate: 0.01, epochs: 2, batch_size: 2, seed: 3, checkpoint: {folder: run}}
+
+"""
+
+@Suite(.serialized) struct CLITests {
+    @Test func trainWritesACheckpointAndTestReadsIt() throws {
+        let folder = try workspace()
+        let train = try apus(["train", "vqa.yaml"], in: folder)
+        #expect(train.status == 0, "\(train.error)")
+        #expect(train.output.contains("test accuracy:"))
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("run/model.safetensors").path))
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("run/optimizer.safetensors").path))
+        let log = try String(contentsOf: folder.appendingPathComponent("run/log.csv"), encoding: .utf8)
+        #expect(log.split(separator: "\n").count == 3)
+        let test = try apus(["test", "vqa.yaml"], in: folder)
+        #expect(test.status == 0 && test.output.contains("accuracy:"), "\(test.error)")
+        let predict = try apus(["predict", "vqa.yaml", "--image", "data/test/images/0.png", "--question", "is the shape red?"], in: folder)
+        #expect(predict.status == 0 && predict.output.contains("%"), "\(predict.error)")
+        let plot = try apus(["plot", "run/log.csv", "-o", "curves.svg"], in: folder)
+        #expect(plot.status == 0 && FileManager.default.fileExists(atPath: folder.appendingPathComponent("curves.svg").path))
+        let summary = try apus(["summary", "vqa.yaml"], in: folder)
+        #expect(summary.output.contains("Total params:"))
+    }
+
+    @Test func resumeGivesTheSameStepLossesAsAnUninterruptedRun() throws {
+        let whole = try workspace()
+        #expect(try apus(["train", "vqa.yaml"], in: whole).status == 0)
+        let split = try workspace()
+        try validConfig.replacingOccurrences(of: "epochs: 2", with: "epochs: 1").write(to: split.appendingPathComponent("vqa.yaml"), atomically: true, encoding: .utf8)
+        #expect(try apus(["train", "vqa.yaml"], in: split).status == 0)
+        try validConfig.write(to: split.appendingPathComponent("vqa.yaml"), atomically: true, encoding: .utf8)
+        let resumed = try apus(["resume", "vqa.yaml"], in: split)
+        #expect(resumed.status == 0, "\(resumed.error)")
+        let a = try String(contentsOf: whole.appendingPathComponent("run/steps.csv"), encoding: .utf8)
+        let b = try String(contentsOf: split.appendingPathComponent("run/steps.csv"), encoding: .utf8)
+        #expect(a.split(separator: "\n").count == 9)   // header + 2 epochs × 4 steps
+        #expect(a == b)
+        #expect(try apus(["resume", "vqa.yaml"], in: split).error.contains("training already finished"))
+    }
+
+    /// Each broken configuration gets its own one-line message and a non-zero exit.
+    @Test(arguments: [
+        ("", "cannot read the configuration file", "missing.yaml"),
+        ("model: [unclosed", "malformed YAML", nil),
+        ("modle: {}\n", "unknown option 'modle' (did you mean 'model'?)", nil),
+        ("type: conv2d, out_channels: 4, kernel_size: 3, padding: 1, activation: relu}", "model.layers[0] (conv1): unknown layer type 'conv3d' (did you mean 'conv2d'?)", "conv3d"),
+        ("", "model.layers[0] (conv1): unknown option 'kernal_size' (did you mean 'kernel_size'?)", "kernal"),
+        ("", "model.layers[0] (conv1).out_channels: expected an integer, got the text 'many'", "many"),
+        ("", "model.layers[0] (conv1): input 'imgae' is neither a model input nor a layer (did you mean 'image'?)", "imgae"),
+        ("", "wiring cycle: pool1 → flat → pool1", "cycle"),
+        ("", "mul: got shapes [2, 16], [2, 8]; shapes must broadcast", "shapes"),
+        ("", "data: data folder", "nodata"),
+        ("", "answer 'purple' is not in answers.txt", "answer"),
+        ("", "solver.optimizer: unknown optimizer 'adma' (did you mean 'adam'?)", "adma"),
+        ("", "solver: learning_rate must be positive, got -0.1", "lr"),
+        ("", "model.inputs.image: declared shape [3, 16, 16] but the data gives [3, 8, 8]", "size"),
+        ("", "solver.epochs: expected an integer, got the text 'three'", "epochs"),
+    ] as [(String, String, String?)])
+    func brokenConfigurations(_ extra: String, _ message: String, _ variant: String?) throws {
+        let folder = try workspace(answersInQuestions: variant == "answer" ? ["purple", "blue"] : ["red", "blue", "yes", "no"])
+        var config = validConfig
+        switch variant {
+        case "conv3d": config = config.replacingOccurrences(of: "type: conv2d", with: "type: conv3d")
+        case "kernal": config = config.replacingOccurrences(of: "kernel_size: 3", with: "kernal_size: 3")
+        case "many": config = config.replacingOccurrences(of: "out_channels: 4", with: "out_channels: many")
+        case "imgae": config = config.replacingOccurrences(of: "input: image,", with: "input: imgae,")
+        case "cycle": config = config.replacingOccurrences(of: "{name: pool1, type: maxpool2d,", with: "{name: pool1, type: maxpool2d, input: flat,")
+        case "shapes": config = config.replacingOccurrences(of: "hidden_size: 16", with: "hidden_size: 8")
+        case "nodata": config = config.replacingOccurrences(of: "root: data", with: "root: nowhere")
+        case "adma": config = config.replacingOccurrences(of: "optimizer: adam", with: "optimizer: adma")
+        case "lr": config = config.replacingOccurrences(of: "learning_rate: 0.01", with: "learning_rate: -0.1")
+        case "size": config = config.replacingOccurrences(of: "image: [3, 8, 8]", with: "image: [3, 16, 16]")
+        case "epochs": config = config.replacingOccurrences(of: "epochs: 2", with: "epochs: three")
+        case nil: config = extra
+        default: break
+        }
+        if variant != "missing.yaml" { try config.write(to: folder.appendingPathComponent("vqa.yaml"), atomically: true, encoding: .utf8) }
+        let run = try apus(["train", variant == "missing.yaml" ? "missing.yaml" : "vqa.yaml"], in: folder)
+        #expect(run.status != 0)
+        let lines = run.error.split(separator: "\n")
+        #expect(lines.count == 1, "expected one line, got: \(run.error)")
+        #expect(run.error.hasPrefix("apus: "), "\(run.error)")
+        #expect(run.error.contains(message), "expected '\(message)' in: \(run.error)")
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("run/model.safetensors").path))
+    }
+
+    @Test func killingTheProcessWhileCheckpointingLeavesALoadableCheckpoint() throws {
+        let folder = try workspace()
+        try validConfig.replacingOccurrences(of: "epochs: 2", with: "epochs: 400").write(to: folder.appendingPathComponent("vqa.yaml"), atomically: true, encoding: .utf8)
+        let checkpoint = folder.appendingPathComponent("run/model.safetensors")
+        for attempt in 0..<3 {
+            let process = Process()
+            process.executableURL = apusBinary
+            process.arguments = ["resume", "vqa.yaml"].enumerated().map { attempt == 0 && $0.offset == 0 ? "train" : $0.element }
+            process.currentDirectoryURL = folder
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let deadline = Date().addingTimeInterval(60)
+            while !FileManager.default.fileExists(atPath: checkpoint.path) && Date() < deadline { usleep(20_000) }
+            usleep(useconds_t(50_000 + attempt * 37_000))       // land somewhere inside later epochs' writes
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            let (tensors, metadata) = try SafeTensors.read(from: checkpoint)
+            #expect(!tensors.isEmpty && metadata["epoch"] != nil)
+        }
+    }
+}
