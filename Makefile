@@ -7,12 +7,12 @@ deps:
 build: deps
 	swift build
 
-# The easy-VQA demo: fetches the data if missing, trains the CNN + LSTM model for 3 epochs,
-# prints the test accuracy (logs, curves and the best checkpoint land in runs/easy-vqa/).
+# The easy-VQA demo: fetches the data if missing, trains the CNN + LSTM model of the config
+# file for 3 epochs, prints the test accuracy (checkpoints and logs in runs/easy-vqa-config/).
 demo: deps
 	./scripts/fetch-easy-vqa.sh
-	swift build -c release --product easy-vqa
-	.build/release/easy-vqa data/easy-vqa 3
+	swift build -c release --product apus
+	.build/release/apus train Examples/easy-vqa/vqa.yaml
 
 # Installs what is missing, builds, and runs the whole test suite (swift-testing).
 test: deps

@@ -1,6 +1,6 @@
 // apus — train, test and use models described by configuration files (the Caffe face).
 //
-// Exit codes: 0 success; 1 a runtime failure (data, training, NaN loss, I/O); 2 bad usage;
+// Exit codes: 0 success; 1 a runtime failure (data, training, NaN loss, I/O); 64 bad usage;
 // 3 a configuration error; 4 a checkpoint problem.
 import Apus
 import ApusConfig
@@ -35,7 +35,7 @@ struct Apus: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apus",
         abstract: "Train, test and use models described by a configuration file.",
-        discussion: "Exit codes: 0 success, 1 runtime failure (data, training, NaN loss), 2 bad usage, 3 configuration error, 4 checkpoint problem. See docs/config.md.",
+        discussion: "Exit codes: 0 success, 1 runtime failure (data, training, NaN loss), 3 configuration error, 4 checkpoint problem, 64 bad usage. See docs/config.md.",
         subcommands: [Train.self, Resume.self, Test.self, Predict.self, Summary.self, Plot.self])
 }
 
@@ -83,17 +83,32 @@ struct Test: ParsableCommand {
 }
 
 struct Predict: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Answer a question about an image with a trained visual-question model.")
+    static let configuration = CommandConfiguration(
+        abstract: "Use a trained model: answer a question about an image (--image, --question), or sample text (--prompt).")
     @OptionGroup var options: ConfigArgument
-    @Option(help: "An image file (PNG or JPEG).") var image: String
-    @Option(help: "The question.") var question: String
+    @Option(help: "An image file (PNG or JPEG), for a visual-question model.") var image: String?
+    @Option(help: "The question about the image.") var question: String?
+    @Option(help: "Text to continue, for a character language model.") var prompt: String?
+    @Option(help: "Characters to sample after the prompt.") var length = 200
+    @Option(help: "Sampling temperature (0: always the most likely character).") var temperature = 0.8
     @Option(help: "A checkpoint file (default: the configuration's last checkpoint).") var checkpoint: String?
+
+    func validate() throws {
+        guard (image != nil && question != nil) != (prompt != nil) else {
+            throw ValidationError("give either --image and --question, or --prompt")
+        }
+    }
+
     func run() throws {
         try guarded {
             let experiment = try Experiment(configPath: options.config)
-            let (answer, probability) = try experiment.answer(image: URL(fileURLWithPath: image), question: question,
-                                                              checkpoint: checkpoint.map { URL(fileURLWithPath: $0) })
-            print(String(format: "%@ (%.1f %%)", answer, probability * 100))
+            let file = checkpoint.map { URL(fileURLWithPath: $0) }
+            if let prompt {
+                print(try experiment.generate(prompt: prompt, length: length, temperature: temperature, checkpoint: file))
+            } else if let image, let question {
+                let (answer, probability) = try experiment.answer(image: URL(fileURLWithPath: image), question: question, checkpoint: file)
+                print(String(format: "%@ (%.1f %%)", answer, probability * 100))
+            }
         }
     }
 }

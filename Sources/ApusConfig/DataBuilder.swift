@@ -14,7 +14,7 @@ struct DataSection {
     let questionLength: Int?
     let imageSize: Int?
 
-    static let readers = ["easy-vqa", "mnist", "cifar10"]
+    static let readers = ["easy-vqa", "mnist", "cifar10", "text"]
 
     static func build(_ node: ConfigNode, relativeTo base: URL) throws -> DataSection {
         let reader = try node.string("reader")
@@ -50,6 +50,19 @@ struct DataSection {
                 let test = try CIFAR10(batches: (try node.stringList("test") ?? []).map { URL(fileURLWithPath: $0, relativeTo: base) })
                 return DataSection(train: train, test: test, target: "label", facts: DataFacts(classes: 10, vocabularySize: nil),
                                    vocabulary: nil, answers: nil, questionLength: nil, imageSize: nil)
+            case "text":
+                try node.checkKeys(["reader", "path", "sequence_length", "test_fraction"])
+                let file = try path("path"), length = try node.int("sequence_length", default: 64)
+                let all = try TextCharacters(file: file, length: length)
+                let fraction = try node.double("test_fraction", default: 0.1)
+                let testCount = Swift.max(1, Int(Double(all.totalWindows) * fraction))
+                guard all.totalWindows > testCount else { throw node.error("\(file.path) is too short for a train and a test split") }
+                let train = try TextCharacters(file: file, length: length, vocabulary: all.vocabulary, windows: 0..<(all.totalWindows - testCount))
+                let test = try TextCharacters(file: file, length: length, vocabulary: all.vocabulary,
+                                              windows: (all.totalWindows - testCount)..<all.totalWindows)
+                return DataSection(train: train, test: test, target: "target",
+                                   facts: DataFacts(classes: all.vocabulary.count, vocabularySize: all.vocabulary.count),
+                                   vocabulary: all.vocabulary, answers: nil, questionLength: length, imageSize: nil)
             default:
                 throw node.error("unknown data reader '\(reader)'" + (nearest(reader, in: readers).map { " (did you mean '\($0)'?)" } ?? " (\(readers.joined(separator: ", ")))"))
             }

@@ -190,6 +190,39 @@ public final class Experiment {
     }
 }
 
+extension Experiment {
+    /// For a character-level language model (reader `text`): `length` characters sampled after
+    /// `prompt` at `temperature` (0 picks the most likely character).
+    public func generate(prompt: String, length: Int, temperature: Double, seed: UInt64 = 0, checkpoint: URL? = nil) throws -> String {
+        guard let vocabulary = data.vocabulary, let window = data.questionLength, data.target == "target",
+              let input = model.inputs.first else {
+            throw TrainingError("predict --prompt needs a character language model (data reader 'text')")
+        }
+        try model.load(from: checkpoint ?? modelURL)
+        model.eval()
+        let generator = RandomGenerator(seed: seed)
+        var ids = prompt.map { vocabulary.id(String($0)) }
+        var text = prompt
+        for _ in 0..<length {
+            let context = Array(ids.suffix(window))
+            let padded = Array(repeating: Vocabulary.paddingID, count: window - context.count) + context
+            let logits = withoutGrad { model([input.name: Tensor(shape: [1, window], scalars: padded.map(Int64.init))])[0] }[0, window - 1]
+            let next: Int
+            if temperature <= 0 {
+                next = Int(logits.argmax(axis: 0).item())
+            } else {
+                let probabilities = (logits.cast(to: .float64) * (1 / temperature)).softmax(axis: 0).scalars(as: Double.self)
+                var u = Double(generator.nextInt(below: 1 << 30)) / Double(1 << 30), choice = probabilities.count - 1
+                for (i, p) in probabilities.enumerated() { u -= p; if u <= 0 { choice = i; break } }
+                next = choice
+            }
+            ids.append(next)
+            text += vocabulary.tokens[next].hasPrefix("<") && vocabulary.tokens[next].count > 1 ? "" : vocabulary.tokens[next]
+        }
+        return text
+    }
+}
+
 /// Writes the checkpoint, optimizer state, training state, per-epoch log and per-step losses at
 /// the end of each epoch (every file atomically), and refuses to go on after a NaN loss.
 final class EpochRecorder: Callback {

@@ -10,8 +10,12 @@ public struct Loss {
     public let compute: (_ prediction: Tensor, _ target: Tensor) -> Tensor
     public init(name: String, _ compute: @escaping (Tensor, Tensor) -> Tensor) { (self.name, self.compute) = (name, compute) }
 
-    /// Softmax cross-entropy of logits [B, C] against class ids [B].
-    public static let crossEntropy = Loss(name: "cross_entropy") { Apus.crossEntropy(logits: $0, labels: $1) }
+    /// Softmax cross-entropy of logits [B, C] against class ids [B] (or [B, L, C] against [B, L]:
+    /// every position of a sequence).
+    public static let crossEntropy = Loss(name: "cross_entropy") { logits, labels in
+        let classes = logits.shape.last ?? 1
+        return Apus.crossEntropy(logits: logits.reshaped([-1, classes]), labels: labels.reshaped([-1]))
+    }
     /// Mean squared error.
     public static let meanSquaredError = Loss(name: "mse") { Apus.mse($0, $1.cast(to: $0.dtype)) }
     /// Binary cross-entropy on logits.

@@ -93,6 +93,27 @@ solver: {optimizer: adam, learning_rate: 0.01, epochs: 2, batch_size: 2, seed: 3
         #expect(summary.output.contains("Total params:"))
     }
 
+    @Test func characterLanguageModelTrainsAndSamples() throws {
+        let folder = try workspace()
+        try String(repeating: "the cat sat on the mat. ", count: 40).write(to: folder.appendingPathComponent("corpus.txt"), atomically: true, encoding: .utf8)
+        try """
+        data: {reader: text, path: corpus.txt, sequence_length: 10, test_fraction: 0.2}
+        model:
+          inputs: {input: {shape: [10], dtype: int64}}
+          layers:
+            - {type: embedding, features: 8}
+            - {type: lstm, hidden_size: 32, return_sequences: true}
+            - {type: linear, out_features: classes}
+        solver: {optimizer: adam, learning_rate: 0.02, epochs: 30, batch_size: 8, checkpoint: {folder: lm}}
+        """.write(to: folder.appendingPathComponent("lm.yaml"), atomically: true, encoding: .utf8)
+        let train = try apus(["train", "lm.yaml"], in: folder)
+        #expect(train.status == 0, "\(train.error)")
+        let sample = try apus(["predict", "lm.yaml", "--prompt", "the cat ", "--length", "16", "--temperature", "0"], in: folder)
+        #expect(sample.status == 0, "\(sample.error)")
+        #expect(sample.output.hasPrefix("the cat sat on the"), "\(sample.output)")   // a repeated phrase is learnt
+        #expect(try apus(["predict", "lm.yaml"], in: folder).status == 64)
+    }
+
     @Test func resumeGivesTheSameStepLossesAsAnUninterruptedRun() throws {
         let whole = try workspace()
         #expect(try apus(["train", "vqa.yaml"], in: whole).status == 0)

@@ -1,0 +1,35 @@
+import Apus
+import Foundation
+
+/// A text file cut into windows of `length` characters for character-level language models:
+/// "input" Int64 [length] (character ids) and "target" Int64 [length] (the next character of
+/// each position). The vocabulary is the file's characters (after `<pad>` and `<unk>`).
+public struct TextCharacters: Dataset {
+    public let vocabulary: Vocabulary
+    public let ids: [Int64]
+    public let length: Int
+    /// Windows used (a suffix of the file may be held out as a test split).
+    public let windows: Range<Int>
+
+    public init(file: URL, length: Int, vocabulary: Vocabulary? = nil, windows: Range<Int>? = nil) throws {
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else { throw DataError(file.path, "missing or not UTF-8 text") }
+        guard length > 0, text.count > length else { throw DataError(file.path, "needs more than \(length) characters, has \(text.count)") }
+        let characters = text.map(String.init)
+        let vocabulary = vocabulary ?? Vocabulary(tokens: [Vocabulary.padding, Vocabulary.unknown] + Set(characters).sorted())
+        self.vocabulary = vocabulary
+        ids = characters.map { Int64(vocabulary.id($0)) }
+        self.length = length
+        self.windows = windows ?? 0..<((ids.count - 1) / length)
+    }
+
+    /// All windows of the file.
+    public var totalWindows: Int { (ids.count - 1) / length }
+
+    public var count: Int { windows.count }
+
+    public func example(_ index: Int) throws -> Example {
+        let start = (windows.lowerBound + index) * length
+        return ["input": Tensor(shape: [length], scalars: Array(ids[start..<(start + length)])),
+                "target": Tensor(shape: [length], scalars: Array(ids[(start + 1)...(start + length)]))]
+    }
+}
