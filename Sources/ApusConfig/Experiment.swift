@@ -134,7 +134,8 @@ public final class Experiment {
 
     /// Trains from scratch (`resume: false`) or from the last checkpoint; returns the last epoch's logs.
     @discardableResult
-    public func train(resume: Bool = false, progress: @escaping (String) -> Void = { print($0, terminator: "") }) throws -> Logs {
+    public func train(resume: Bool = false,
+                      progress: @escaping (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) throws -> Logs {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var start = 0
         if resume {
