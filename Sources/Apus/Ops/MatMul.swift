@@ -66,7 +66,11 @@ public struct MatMulOp: Operation {
         let (k, n) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
         // [..., M, K] × [K, N] (a Linear layer on a sequence): the weight gradient is one GEMM
         // over all rows, not one per batch entry followed by a reduction.
+        // When b is the transposed view of a weight [N, K] (x·Wᵀ), the gradient is computed as
+        // (gᵀ·a)ᵀ so that W's own gradient comes out contiguous (no copy in the optimizer).
+        let weightView = b.rank == 2 && b.shape[0] > 1 && b.strides == [1, b.shape[0]]
         let gb: Tensor? = !c.needsGradient(1) ? nil
+            : b.rank == 2 && weightView ? g.reshaped([-1, n]).transposed().matmul(a.reshaped([-1, k])).transposed()
             : b.rank == 2 && a.rank > 2 ? a.reshaped([-1, k]).transposed().matmul(g.reshaped([-1, n]))
             : a.transposed().matmul(g).sum(toShape: b.shape)
         return [c.needsGradient(0) ? g.matmul(b.transposed()).sum(toShape: a.shape) : nil, gb]
