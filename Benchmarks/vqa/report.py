@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import re
+import subprocess
 import sys
 
 NAMES = {"pytorch": "PyTorch", "pytorch-compile": "PyTorch compiled", "keras": "Keras 3 / TensorFlow",
@@ -23,11 +24,20 @@ NAMES = {"pytorch": "PyTorch", "pytorch-compile": "PyTorch compiled", "keras": "
 ROW = re.compile(r"^\|\s*(\d+)×\d+\s*\|\s*([0-9.]+)\s*\|\s*([0-9.]+)\s*\|")
 
 
+def apus_version():
+    try:
+        git = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True, check=True).stdout.strip()
+        return "apus " + git("rev-parse", "--short", "HEAD") + (" + local changes" if git("status", "--porcelain", "-uno") else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "apus (this checkout)"
+
+
 def apus_rows(name):
+    version = apus_version()
     for line in sys.stdin:
         m = ROW.match(line.strip())
         if m:
-            print(json.dumps({"framework": name, "mode": name.split()[-1], "version": "apus (this checkout)",
+            print(json.dumps({"framework": name, "mode": name.split()[-1], "version": version,
                               "size": int(m[1]), "seconds_per_iteration": float(m[2]),
                               "peak_rss_mib": float(m[3]), "threads": 2}))
 

@@ -8,7 +8,8 @@
 # `apus-bench vqa`: it gets APUS_VQA_SIZES=<one size> and prints the same Markdown table.
 # Apus and every extra command run once per size, so each peak RSS belongs to one size, as
 # for the peers. Environment: VQA_SIZES (default "50 64 224"), VQA_ITERATIONS (20),
-# VQA_WARMUP (5), VQA_FRAMEWORKS (default all peers), VQA_TIMEOUT (seconds per run, 1800).
+# VQA_WARMUP (5), VQA_FRAMEWORKS (default all peers), VQA_TIMEOUT (seconds per run, 1800),
+# VQA_NO_BUILD=1 (use the apus-bench already in .build/release).
 # Writes Benchmarks/results/vqa-<date>.md and .json (via Benchmarks/vqa/report.py).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,7 +23,7 @@ results="$(mktemp)"; errlog="$(mktemp)"
 trap 'rm -f "$results" "$errlog"' EXIT
 
 ./Benchmarks/peers/install.sh torch tensorflow jax mxnet
-swift build -c release --product apus-bench
+[ -n "${VQA_NO_BUILD:-}" ] || swift build -c release --product apus-bench
 
 # failure FRAMEWORK SIZE REASON: one JSON failure line.
 failure() {

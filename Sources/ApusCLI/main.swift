@@ -51,7 +51,7 @@ struct Train: ParsableCommand {
             let experiment = try Experiment(configPath: options.config)
             try experiment.train()
             let logs = try experiment.test()
-            print(String(format: "test accuracy: %.2f %% (checkpoint %@)", (logs["accuracy"] ?? .nan) * 100, experiment.modelURL.path))
+            print(String(format: "test accuracy: %.2f %% (checkpoint %@)", (logs["accuracy"] ?? .nan) * 100, try experiment.modelURL.path))
         }
     }
 }

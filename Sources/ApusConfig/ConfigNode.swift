@@ -74,12 +74,14 @@ public struct ConfigNode {
         }
     }
 
-    public func int(_ key: String, default fallback: Int? = nil) throws -> Int {
-        try typed(key, "an integer", default: fallback) { ($0 as? Int) ?? (($0 as? Double).flatMap { $0.rounded() == $0 ? Int($0) : nil }) }
+    public func int(_ key: String, default fallback: Int? = nil, minimum: Int? = nil) throws -> Int {
+        let value = try typed(key, "an integer", default: fallback) { ($0 as? Int) ?? (($0 as? Double).flatMap { Int(exactly: $0) }) }
+        if let minimum, value < minimum { throw child(key, value).error("must be at least \(minimum), got \(value)") }
+        return value
     }
 
     public func double(_ key: String, default fallback: Double? = nil) throws -> Double {
-        try typed(key, "a number", default: fallback) { ($0 as? Double) ?? ($0 as? Int).map(Double.init) }
+        try typed(key, "a finite number", default: fallback) { (($0 as? Double) ?? ($0 as? Int).map(Double.init)).flatMap { $0.isFinite ? $0 : nil } }
     }
 
     public func string(_ key: String, default fallback: String? = nil) throws -> String {
@@ -90,14 +92,18 @@ public struct ConfigNode {
         try typed(key, "true or false", default: fallback) { $0 as? Bool }
     }
 
-    public func intList(_ key: String, default fallback: [Int]? = nil) throws -> [Int] {
-        try typed(key, "a list of integers", default: fallback) { raw in
+    public func intList(_ key: String, default fallback: [Int]? = nil, minimum: Int? = nil) throws -> [Int] {
+        let values = try typed(key, "a list of integers", default: fallback) { raw -> [Int]? in
             if let n = raw as? Int { return [n] }
             return (raw as? [Any]).flatMap { list in
                 let ints = list.compactMap { $0 as? Int }
                 return ints.count == list.count ? ints : nil
             }
         }
+        if let minimum, let bad = values.first(where: { $0 < minimum }) {
+            throw child(key, values).error("every entry must be at least \(minimum), got \(bad)")
+        }
+        return values
     }
 
     public func stringList(_ key: String) throws -> [String]? {

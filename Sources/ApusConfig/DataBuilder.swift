@@ -31,8 +31,8 @@ struct DataSection {
                 guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isFolder), isFolder.boolValue else {
                     throw node.error("data folder \(root.path) is missing (run scripts/fetch-easy-vqa.sh)")
                 }
-                let length = try node.int("question_length", default: 12)
-                let size = node.has("image_size") ? try node.int("image_size") : nil
+                let length = try node.int("question_length", default: 12, minimum: 1)
+                let size = node.has("image_size") ? try node.int("image_size", minimum: 1) : nil
                 let train = try EasyVQA(root: root, split: "train", questionLength: length, imageSize: size)
                 let test = try EasyVQA(root: root, split: "test", vocabulary: train.vocabulary, questionLength: length, imageSize: size)
                 return DataSection(train: train, test: test, target: "answer",
@@ -52,9 +52,10 @@ struct DataSection {
                                    vocabulary: nil, answers: nil, questionLength: nil, imageSize: nil)
             case "text":
                 try node.checkKeys(["reader", "path", "sequence_length", "test_fraction"])
-                let file = try path("path"), length = try node.int("sequence_length", default: 64)
+                let file = try path("path"), length = try node.int("sequence_length", default: 64, minimum: 1)
                 let all = try TextCharacters(file: file, length: length)
                 let fraction = try node.double("test_fraction", default: 0.1)
+                guard fraction > 0 && fraction < 1 else { throw node.error("test_fraction must be between 0 and 1, got \(fraction)") }
                 let testCount = Swift.max(1, Int(Double(all.totalWindows) * fraction))
                 guard all.totalWindows > testCount else { throw node.error("\(file.path) is too short for a train and a test split") }
                 let train = try TextCharacters(file: file, length: length, vocabulary: all.vocabulary, windows: 0..<(all.totalWindows - testCount))

@@ -20,6 +20,9 @@ public final class Experiment {
     public let checkpointEvery: Int
     let data: DataSection
     let schedule: ((Int) -> Double)?
+    /// Draws the initial weights, then (reseeded each epoch from the seed and the epoch) dropout
+    /// masks, so a resumed run draws the same masks as an uninterrupted one.
+    let generator: RandomGenerator
 
     /// Loads and checks `path`; any problem throws one `ConfigError` (file, place, what is wrong).
     public init(configPath path: String) throws {
@@ -30,11 +33,12 @@ public final class Experiment {
         let solver = try root.node("solver")
         try solver.checkKeys(["optimizer", "learning_rate", "momentum", "nesterov", "weight_decay", "epochs", "batch_size", "seed",
                               "schedule", "checkpoint"])
-        seed = UInt64(try solver.int("seed", default: 0))
+        seed = UInt64(try solver.int("seed", default: 0, minimum: 0))
         Random.seed(seed)
+        generator = RandomGenerator(seed: seed)
         data = try DataSection.build(try root.node("data"), relativeTo: base)
         do {
-            model = try ModelBuilder.build(try root.node("model"), facts: data.facts, generator: RandomGenerator(seed: seed))
+            model = try ModelBuilder.build(try root.node("model"), facts: data.facts, generator: generator)
         } catch let error as ShapeError {
             throw ConfigError(file: path, location: "model", message: error.description)
         }
@@ -61,8 +65,10 @@ public final class Experiment {
         switch optimizerName {
         case "adam": optimizer = Adam(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
         case "adamw": optimizer = AdamW(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
-        case "sgd": optimizer = SGD(parameters: parameters, learningRate: learningRate, momentum: try solver.double("momentum", default: 0),
-                                    weightDecay: weightDecay, nesterov: try solver.bool("nesterov", default: false))
+        case "sgd":
+            let momentum = try solver.double("momentum", default: 0), nesterov = try solver.bool("nesterov", default: false)
+            if nesterov && momentum <= 0 { throw solver.error("nesterov needs a positive momentum") }
+            optimizer = SGD(parameters: parameters, learningRate: learningRate, momentum: momentum, weightDecay: weightDecay, nesterov: nesterov)
         case "rmsprop": optimizer = RMSprop(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay,
                                             momentum: try solver.double("momentum", default: 0))
         case "adagrad": optimizer = Adagrad(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
@@ -70,19 +76,18 @@ public final class Experiment {
             let known = ["adam", "adamw", "sgd", "rmsprop", "adagrad"]
             throw solver.child("optimizer", optimizerName).error("unknown optimizer '\(optimizerName)'" + (nearest(optimizerName, in: known).map { " (did you mean '\($0)'?)" } ?? ""))
         }
-        epochs = try solver.int("epochs", default: 1)
-        batchSize = try solver.int("batch_size", default: 32)
-        guard epochs > 0, batchSize > 0 else { throw solver.error("epochs and batch_size must be positive") }
+        epochs = try solver.int("epochs", default: 1, minimum: 1)
+        batchSize = try solver.int("batch_size", default: 32, minimum: 1)
         if let s = solver.optionalNode("schedule") {
             try s.checkKeys(["type", "step_size", "gamma", "warmup"])
             let type = try s.string("type"), gamma = try s.double("gamma", default: 0.1)
             switch type {
             case "step":
-                let stepSize = try s.int("step_size")
+                let stepSize = try s.int("step_size", minimum: 1)
                 schedule = { learningRate * pow(gamma, Double($0 / stepSize)) }
             case "exponential": schedule = { learningRate * pow(gamma, Double($0)) }
             case "cosine":
-                let warmup = try s.int("warmup", default: 0), total = epochs
+                let warmup = try s.int("warmup", default: 0, minimum: 0), total = epochs
                 schedule = { e in e < warmup ? learningRate * Double(e + 1) / Double(warmup + 1)
                                              : learningRate * 0.5 * (1 + cos(Double.pi * Double(e - warmup) / Double(Swift.max(1, total - warmup)))) }
             default: throw s.error("unknown schedule '\(type)' (step, exponential, cosine)")
@@ -95,42 +100,75 @@ public final class Experiment {
         let folderPath = try checkpoint?.string("folder", default: "runs/\(URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent)")
             ?? "runs/\(URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent)"
         folder = URL(fileURLWithPath: folderPath, relativeTo: base)
-        checkpointEvery = try checkpoint?.int("every", default: 1) ?? 1
+        checkpointEvery = try checkpoint?.int("every", default: 1, minimum: 1) ?? 1
         trainer = Trainer(model, optimizer: optimizer, loss: loss, metrics: metrics, target: data.target)
         try checkFirstBatch()
     }
 
-    /// Runs the model on one real batch in record mode, so a data/model mismatch (an input the
-    /// data lacks, a shape that differs) is reported before training starts.
+    /// Runs the model, the loss and the metrics on a real batch of two training examples with
+    /// shape errors thrown, and compares the test split's examples with the training ones, so a
+    /// data/model/loss mismatch is reported before training starts.
     private func checkFirstBatch() throws {
-        guard data.train.count > 0 else { throw ConfigError(file: configPath, location: "data", message: "the training set is empty") }
-        let example = try data.train.example(0)
+        guard data.train.count > 0, data.test.count > 0 else {
+            throw ConfigError(file: configPath, location: "data", message: "the \(data.train.count == 0 ? "training" : "test") set is empty")
+        }
+        let first = try data.train.example(0), testFirst = try data.test.example(0)
         for input in model.inputs {
-            guard let value = example[input.name] else {
+            guard let value = first[input.name] else {
                 throw ConfigError(file: configPath, location: "model.inputs.\(input.name)",
-                                  message: "the data has no '\(input.name)' (it has \(example.keys.sorted().joined(separator: ", ")))")
+                                  message: "the data has no '\(input.name)' (it has \(first.keys.sorted().joined(separator: ", ")))")
             }
-            guard value.shape == input.shape else {
+            guard value.shape == input.shape, value.dtype == input.dtype else {
                 throw ConfigError(file: configPath, location: "model.inputs.\(input.name)",
-                                  message: "declared shape \(input.shape) but the data gives \(value.shape)")
+                                  message: "declared \(input.shape) \(input.dtype) but the data gives \(value.shape) \(value.dtype)")
             }
+        }
+        for (key, value) in first where testFirst[key]?.spec != value.spec {
+            throw ConfigError(file: configPath, location: "data", message: "the test split's '\(key)' differs from the training split's \(value.spec)")
+        }
+        let batch = try collate((0..<Swift.min(2, data.train.count)).map { try data.train.example($0) })
+        do {
+            try withoutGrad {
+                try Tensor.checking {
+                    let prediction = model(batch)[0]
+                    _ = trainer.loss.compute(prediction, try trainer.targetTensor(batch))
+                }
+            }
+        } catch let error as ShapeError {
+            throw ConfigError(file: configPath, location: "loss", message: "the model's output does not fit the loss '\(trainer.loss.name)' and target '\(data.target)': \(error)")
         }
     }
 
-    public var modelURL: URL { folder.appendingPathComponent("model.safetensors") }
-    var optimizerURL: URL { folder.appendingPathComponent("optimizer.safetensors") }
     var stateURL: URL { folder.appendingPathComponent("state.json") }
     var stepsURL: URL { folder.appendingPathComponent("steps.csv") }
     public var logURL: URL { folder.appendingPathComponent("log.csv") }
 
-    /// Epochs completed according to the checkpoint folder (0 when there is none).
-    public func completedEpochs() throws -> Int {
-        guard let data = FileManager.default.contents(atPath: stateURL.path) else { return 0 }
-        guard let state = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let epoch = state["epoch"] as? Int else {
+    /// The committed training state: the epochs completed and the files of that checkpoint.
+    struct State: Codable {
+        var epoch: Int
+        var model: String
+        var optimizer: String
+        var config: String
+    }
+
+    func committedState() throws -> State? {
+        guard let data = FileManager.default.contents(atPath: stateURL.path) else { return nil }
+        guard let state = try? JSONDecoder().decode(State.self, from: data), state.epoch >= 0 else {
             throw CheckpointError("\(stateURL.path): unreadable training state")
         }
-        return epoch
+        return state
     }
+
+    /// The model file of the last committed checkpoint.
+    public var modelURL: URL {
+        get throws {
+            guard let state = try committedState() else { throw CheckpointError("\(folder.path): no checkpoint yet (train first)") }
+            return folder.appendingPathComponent(state.model)
+        }
+    }
+
+    /// Epochs completed according to the checkpoint folder (0 when there is none).
+    public func completedEpochs() throws -> Int { try committedState()?.epoch ?? 0 }
 
     /// Trains from scratch (`resume: false`) or from the last checkpoint; returns the last epoch's logs.
     @discardableResult
@@ -139,10 +177,10 @@ public final class Experiment {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var start = 0
         if resume {
-            start = try completedEpochs()
-            guard start > 0 else { throw CheckpointError("\(folder.path): no checkpoint to resume from (train first)") }
-            try model.load(from: modelURL)
-            try trainer.optimizer.load(from: optimizerURL)
+            guard let state = try committedState(), state.epoch > 0 else { throw CheckpointError("\(folder.path): no checkpoint to resume from (train first)") }
+            start = state.epoch
+            try model.load(from: folder.appendingPathComponent(state.model))
+            try trainer.optimizer.load(from: folder.appendingPathComponent(state.optimizer))
             // Drop step losses logged after the checkpoint (a run stopped mid-epoch).
             if let text = try? String(contentsOf: stepsURL, encoding: .utf8) {
                 let kept = text.split(separator: "\n").filter { line in Int(line.split(separator: ",").first ?? "").map { $0 <= start } ?? true }
@@ -150,6 +188,9 @@ public final class Experiment {
             }
         } else {
             for url in [stepsURL, logURL, stateURL] { try? FileManager.default.removeItem(at: url) }
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix("epoch-") {
+                try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+            }
         }
         guard start < epochs else { throw TrainingError("training already finished (\(start) of \(epochs) epochs)") }
         if let vocabulary = data.vocabulary { try vocabulary.save(to: folder.appendingPathComponent("vocabulary.json")) }
@@ -170,7 +211,7 @@ public final class Experiment {
 
     /// Loss and metrics on the test set (from `checkpoint`, or the experiment's last checkpoint).
     public func test(checkpoint: URL? = nil) throws -> Logs {
-        try model.load(from: checkpoint ?? modelURL)
+        try model.load(from: try checkpoint ?? modelURL)
         return try trainer.evaluate(DataLoader(data.test, batchSize: 64))
     }
 
@@ -179,7 +220,7 @@ public final class Experiment {
         guard let answers = data.answers, let vocabulary = data.vocabulary, let length = data.questionLength else {
             throw TrainingError("predict --question needs a visual-question data reader (easy-vqa)")
         }
-        try model.load(from: checkpoint ?? modelURL)
+        try model.load(from: try checkpoint ?? modelURL)
         model.eval()
         var pixels = try Image.load(image, channels: 3).tensor()
         let size = model.inputs.first { $0.name == "image" }?.shape.last ?? pixels.shape[2]
@@ -199,7 +240,7 @@ extension Experiment {
               let input = model.inputs.first else {
             throw TrainingError("predict --prompt needs a character language model (data reader 'text')")
         }
-        try model.load(from: checkpoint ?? modelURL)
+        try model.load(from: try checkpoint ?? modelURL)
         model.eval()
         let generator = RandomGenerator(seed: seed)
         var ids = prompt.map { vocabulary.id(String($0)) }
@@ -238,7 +279,10 @@ final class EpochRecorder: Callback {
         self.stepLosses = stepLosses
     }
 
-    func epochBegin(_ epoch: Int, trainer: Trainer) { self.epoch = epoch }
+    func epochBegin(_ epoch: Int, trainer: Trainer) {
+        self.epoch = epoch
+        experiment.generator.reseed(experiment.seed &+ UInt64(epoch + 1) &* 0x9E37_79B9)
+    }
 
     func batchEnd(_ step: Int, logs: Logs, trainer: Trainer) -> Bool {
         let loss = logs["loss"] ?? .nan
@@ -249,7 +293,8 @@ final class EpochRecorder: Callback {
 
     func epochEnd(_ epoch: Int, logs: Logs, trainer: Trainer) throws -> Bool {
         if let nanStep {
-            throw TrainingError("the loss became NaN at epoch \(epoch + 1), step \(nanStep + 1); the last good checkpoint is \(experiment.modelURL.path)")
+            let last = (try? experiment.modelURL.path).map { "the last good checkpoint is \($0)" } ?? "no checkpoint was written"
+            throw TrainingError("the loss became NaN at epoch \(epoch + 1), step \(nanStep + 1); \(last)")
         }
         try flushSteps()
         var lines = (try? String(contentsOf: experiment.logURL, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
@@ -259,10 +304,18 @@ final class EpochRecorder: Callback {
         lines.append("\(epoch + 1)," + keys.map { String(logs[$0]!) }.joined(separator: ","))
         try AtomicFile.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: experiment.logURL)
         if (epoch + 1) % experiment.checkpointEvery == 0 || epoch + 1 == experiment.epochs {
-            try trainer.model.save(to: experiment.modelURL, metadata: ["epoch": String(epoch + 1), "config": experiment.configPath])
-            try trainer.optimizer.save(to: experiment.optimizerURL)
-            let state = try JSONSerialization.data(withJSONObject: ["epoch": epoch + 1, "config": experiment.configPath], options: [.sortedKeys])
-            try AtomicFile.write(state, to: experiment.stateURL)
+            // New files first, then state.json names them (the commit), then the old ones go: a
+            // run killed at any moment leaves a complete, consistent checkpoint.
+            let previous = try? experiment.committedState()
+            let model = "epoch-\(epoch + 1)-model.safetensors", optimizer = "epoch-\(epoch + 1)-optimizer.safetensors"
+            try trainer.model.save(to: experiment.folder.appendingPathComponent(model), metadata: ["epoch": String(epoch + 1), "config": experiment.configPath])
+            try trainer.optimizer.save(to: experiment.folder.appendingPathComponent(optimizer))
+            let state = Experiment.State(epoch: epoch + 1, model: model, optimizer: optimizer, config: experiment.configPath)
+            try AtomicFile.write(try JSONEncoder().encode(state), to: experiment.stateURL)
+            if let previous, previous.model != model {
+                try? FileManager.default.removeItem(at: experiment.folder.appendingPathComponent(previous.model))
+                try? FileManager.default.removeItem(at: experiment.folder.appendingPathComponent(previous.optimizer))
+            }
         }
         return false
     }

@@ -29,12 +29,12 @@ enum ModelBuilder {
             let shape: [Int], dtype: DType
             if spec.map != nil {
                 try spec.checkKeys(["shape", "dtype"])
-                shape = try spec.intList("shape")
+                shape = try spec.intList("shape", minimum: 1)
                 let dtypeName = try spec.string("dtype", default: "float32")
                 guard let d = DType(rawValue: dtypeName) else { throw spec.error("unknown dtype '\(dtypeName)' (float32, float64, int32, int64, bool)") }
                 dtype = d
             } else {
-                shape = try inputsNode.intList(name)
+                shape = try inputsNode.intList(name, minimum: 1)
                 dtype = .float32
             }
             let node = Input(name, shape: shape, dtype: dtype)
@@ -102,11 +102,11 @@ enum ModelBuilder {
             default: throw layer.error("option '\(key)' must be an integer, 'classes' or 'vocabulary', got '\(text)'")
             }
         }
-        return try layer.int(key)
+        return try layer.int(key, minimum: 1)
     }
 
-    static func pair(_ layer: ConfigNode, _ key: String, default fallback: Int) throws -> (Int, Int) {
-        let values = try layer.intList(key, default: [fallback])
+    static func pair(_ layer: ConfigNode, _ key: String, default fallback: Int, minimum: Int = 1) throws -> (Int, Int) {
+        let values = try layer.intList(key, default: [fallback], minimum: minimum)
         guard values.count == 1 || values.count == 2 else { throw layer.error("option '\(key)' must be one integer or [height, width]") }
         return (values[0], values.count == 2 ? values[1] : values[0])
     }
@@ -132,16 +132,23 @@ enum ModelBuilder {
         switch type {
         case "conv2d":
             guard x.shape.count == 3 else { throw layer.error("conv2d needs an input of shape [channels, height, width], got \(x.shape)") }
-            let padding: ConvPadding = (layer.map?["padding"] as? String) == "same" ? .same : .explicit(try pair(layer, "padding", default: 0).0, try pair(layer, "padding", default: 0).1)
-            return try unary(Conv2d(x.shape[0], try layer.int("out_channels"), kernelSize: try pair(layer, "kernel_size", default: 3),
-                                    stride: try pair(layer, "stride", default: 1), padding: padding, dilation: try pair(layer, "dilation", default: 1),
-                                    groups: try layer.int("groups", default: 1), bias: try layer.bool("bias", default: true), generator: generator),
+            let same = (layer.map?["padding"] as? String) == "same"
+            let explicit = same ? (0, 0) : try pair(layer, "padding", default: 0, minimum: 0)
+            let stride = try pair(layer, "stride", default: 1), groups = try layer.int("groups", default: 1, minimum: 1)
+            let outChannels = try layer.int("out_channels", minimum: 1)
+            if same && stride != (1, 1) { throw layer.error("padding 'same' needs stride 1") }
+            guard x.shape[0] % groups == 0, outChannels % groups == 0 else {
+                throw layer.error("groups \(groups) must divide the input channels (\(x.shape[0])) and out_channels (\(outChannels))")
+            }
+            return try unary(Conv2d(x.shape[0], outChannels, kernelSize: try pair(layer, "kernel_size", default: 3),
+                                    stride: stride, padding: same ? .same : .explicit(explicit.0, explicit.1), dilation: try pair(layer, "dilation", default: 1),
+                                    groups: groups, bias: try layer.bool("bias", default: true), generator: generator),
                              options: ["out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias", "activation"])
         case "linear":
             return try unary(Linear(x.shape.last ?? 1, try size(layer, "out_features", facts: facts), bias: try layer.bool("bias", default: true), generator: generator),
                              options: ["out_features", "bias", "activation"])
         case "maxpool2d", "avgpool2d":
-            let kernel = try pair(layer, "kernel_size", default: 2), padding = try pair(layer, "padding", default: 0)
+            let kernel = try pair(layer, "kernel_size", default: 2), padding = try pair(layer, "padding", default: 0, minimum: 0)
             let stride = layer.has("stride") ? try pair(layer, "stride", default: 1) : kernel
             let module: Module & UnaryLayer = type == "maxpool2d" ? MaxPool2d(kernelSize: kernel, stride: stride, padding: padding)
                                                                    : AvgPool2d(kernelSize: kernel, stride: stride, padding: padding)
@@ -158,12 +165,16 @@ enum ModelBuilder {
             guard (0..<1).contains(p) else { throw layer.error("dropout p must be in [0, 1), got \(p)") }
             return try unary(Dropout(p, generator: generator), options: ["p"])
         case "embedding":
-            let padding = layer.has("padding_index") ? try layer.int("padding_index") : nil
-            return try unary(Embedding(try size(layer, "count", facts: facts, default: "vocabulary"), try layer.int("features"), paddingIndex: padding, generator: generator),
+            let count = try size(layer, "count", facts: facts, default: "vocabulary")
+            let padding = layer.has("padding_index") ? try layer.int("padding_index", minimum: 0) : nil
+            if let padding, padding >= count { throw layer.error("padding_index \(padding) must be below count \(count)") }
+            guard x.dtype == .int64 || x.dtype == .int32 else { throw layer.error("embedding needs integer ids, its input is \(x.dtype)") }
+            return try unary(Embedding(count, try layer.int("features", minimum: 1), paddingIndex: padding, generator: generator),
                              options: ["count", "features", "padding_index"])
         case "lstm", "gru":
             guard x.shape.count == 2 else { throw layer.error("\(type) needs an input of shape [steps, features], got \(x.shape)") }
-            let hidden = try layer.int("hidden_size"), layers = try layer.int("num_layers", default: 1)
+            guard x.dtype == .float32 else { throw layer.error("\(type) needs float32 input (an embedding's output), got \(x.dtype)") }
+            let hidden = try layer.int("hidden_size", minimum: 1), layers = try layer.int("num_layers", default: 1, minimum: 1)
             let bidirectional = try layer.bool("bidirectional", default: false), sequences = try layer.bool("return_sequences", default: false)
             let options = ["hidden_size", "num_layers", "bidirectional", "return_sequences"]
             if type == "lstm" {
@@ -179,6 +190,10 @@ enum ModelBuilder {
                 return state[(layers - 1) * directions..<(layers * directions)].transposed(0, 1).reshaped([t[0].shape[0], directions * hidden])
             }
         case "batchnorm1d", "batchnorm2d":
+            let ranks = type == "batchnorm1d" ? [1, 2] : [3]
+            guard ranks.contains(x.shape.count) else {
+                throw layer.error("\(type) needs an input of shape \(type == "batchnorm1d" ? "[features] or [channels, length]" : "[channels, height, width]"), got \(x.shape)")
+            }
             let channels = x.shape.first ?? 1
             return try unary(type == "batchnorm1d" ? BatchNorm1d(channels) : BatchNorm2d(channels), options: [])
         case "layernorm":

@@ -121,11 +121,11 @@ public final class Model: Module {
             if let run = node.run {
                 values[ObjectIdentifier(node)] = run(node.inputs.map { values[ObjectIdentifier($0)]! })
             } else {
-                guard let value = batch[node.name] else {
-                    fatalError("Model '\(name)': the batch has no '\(node.name)' (it has \(batch.keys.sorted()))")
+                guard let value = batch[node.name], Array(value.shape.dropFirst()) == node.shape, value.dtype == node.dtype else {
+                    Tensor.reportShapeError(ShapeError(op: "Model '\(name)'", shapes: [batch[node.name]?.shape ?? []],
+                        expected: "input '\(node.name)' as [B] + \(node.shape) \(node.dtype), got \(batch[node.name].map { "\($0.dtype)" } ?? "nothing (the batch has \(batch.keys.sorted()))")"))
+                    return outputs.map { _ in Tensor.zeros([]) }
                 }
-                precondition(Array(value.shape.dropFirst()) == node.shape,
-                             "Model '\(name)': input '\(node.name)' must be [B] + \(node.shape), got \(value.shape)")
                 values[ObjectIdentifier(node)] = value
             }
         }

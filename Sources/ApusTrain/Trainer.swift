@@ -63,7 +63,8 @@ public final class Trainer {
         (self.model, self.optimizer, self.loss, self.metrics, self.target, self.forward) = (module, optimizer, loss, metrics, target, forward)
     }
 
-    func targetTensor(_ batch: Example) throws -> Tensor {
+    /// The target of `batch` (throws when the batch lacks it).
+    public func targetTensor(_ batch: Example) throws -> Tensor {
         guard let t = batch[target] else { throw TrainingError("the batch has no target '\(target)' (it has \(batch.keys.sorted()))") }
         return t
     }

@@ -79,8 +79,9 @@ solver: {optimizer: adam, learning_rate: 0.01, epochs: 2, batch_size: 2, seed: 3
         let train = try apus(["train", "vqa.yaml"], in: folder)
         #expect(train.status == 0, "\(train.error)")
         #expect(train.output.contains("test accuracy:"))
-        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("run/model.safetensors").path))
-        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("run/optimizer.safetensors").path))
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("run/epoch-2-model.safetensors").path))
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("run/epoch-2-optimizer.safetensors").path))
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("run/epoch-1-model.safetensors").path))
         let log = try String(contentsOf: folder.appendingPathComponent("run/log.csv"), encoding: .utf8)
         #expect(log.split(separator: "\n").count == 3)
         let test = try apus(["test", "vqa.yaml"], in: folder)
@@ -145,8 +146,11 @@ solver: {optimizer: adam, learning_rate: 0.01, epochs: 2, batch_size: 2, seed: 3
         ("", "answer 'purple' is not in answers.txt", "answer"),
         ("", "solver.optimizer: unknown optimizer 'adma' (did you mean 'adam'?)", "adma"),
         ("", "solver: learning_rate must be positive, got -0.1", "lr"),
-        ("", "model.inputs.image: declared shape [3, 16, 16] but the data gives [3, 8, 8]", "size"),
+        ("", "model.inputs.image: declared [3, 16, 16] float32 but the data gives [3, 8, 8] float32", "size"),
         ("", "solver.epochs: expected an integer, got the text 'three'", "epochs"),
+        ("", "solver.seed: must be at least 0, got -1", "seed"),
+        ("", "model.layers[4] (asked): lstm needs float32 input (an embedding's output), got int64", "lstmints"),
+        ("", "the model's output does not fit the loss 'mse'", "mse"),
     ] as [(String, String, String?)])
     func brokenConfigurations(_ extra: String, _ message: String, _ variant: String?) throws {
         let folder = try workspace(answersInQuestions: variant == "answer" ? ["purple", "blue"] : ["red", "blue", "yes", "no"])
@@ -163,6 +167,9 @@ solver: {optimizer: adam, learning_rate: 0.01, epochs: 2, batch_size: 2, seed: 3
         case "lr": config = config.replacingOccurrences(of: "learning_rate: 0.01", with: "learning_rate: -0.1")
         case "size": config = config.replacingOccurrences(of: "image: [3, 8, 8]", with: "image: [3, 16, 16]")
         case "epochs": config = config.replacingOccurrences(of: "epochs: 2", with: "epochs: three")
+        case "seed": config = config.replacingOccurrences(of: "seed: 3", with: "seed: -1")
+        case "lstmints": config = config.replacingOccurrences(of: "    - {name: words, type: embedding, input: question, features: 8}\n", with: "").replacingOccurrences(of: "{name: asked, type: lstm,", with: "{name: asked, type: lstm, input: question,").replacingOccurrences(of: "question: {shape: [5], dtype: int64}", with: "question: {shape: [5, 1], dtype: int64}")
+        case "mse": config = config.replacingOccurrences(of: "loss: cross_entropy", with: "loss: mse")
         case nil: config = extra
         default: break
         }
@@ -173,28 +180,33 @@ solver: {optimizer: adam, learning_rate: 0.01, epochs: 2, batch_size: 2, seed: 3
         #expect(lines.count == 1, "expected one line, got: \(run.error)")
         #expect(run.error.hasPrefix("apus: "), "\(run.error)")
         #expect(run.error.contains(message), "expected '\(message)' in: \(run.error)")
-        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("run/model.safetensors").path))
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("run/state.json").path))
     }
 
     @Test func killingTheProcessWhileCheckpointingLeavesALoadableCheckpoint() throws {
         let folder = try workspace()
         try validConfig.replacingOccurrences(of: "epochs: 2", with: "epochs: 400").write(to: folder.appendingPathComponent("vqa.yaml"), atomically: true, encoding: .utf8)
-        let checkpoint = folder.appendingPathComponent("run/model.safetensors")
+        let state = folder.appendingPathComponent("run/state.json")
         for attempt in 0..<3 {
             let process = Process()
             process.executableURL = apusBinary
-            process.arguments = ["resume", "vqa.yaml"].enumerated().map { attempt == 0 && $0.offset == 0 ? "train" : $0.element }
+            process.arguments = [attempt == 0 ? "train" : "resume", "vqa.yaml"]
             process.currentDirectoryURL = folder
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
             let deadline = Date().addingTimeInterval(60)
-            while !FileManager.default.fileExists(atPath: checkpoint.path) && Date() < deadline { usleep(20_000) }
+            while !FileManager.default.fileExists(atPath: state.path) && Date() < deadline { usleep(20_000) }
             usleep(useconds_t(50_000 + attempt * 37_000))       // land somewhere inside later epochs' writes
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            let (tensors, metadata) = try SafeTensors.read(from: checkpoint)
-            #expect(!tensors.isEmpty && metadata["epoch"] != nil)
+            // The committed state names a complete checkpoint of one epoch: model and optimizer agree.
+            let committed = try JSONSerialization.jsonObject(with: Data(contentsOf: state)) as! [String: Any]
+            let epoch = committed["epoch"] as! Int
+            let (tensors, metadata) = try SafeTensors.read(from: folder.appendingPathComponent("run/\(committed["model"] as! String)"))
+            #expect(!tensors.isEmpty && metadata["epoch"] == String(epoch))
+            let (_, optimizerScalars) = try SafeTensors.read(from: folder.appendingPathComponent("run/\(committed["optimizer"] as! String)"))
+            #expect(Double(optimizerScalars["stepCount"] ?? "") == Double(epoch * 4))
         }
     }
 }

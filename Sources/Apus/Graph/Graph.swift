@@ -23,19 +23,26 @@ public final class Graph: CustomStringConvertible {
     }
 
     /// Specs of every value, indexed by value id.
-    public private(set) var values: [TensorSpec] = []
+    public internal(set) var values: [TensorSpec] = []
     /// Value ids of the placeholders, in the order given to `trace`.
-    public private(set) var inputs: [Int] = []
+    public internal(set) var inputs: [Int] = []
     /// Value ids returned by the traced function.
-    public private(set) var outputs: [Int] = []
+    public internal(set) var outputs: [Int] = []
     /// Concrete tensors captured while tracing, by value id.
-    public private(set) var constants: [Int: Tensor] = [:]
+    public internal(set) var constants: [Int: Tensor] = [:]
     /// Recorded nodes in execution order.
-    public private(set) var nodes: [Node] = []
+    public internal(set) var nodes: [Node] = []
     let errorSink = ErrorSink()
     private var constantIDs: [ObjectIdentifier: [(Tensor, Int)]] = [:]
 
     init() {}
+
+    /// Takes over the values, inputs and constants of `other` (nodes and outputs are set by the caller).
+    func adopt(from other: Graph) {
+        values = other.values
+        inputs = other.inputs
+        constants = other.constants
+    }
 
     private func newValue(_ spec: TensorSpec) -> Value {
         values.append(spec)
@@ -99,6 +106,9 @@ public final class Graph: CustomStringConvertible {
         graph.outputs = results.map(graph.valueID)
         return graph
     }
+
+    /// Whether code is running under `Graph.trace` (symbolic tensors: no data to read or keep).
+    public static var isTracing: Bool { DispatchState.current.recorder != nil }
 
     /// Shapes and dtypes of the outputs.
     public var outputSpecs: [TensorSpec] { outputs.map { values[$0] } }

@@ -61,9 +61,11 @@ enum ConvKernel {
             for image in 0..<n { convolve(product, image, x, accumulators.first ?? w, y, columns[0], geometry) }
             return
         }
+        guard n > 0 else { return }
         let perPart = (n + parts - 1) / parts
         WorkerPool.shared.run { part in
-            for image in (part * perPart)..<Swift.min(n, (part + 1) * perPart) {
+            guard part < parts else { return }
+            for image in Swift.min(n, part * perPart)..<Swift.min(n, (part + 1) * perPart) {
                 convolve(product, image, x, accumulators.isEmpty ? w : accumulators[part], y, columns[part], geometry)
             }
         }

@@ -27,7 +27,7 @@ extension Tensor {
     public static func apply<Op: Operation>(_ op: Op, _ inputs: [Tensor]) -> [Tensor] {
         let state = DispatchState.current
         if let sink = state.errorSink ?? state.recorder?.errorSink, sink.error != nil {
-            return [Tensor.poisoned]
+            return Array(repeating: Tensor.poisoned, count: op.outputCount)
         }
         let specs: [TensorSpec]
         do {
@@ -35,7 +35,7 @@ extension Tensor {
         } catch let error as ShapeError {
             if let sink = state.errorSink ?? state.recorder?.errorSink {
                 sink.error = error
-                return [Tensor.poisoned]
+                return Array(repeating: Tensor.poisoned, count: op.outputCount)
             }
             fatalError(error.description)
         } catch {
@@ -77,8 +77,30 @@ extension Tensor {
         return result
     }
 
-    /// The placeholder returned after a shape error while checking (never computed on).
-    static var poisoned: Tensor { Tensor(storage: Storage(byteCount: 0), shape: [0], strides: [1], offset: 0, dtype: .float32) }
+    /// The placeholder returned after a shape error while checking (never computed on): a
+    /// scalar, so shape helpers keep working until the error is thrown.
+    static var poisoned: Tensor { Tensor(storage: poisonStorage, shape: [], strides: [], offset: 0, dtype: .float32) }
+    static let poisonStorage = Storage(byteCount: 0)
+
+    /// Whether this is the placeholder left by a shape error inside `checking` or `Graph.trace`.
+    var isPoisoned: Bool { storage === Tensor.poisonStorage }
+
+    /// Reports a problem found outside a shape rule (for example in a loss's argument checks):
+    /// thrown by `checking`/`Graph.trace` like a shape error, else it stops the program.
+    public static func reportShapeError(_ error: ShapeError) {
+        let state = DispatchState.current
+        if let sink = state.errorSink ?? state.recorder?.errorSink {
+            if sink.error == nil { sink.error = error }
+            return
+        }
+        fatalError(error.description)
+    }
+
+    /// Whether a shape error has already been recorded by the enclosing `checking`/`trace`.
+    static var hasPendingShapeError: Bool {
+        let state = DispatchState.current
+        return (state.errorSink ?? state.recorder?.errorSink)?.error != nil
+    }
 }
 
 /// Runs `body` without recording gradients: results of ops inside do not require grad.

@@ -9,6 +9,7 @@ import CApusKernels
 public struct LSTMCellOp: Operation {
     public init() {}
     public var name: String { "lstmCell" }
+    public var outputCount: Int { 3 }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
         let gates = inputs[0], h = inputs[1], c = inputs[2], w = inputs[3]
@@ -52,6 +53,7 @@ public struct LSTMCellOp: Operation {
 public struct LSTMCellGradOp: Operation {
     public init() {}
     public var name: String { "lstmCellGrad" }
+    public var outputCount: Int { 2 }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
         let gates = inputs[0], c = inputs[1]

@@ -85,6 +85,7 @@ public struct LSTMSequenceOp: Operation {
     public let reverse: Bool
     public init(reverse: Bool) { self.reverse = reverse }
     public var name: String { "lstmSequence" }
+    public var outputCount: Int { 7 }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
         try require(inputs.count == 4 || inputs.count == 5, name, inputs, "inputs are gates, h0, c0, weightHH and an optional mask")
@@ -157,6 +158,7 @@ public struct LSTMSequenceGradOp: Operation {
     public let reverse: Bool
     public init(reverse: Bool) { self.reverse = reverse }
     public var name: String { "lstmSequenceGrad" }
+    public var outputCount: Int { 4 }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
         try require(inputs.count == 8 || inputs.count == 9, name, inputs, "expected dy, dhT, dcT, gates, cPrev, cNew, hPrev, weightHH[, mask]")

@@ -10,11 +10,14 @@ public enum LossReduction: String, Sendable { case mean, sum, none }
 ///   the summed weights of the examples' labels (as PyTorch).
 public func crossEntropy(logits: Tensor, labels: Tensor, classWeights: Tensor? = nil, labelSmoothing: Double = 0,
                          ignoreIndex: Int? = nil, reduction: LossReduction = .mean) -> Tensor {
-    precondition(labels.dtype == .int64 || labels.dtype == .int32, "crossEntropy: labels must be int32 or int64, got \(labels.dtype)")
+    if logits.isPoisoned || labels.isPoisoned { return Tensor.poisoned }
     let batched = logits.rank == 1 ? logits.unsqueezed(axis: 0) : logits
     let targets = (labels.rank == 0 ? labels.reshaped([1]) : labels).cast(to: .int64)
-    precondition(batched.rank == 2 && targets.rank == 1 && targets.shape[0] == batched.shape[0],
-                 "crossEntropy: expected logits [N, C] and labels [N], got \(logits.shape) and \(labels.shape)")
+    guard labels.dtype == .int64 || labels.dtype == .int32, batched.rank == 2, targets.rank == 1, targets.shape[0] == batched.shape[0] else {
+        Tensor.reportShapeError(ShapeError(op: "crossEntropy", shapes: [logits.shape, labels.shape],
+                                           expected: "logits [N, C] (or [C]) and integer labels [N] (or []), got labels of \(labels.dtype)"))
+        return Tensor.poisoned
+    }
     let classes = batched.shape[1]
     var keep: Tensor? = nil
     var safeTargets = targets
@@ -48,7 +51,10 @@ public func crossEntropy(logits: Tensor, labels: Tensor, classWeights: Tensor? =
 
 /// Mean squared error between `prediction` and `target` (same shape).
 public func mse(_ prediction: Tensor, _ target: Tensor, reduction: LossReduction = .mean) -> Tensor {
-    precondition(prediction.shape == target.shape, "mse: shapes \(prediction.shape) and \(target.shape) differ")
+    guard prediction.shape == target.shape, prediction.dtype == target.dtype else {
+        Tensor.reportShapeError(ShapeError(op: "mse", shapes: [prediction.shape, target.shape], expected: "prediction and target of one shape and dtype"))
+        return Tensor.poisoned
+    }
     let d = prediction - target
     let squared = d * d
     switch reduction {

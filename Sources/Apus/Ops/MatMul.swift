@@ -81,6 +81,7 @@ extension Tensor {
     /// Matrix product as NumPy's `matmul`: 1-D operands are promoted to a row (left) or column
     /// (right) and that dimension is removed again; batch dimensions broadcast.
     public func matmul(_ other: Tensor) -> Tensor {
+        if isPoisoned || other.isPoisoned { return Tensor.poisoned }
         let a = rank == 1 ? unsqueezed(axis: 0) : self
         let b = other.rank == 1 ? other.unsqueezed(axis: 1) : other
         var y = Tensor.apply(MatMulOp(), [a, b])[0]

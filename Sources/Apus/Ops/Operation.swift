@@ -25,10 +25,13 @@ public protocol Operation {
     func vjp(_ context: VJPContext) -> [Tensor?]
     /// False for ops whose outputs carry no gradient (comparisons, argmax, one-hot, …).
     var isDifferentiable: Bool { get }
+    /// How many outputs the op returns (1 unless it says otherwise).
+    var outputCount: Int { get }
 }
 
 extension Operation {
     public var isDifferentiable: Bool { true }
+    public var outputCount: Int { 1 }
     public func vjp(_ context: VJPContext) -> [Tensor?] {
         fatalError("\(name) has no gradient (vjp); higher-order differentiation through it is not supported")
     }

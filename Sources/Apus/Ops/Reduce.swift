@@ -163,7 +163,10 @@ extension Tensor {
 
     /// Number of elements reduced over `axes`.
     private func reducedCount(_ axes: [Int]) -> Int {
-        axes.isEmpty ? count : axes.map { shape[$0 < 0 ? $0 + rank : $0] }.reduce(1, *)
+        axes.isEmpty ? count : axes.map { axis in
+            let a = axis < 0 ? axis + rank : axis
+            return shape.indices.contains(a) ? shape[a] : 1      // a bad axis is reported by the sum's shape rule
+        }.reduce(1, *)
     }
 
     /// Mean over `axes` (all when empty).
@@ -186,7 +189,8 @@ extension Tensor {
         let m = withoutGrad { max(axes: axes, keepDims: true) }
         let finite = Tensor.where(m.abs() .< Double.infinity, m, m.zerosLike())
         let result = (self - finite).exp().sum(axes: axes, keepDims: true).log() + finite
-        return keepDims ? result : result.reshaped(ReduceOp.reducedShape(shape, try! ReduceOp.resolve(axes, spec, op: "logSumExp"), keepDims: false))
+        guard !keepDims, let resolved = try? ReduceOp.resolve(axes, spec, op: "logSumExp") else { return result }
+        return result.reshaped(ReduceOp.reducedShape(shape, resolved, keepDims: false))
     }
 
     /// Index of the maximum along `axis` (Int64).

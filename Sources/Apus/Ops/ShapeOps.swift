@@ -134,6 +134,7 @@ extension Tensor {
     public func permuted(_ permutation: [Int]) -> Tensor { Tensor.apply(PermuteOp(permutation: permutation), [self])[0] }
     /// Dimensions `a` and `b` swapped (a view).
     public func transposed(_ a: Int = -2, _ b: Int = -1) -> Tensor {
+        if isPoisoned { return self }
         var p = Array(0..<rank)
         p.swapAt(a < 0 ? a + rank : a, b < 0 ? b + rank : b)
         return permuted(p)
@@ -146,6 +147,7 @@ extension Tensor {
     }
     /// Size-1 dimensions removed (only `axis` when given).
     public func squeezed(axis: Int? = nil) -> Tensor {
+        if isPoisoned { return self }
         if let axis {
             let a = axis < 0 ? axis + rank : axis
             precondition(a >= 0 && a < rank, "squeeze: axis \(axis) out of range for shape \(shape)")
@@ -158,6 +160,7 @@ extension Tensor {
     }
     /// A size-1 dimension inserted at `axis` (may be -1 for the end).
     public func unsqueezed(axis: Int) -> Tensor {
+        if isPoisoned { return self }
         let a = axis < 0 ? axis + rank + 1 : axis
         precondition(a >= 0 && a <= rank, "unsqueeze: axis \(axis) out of range for shape \(shape)")
         var s = shape
@@ -166,6 +169,7 @@ extension Tensor {
     }
     /// All dimensions from `startAxis` on merged into one.
     public func flattened(startAxis: Int = 0) -> Tensor {
+        if isPoisoned { return self }
         let a = startAxis < 0 ? startAxis + rank : startAxis
         return reshaped(Array(shape[..<a]) + [shape[a...].reduce(1, *)])
     }

@@ -146,6 +146,7 @@ extension PartialRangeThrough: TensorRangeExpression where Bound == Int {
 extension Tensor {
     /// Elements `start, start+step, …` below `end` along `axis` (a view; negative bounds count from the end).
     public func slice(axis: Int, start: Int = 0, end: Int? = nil, step: Int = 1) -> Tensor {
+        if isPoisoned { return self }
         let a = axis < 0 ? axis + rank : axis
         precondition(a >= 0 && a < rank, "slice: axis \(axis) out of range for shape \(shape)")
         var ranges = shape.map { SliceRange(start: 0, end: $0, step: 1) }
@@ -157,6 +158,7 @@ extension Tensor {
     /// NumPy-style indexing, one expression per leading axis: `x[0]`, `x[1..<3, .all, .strided(from: 0, to: 8, by: 2)]`.
     /// Integer indices remove their axis. The result is a view.
     public subscript(_ indices: any TensorRangeExpression...) -> Tensor {
+        if isPoisoned { return self }
         precondition(indices.count <= rank, "subscript: \(indices.count) indices for a tensor of rank \(rank)")
         var ranges = shape.map { SliceRange(start: 0, end: $0, step: 1) }
         var dropped: [Int] = []
@@ -175,6 +177,7 @@ extension Tensor {
 
     /// Consecutive pieces along `axis` with the given sizes (views).
     public func split(sizes: [Int], axis: Int = 0) -> [Tensor] {
+        if isPoisoned { return sizes.map { _ in self } }
         let a = axis < 0 ? axis + rank : axis
         precondition(a >= 0 && a < rank, "split: axis \(axis) out of range for shape \(shape)")
         return Tensor.apply(SplitOp(axis: a, sizes: sizes), [self])
@@ -182,12 +185,14 @@ extension Tensor {
 
     /// The slices along `axis` with that axis removed (views): [T, B, H] → T tensors [B, H].
     public func unstacked(axis: Int = 0) -> [Tensor] {
+        if isPoisoned { return [self] }
         let a = axis < 0 ? axis + rank : axis
         return split(count: shape[a], axis: a).map { $0.squeezed(axis: a) }
     }
 
     /// `count` equal pieces along `axis` (views).
     public func split(count: Int, axis: Int = 0) -> [Tensor] {
+        if isPoisoned { return Array(repeating: self, count: Swift.max(count, 1)) }
         let a = axis < 0 ? axis + rank : axis
         precondition(count > 0 && shape[a] % count == 0, "split: axis of size \(shape[a]) does not split into \(count) equal parts")
         return split(sizes: Array(repeating: shape[a] / count, count: count), axis: a)

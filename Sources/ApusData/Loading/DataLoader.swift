@@ -46,65 +46,78 @@ public final class DataLoader: @unchecked Sendable {
 
     func load(_ indices: [Int]) throws -> Example { try collate(indices.map { try dataset.example($0) }) }
 
-    /// One pass over the data. With workers, batches load in the background, in order.
+    /// One pass over the data. With workers, batches load in the background, in order; when the
+    /// epoch is dropped before its end (training stopped, an error), the workers stop too.
     public final class Epoch {
-        let loader: DataLoader
-        let batches: [[Int]]
-        private var position = 0
-        private var started = 0
-        private var ready: [Int: Result<Example, Error>] = [:]
-        private let condition = NSCondition()
-        private var stopped = false
+        /// What the worker threads share with the consumer (they never hold the `Epoch` itself,
+        /// so dropping it stops them).
+        final class Queue: @unchecked Sendable {
+            let loader: DataLoader
+            let batches: [[Int]]
+            var position = 0, started = 0, stopped = false
+            var ready: [Int: Result<Example, Error>] = [:]
+            let condition = NSCondition()
+
+            init(loader: DataLoader, batches: [[Int]]) {
+                self.loader = loader
+                self.batches = batches
+            }
+
+            func work() {
+                while true {
+                    condition.lock()
+                    while !stopped && started < batches.count && started >= position + loader.prefetch { condition.wait() }
+                    if stopped || started >= batches.count {
+                        condition.unlock()
+                        return
+                    }
+                    let index = started
+                    started += 1
+                    condition.unlock()
+                    let result = Result { try CPUThreads.serially { try loader.load(batches[index]) } }
+                    condition.lock()
+                    ready[index] = result
+                    condition.broadcast()
+                    condition.unlock()
+                }
+            }
+        }
+
+        let queue: Queue
+        let workers: Int
 
         init(loader: DataLoader, batches: [[Int]]) {
-            self.loader = loader
-            self.batches = batches
-            if loader.workers > 0 && !batches.isEmpty {
-                for _ in 0..<loader.workers { Thread { [weak self] in self?.work() }.start() }
+            queue = Queue(loader: loader, batches: batches)
+            workers = Swift.max(0, loader.workers)
+            if workers > 0 && !batches.isEmpty {
+                for _ in 0..<workers { Thread { [queue] in queue.work() }.start() }
             }
         }
 
         deinit {
-            condition.lock()
-            stopped = true
-            condition.broadcast()
-            condition.unlock()
+            queue.condition.lock()
+            queue.stopped = true
+            queue.ready.removeAll()
+            queue.condition.broadcast()
+            queue.condition.unlock()
         }
 
-        public var count: Int { batches.count }
-
-        private func work() {
-            while true {
-                condition.lock()
-                while !stopped && started < batches.count && started >= position + loader.prefetch { condition.wait() }
-                if stopped || started >= batches.count {
-                    condition.unlock()
-                    return
-                }
-                let index = started
-                started += 1
-                condition.unlock()
-                let result = Result { try CPUThreads.serially { try loader.load(batches[index]) } }
-                condition.lock()
-                ready[index] = result
-                condition.broadcast()
-                condition.unlock()
-            }
-        }
+        public var count: Int { queue.batches.count }
 
         /// The next batch, or nil at the end of the epoch; rethrows a loading error.
         public func next() throws -> Example? {
-            guard position < batches.count else { return nil }
-            if loader.workers == 0 {
-                defer { position += 1 }
-                return try loader.load(batches[position])
+            let q = queue
+            guard q.position < q.batches.count else { return nil }
+            if workers == 0 {
+                defer { q.position += 1 }
+                return try q.loader.load(q.batches[q.position])
             }
-            condition.lock()
-            while ready[position] == nil { condition.wait() }
-            let result = ready.removeValue(forKey: position)!
-            position += 1
-            condition.broadcast()
-            condition.unlock()
+            q.condition.lock()
+            while q.ready[q.position] == nil { q.condition.wait() }
+            let result = q.ready.removeValue(forKey: q.position)!
+            q.position += 1
+            q.condition.broadcast()
+            q.condition.unlock()
             return try result.get()
         }
     }

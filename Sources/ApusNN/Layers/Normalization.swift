@@ -32,10 +32,10 @@ public class BatchNorm: Module, UnaryLayer {
             mean = x.mean(axes: axes)
             variance = x.variance(axes: axes, correction: 0)
             let n = Double(x.count / x.shape[1])
-            withoutGrad {
+            if !Graph.isTracing { withoutGrad {
                 runningMean = runningMean * (1 - momentum) + mean.detached().cast(to: runningMean.dtype) * momentum
                 runningVar = runningVar * (1 - momentum) + variance.detached().cast(to: runningVar.dtype) * (momentum * n / Swift.max(n - 1, 1))
-            }
+            } }
         } else {
             mean = runningMean.cast(to: x.dtype)
             variance = runningVar.cast(to: x.dtype)

@@ -2,8 +2,8 @@ import Foundation
 
 /// How the CPU backend splits work across cores.
 public enum CPUThreads {
-    /// Threads used for large elementwise and reduction work (default: all cores, or `APUS_NUM_THREADS`).
-    nonisolated(unsafe) public static var count: Int = {
+    /// Threads of the CPU backend (all cores, or `APUS_NUM_THREADS`), fixed when the first op runs.
+    public static let count: Int = {
         if let text = ProcessInfo.processInfo.environment["APUS_NUM_THREADS"], let n = Int(text), n > 0 { return n }
         return ProcessInfo.processInfo.activeProcessorCount
     }()
@@ -27,7 +27,7 @@ public enum CPUThreads {
     /// Runs `body` over `0..<total` in up to `count` contiguous chunks, in parallel when `total`
     /// is at least `minimumElementsToSplit / costPerItem`.
     static func forChunks(_ total: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
-        let threads = canUsePool ? min(count, total) : 1
+        let threads = canUsePool ? min(WorkerPool.shared.threads, total) : 1
         if threads <= 1 || total * costPerItem < minimumElementsToSplit {
             body(0..<total)
             return
