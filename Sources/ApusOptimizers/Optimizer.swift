@@ -90,9 +90,15 @@ open class Optimizer {
             }
             restored[index][String(parts[1])] = tensor.copied()
         }
+        if let lr = state.scalars["learningRate"] {
+            guard lr.isFinite, lr >= 0 else { throw OptimizerStateError(description: "optimizer state: learning rate \(lr) is not a valid rate") }
+            learningRate = lr
+        }
+        if let steps = state.scalars["stepCount"] {
+            guard let count = Int(exactly: steps), count >= 0 else { throw OptimizerStateError(description: "optimizer state: step count \(steps) is not a count") }
+            stepCount = count
+        }
         slots = restored
-        if let lr = state.scalars["learningRate"] { learningRate = lr }
-        if let steps = state.scalars["stepCount"] { stepCount = Int(steps) }
     }
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jpeglib.h>
+#include <jerror.h>
 #include "apus_codecs.h"
 
 typedef struct {
@@ -64,7 +65,7 @@ int apus_jpeg_decode(const unsigned char *data, size_t size, int channels, apus_
         JSAMPROW line = pixels + row * info.output_scanline;
         jpeg_read_scanlines(&info, &line, 1);
     }
-    if (failure.base.num_warnings > 0 && info.src->bytes_in_buffer == 0) {
+    if (failure.base.num_warnings > 0 && failure.base.msg_code == JWRN_JPEG_EOF) {
         // libjpeg pads a truncated stream with an EOI marker and only warns: treat it as an error.
         snprintf(error, 256, "truncated file (premature end of JPEG data)");
         free(pixels);

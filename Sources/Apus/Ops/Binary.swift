@@ -52,7 +52,7 @@ public struct BinaryOp: Operation {
         case .add: f = { $0 &+ $1 }
         case .sub: f = { $0 &- $1 }
         case .mul: f = { $0 &* $1 }
-        case .div: f = { $1 == 0 ? 0 : $0 / $1 }
+        case .div: f = { $1 == 0 ? 0 : $0.dividedReportingOverflow(by: $1).partialValue }
         case .maximum: f = { max($0, $1) }
         case .minimum: f = { min($0, $1) }
         case .reluGrad: f = { $1 > 0 ? $0 : 0 }

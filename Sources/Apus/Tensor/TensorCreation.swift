@@ -37,6 +37,8 @@ extension Array: TensorLiteralConvertible where Element: TensorLiteralConvertibl
 }
 
 extension Tensor {
+    /// Values outside an integer dtype's range saturate and NaN becomes 0 (no trap).
+    ///
     /// A tensor from a scalar or (nested) Swift arrays: `Tensor([[1, 2], [3, 4]])` has shape [2, 2].
     /// Integer literals become Int64 and floating-point ones Float32 unless `dtype` says otherwise.
     public init<L: TensorLiteralConvertible>(_ literal: L, dtype: DType? = nil) {
@@ -68,8 +70,8 @@ extension Tensor {
         switch dtype {
         case .float32: for (i, v) in doubles.enumerated() { base.assumingMemoryBound(to: Float.self)[i] = Float(v) }
         case .float64: for (i, v) in doubles.enumerated() { base.assumingMemoryBound(to: Double.self)[i] = v }
-        case .int32: for (i, v) in doubles.enumerated() { base.assumingMemoryBound(to: Int32.self)[i] = Int32(v) }
-        case .int64: for (i, v) in doubles.enumerated() { base.assumingMemoryBound(to: Int64.self)[i] = Int64(v) }
+        case .int32: for (i, v) in doubles.enumerated() { base.assumingMemoryBound(to: Int32.self)[i] = Int32(v.isNaN ? 0 : Swift.min(Swift.max(v, -2147483648), 2147483647)) }
+        case .int64: for (i, v) in doubles.enumerated() { base.assumingMemoryBound(to: Int64.self)[i] = v.isNaN ? 0 : v >= 9.2233720368547758e18 ? .max : v <= -9.2233720368547758e18 ? .min : Int64(v) }
         case .bool: for (i, v) in doubles.enumerated() { base.assumingMemoryBound(to: UInt8.self)[i] = v != 0 ? 1 : 0 }
         }
     }

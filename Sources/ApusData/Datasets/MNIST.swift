@@ -31,7 +31,8 @@ public struct MNIST: Dataset {
         guard imageData.count >= 16, u32(imageData, 0) == 0x0000_0803 else { throw DataError(imagesFile.path, "not an IDX image file (magic 0x00000803)") }
         guard labelData.count >= 8, u32(labelData, 0) == 0x0000_0801 else { throw DataError(labelsFile.path, "not an IDX label file (magic 0x00000801)") }
         let n = u32(imageData, 4), r = u32(imageData, 8), c = u32(imageData, 12)
-        guard imageData.count == 16 + n * r * c else { throw DataError(imagesFile.path, "holds \(imageData.count - 16) pixel bytes, header promises \(n)×\(r)×\(c)") }
+        let (pixels, overflow) = n.multipliedReportingOverflow(by: r * c)
+        guard !overflow, imageData.count == 16 + pixels else { throw DataError(imagesFile.path, "holds \(imageData.count - 16) pixel bytes, header promises \(n)×\(r)×\(c)") }
         guard u32(labelData, 4) == n, labelData.count == 8 + n else { throw DataError(labelsFile.path, "label count does not match the \(n) images") }
         (images, labels, rows, columns, count) = (Array(imageData[16...]), Array(labelData[8...]), r, c, n)
     }

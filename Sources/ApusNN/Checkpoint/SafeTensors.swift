@@ -60,7 +60,8 @@ public enum SafeTensors {
     }
 
     /// Parses and validates safetensors bytes (`source` names the file in errors).
-    public static func decode(_ data: Data, source: String = "safetensors data") throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+    public static func decode(_ bytes: Data, source: String = "safetensors data") throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+        let data = Data(bytes)   // indices from 0 even when given a slice
         func fail(_ why: String) -> CheckpointError { CheckpointError("\(source): \(why)") }
         guard data.count >= 8 else { throw fail("file is \(data.count) bytes, too short for a safetensors header") }
         let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
@@ -85,8 +86,13 @@ public enum SafeTensors {
             }
             guard let dtype = dtype(named: dtypeName) else { throw fail("tensor '\(name)' has dtype \(dtypeName), which Apus does not read (F32, F64, I32, I64, BOOL)") }
             guard shape.allSatisfy({ $0 >= 0 }) else { throw fail("tensor '\(name)' has a negative dimension in \(shape)") }
-            let expected = shape.reduce(1, *) * dtype.byteSize
-            guard offsets[1] - offsets[0] == expected else {
+            var expected = dtype.byteSize
+            for d in shape {
+                let (product, overflow) = expected.multipliedReportingOverflow(by: d)
+                guard !overflow else { throw fail("tensor '\(name)' has an impossibly large shape \(shape)") }
+                expected = product
+            }
+            guard offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] - offsets[0] == expected else {
                 throw fail("tensor '\(name)' spans \(offsets[1] - offsets[0]) bytes, but \(dtypeName) \(shape) needs \(expected)")
             }
             entries.append((name, dtype, shape, offsets[0], offsets[1]))
