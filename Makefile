@@ -1,5 +1,5 @@
 # Apus — the project's commands. `make test` is what CI runs.
-.PHONY: deps build test demo bench-core bench-nn bench-data
+.PHONY: deps build test demo bench-core bench-nn bench-data bench-vqa
 
 deps:
 	./scripts/install-system-deps.sh
@@ -30,3 +30,8 @@ bench-nn: deps
 # easy-VQA loading throughput against PyTorch's DataLoader with Pillow.
 bench-data: deps
 	./Benchmarks/data/run.sh
+
+# The headline: one VQA training iteration at 50, 64 and 224 pixels against PyTorch (eager and
+# compiled), Keras/TensorFlow, JAX/Flax and MXNet, one framework at a time.
+bench-vqa: deps
+	./Benchmarks/vqa/run.sh
