@@ -10,7 +10,7 @@ public protocol Metric: AnyObject {
 }
 
 /// Fraction of correct predictions: argmax of logits [B, C] against class ids [B] (or, for a
-/// prediction shaped like its target, 0.5-thresholded probabilities).
+/// prediction shaped like its target, binary logits thresholded at 0 against targets at 0.5).
 public final class Accuracy: Metric {
     public let name: String
     private var correct = 0.0, total = 0.0
@@ -19,7 +19,7 @@ public final class Accuracy: Metric {
     public func update(prediction: Tensor, target: Tensor) {
         let hits: Tensor
         if prediction.shape == target.shape {
-            hits = (prediction .> 0.5).equal(target.cast(to: prediction.dtype) .> 0.5)
+            hits = (prediction .> 0).equal(target.cast(to: prediction.dtype) .> 0.5)
         } else {
             hits = prediction.argmax(axis: -1).equal(target.cast(to: .int64))
         }

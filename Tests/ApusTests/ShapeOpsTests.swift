@@ -36,6 +36,18 @@ import ApusTestSupport
         expectGradients([x]) { $0[0][1, 2] }
     }
 
+    @Test func ranksBeyondTheKernelsIndexBuffer() {
+        // Rank 10 with reversed axes: no dimension can be merged, so the strided kernels would
+        // need 10 indices; the fallback paths handle it.
+        let x = Tensor.arange(0, 1024, dtype: .float64).reshaped(Array(repeating: 2, count: 10))
+        let reversed = x.permuted(Array((0..<10).reversed()))
+        let dense = reversed.contiguous()
+        #expect(dense.scalars(as: Double.self)[1] == 512)
+        let sum = reversed + reversed
+        #expect(sum.scalars(as: Double.self)[1] == 1024)
+        #expect((reversed .> 511).scalars(as: Bool.self)[1])
+    }
+
     @Test func flipSplitConcatStackPad() {
         let m = Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
         expectClose(m.flipped(axes: [1]), [3, 2, 1, 6, 5, 4])

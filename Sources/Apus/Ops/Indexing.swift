@@ -59,6 +59,9 @@ public struct IndexAddOp: Operation {
         let src = inputs[0], index = inputs[1]
         let a = try normalizeAxis(axis, rank: src.shape.count - index.shape.count + 1, op: name, inputs)
         try require(src.dtype.isFloatingPoint, name, inputs, "source must be floating point")
+        try require(index.dtype == .int64 || index.dtype == .int32, name, inputs, "indices must be int32 or int64")
+        try require(src.shape.count >= a + index.shape.count && Array(src.shape[a..<(a + index.shape.count)]) == index.shape,
+                    name, inputs, "the source must hold the index's shape \(index.shape) at axis \(axis)")
         var shape = Array(src.shape[..<a])
         shape.append(size)
         shape += src.shape[(a + index.shape.count)...]

@@ -162,6 +162,14 @@ public struct LSTMSequenceGradOp: Operation {
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
         try require(inputs.count == 8 || inputs.count == 9, name, inputs, "expected dy, dhT, dcT, gates, cPrev, cNew, hPrev, weightHH[, mask]")
+        let dy = inputs[0]
+        try require(dy.shape.count == 3, name, inputs, "dy must be [T, B, H]")
+        let (steps, b, h) = (dy.shape[0], dy.shape[1], dy.shape[2])
+        let state = TensorSpec([b, h], dy.dtype), sequence = TensorSpec([steps, b, h], dy.dtype)
+        try require(inputs[1] == state && inputs[2] == state && inputs[3] == TensorSpec([steps, b, 4 * h], dy.dtype)
+                    && inputs[4] == sequence && inputs[5] == sequence && inputs[6] == sequence
+                    && inputs[7] == TensorSpec([4 * h, h], dy.dtype) && (inputs.count == 8 || inputs[8] == TensorSpec([steps, b], dy.dtype)),
+                    name, inputs, "shapes must match an LSTM sequence of T = \(steps), B = \(b), H = \(h)")
         return [inputs[3], inputs[1], inputs[2], inputs[7]]
     }
 

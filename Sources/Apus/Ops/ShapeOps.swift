@@ -117,7 +117,8 @@ public struct ExpandOp: Operation {
     }
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
-        let x = inputs[0], out = outputs[0].shape, pad = out.count - x.rank
+        let x = inputs[0], pad = shape.count - x.rank
+        let out = shape.enumerated().map { i, s in s == -1 ? x.shape[i - pad] : s }
         let strides = (0..<out.count).map { i in i < pad || x.shape[i - pad] != out[i] ? 0 : x.strides[i - pad] }
         return [Tensor(storage: x.storage, shape: out, strides: strides, offset: x.offset, dtype: x.dtype)]
     }

@@ -47,7 +47,10 @@ enum CPUElementwise {
     static func binary(_ code: apus_binary_op, _ a: Tensor, _ b: Tensor, outShape: [Int]) -> Tensor {
         let y = Tensor(uninitialized: outShape, dtype: a.dtype)
         let layout = StridedLayout(outShape: outShape, operands: [a, b])
-        precondition(layout.shape.count <= maxKernelRank, "binary op: rank \(layout.shape.count) exceeds \(maxKernelRank)")
+        if layout.shape.count > maxKernelRank {   // beyond the C kernels' index buffer: broadcast densely first
+            let (da, db) = (a.broadcastDense(outShape), b.broadcastDense(outShape))
+            return binary(code, da.reshaped1D, db.reshaped1D, outShape: [y.count]).reshapedView(outShape)
+        }
         let ap = SendablePointer(raw: a.rawPointer), bp = SendablePointer(raw: b.rawPointer), yp = SendablePointer(raw: y.rawPointer)
         let op = Int32(code.rawValue)
         let sa = layout.strides[0], sb = layout.strides[1]
@@ -68,8 +71,12 @@ enum CPUElementwise {
 
     /// Bool result of a cmp b with broadcasting (float32 / float64).
     static func compare(_ code: apus_compare_op, _ a: Tensor, _ b: Tensor, outShape: [Int]) -> Tensor {
-        let y = Tensor(uninitialized: outShape, dtype: .bool)
         let layout = StridedLayout(outShape: outShape, operands: [a, b])
+        if layout.shape.count > maxKernelRank {
+            let (da, db) = (a.broadcastDense(outShape), b.broadcastDense(outShape))
+            return compare(code, da.reshaped1D, db.reshaped1D, outShape: [da.count]).reshapedView(outShape)
+        }
+        let y = Tensor(uninitialized: outShape, dtype: .bool)
         let op = Int32(code.rawValue)
         let yp = y.pointer(UInt8.self)
         if a.dtype == .float32 {
@@ -111,6 +118,11 @@ enum CPUElementwise {
         precondition(source.shape == destination.shape && source.dtype == destination.dtype, "copy: mismatched tensors")
         if source.count == 0 { return }
         let layout = StridedLayout(outShape: destination.shape, operands: [source, destination])
+        if layout.shape.count > maxKernelRank {   // beyond the C kernels' index buffer: element by element
+            let from = offsets(layout, operand: 0), to = offsets(layout, operand: 1), size = source.dtype.byteSize
+            for (a, b) in zip(from, to) { (destination.rawPointer + b * size).copyMemory(from: source.rawPointer + a * size, byteCount: size) }
+            return
+        }
         let sp = SendablePointer(raw: source.rawPointer), dp = SendablePointer(raw: destination.rawPointer)
         let elem = Int32(source.dtype.byteSize)
         let size = source.dtype.byteSize
@@ -118,5 +130,21 @@ enum CPUElementwise {
             apus_copy_strided(elem, Int32(shape.count), shape, sp.raw + offsets[0] * size, layout.strides[0],
                               dp.raw + offsets[1] * size, layout.strides[1])
         }
+    }
+}
+
+extension Tensor {
+    /// A dense copy of this tensor broadcast to `shape` (kernel helper, no dispatch).
+    func broadcastDense(_ shape: [Int]) -> Tensor {
+        let expanded = ExpandOp(shape: shape).cpu([self], [])[0]
+        let y = Tensor(uninitialized: shape, dtype: dtype)
+        CPUElementwise.copy(expanded, into: y)
+        return y
+    }
+    /// This dense tensor viewed as 1-D.
+    var reshaped1D: Tensor { Tensor(storage: storage, shape: [count], strides: [1], offset: offset, dtype: dtype) }
+    /// This dense tensor viewed with `shape`.
+    func reshapedView(_ shape: [Int]) -> Tensor {
+        Tensor(storage: storage, shape: shape, strides: Tensor.contiguousStrides(shape), offset: offset, dtype: dtype)
     }
 }
