@@ -140,10 +140,14 @@ enum ModelBuilder {
             guard x.shape[0] % groups == 0, outChannels % groups == 0 else {
                 throw layer.error("groups \(groups) must divide the input channels (\(x.shape[0])) and out_channels (\(outChannels))")
             }
-            return try unary(Conv2d(x.shape[0], outChannels, kernelSize: try pair(layer, "kernel_size", default: 3),
-                                    stride: stride, padding: same ? .same : .explicit(explicit.0, explicit.1), dilation: try pair(layer, "dilation", default: 1),
-                                    groups: groups, bias: try layer.bool("bias", default: true), generator: generator),
-                             options: ["out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias", "activation"])
+            // ReLU is fused into the convolution; other activations run as their own layer.
+            let fuse = (layer.map?["activation"] as? String) == "relu"
+            let conv = Conv2d(x.shape[0], outChannels, kernelSize: try pair(layer, "kernel_size", default: 3),
+                              stride: stride, padding: same ? .same : .explicit(explicit.0, explicit.1), dilation: try pair(layer, "dilation", default: 1),
+                              groups: groups, bias: try layer.bool("bias", default: true), relu: fuse, generator: generator)
+            try layer.checkKeys(common + ["out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias", "activation"])
+            if fuse { return try Node.checkedApplying(conv, to: inputs, name: name) { conv.forward($0[0]) } }
+            return try unary(conv, options: ["out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias", "activation"])
         case "linear":
             return try unary(Linear(x.shape.last ?? 1, try size(layer, "out_features", facts: facts), bias: try layer.bool("bias", default: true), generator: generator),
                              options: ["out_features", "bias", "activation"])

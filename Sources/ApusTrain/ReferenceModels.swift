@@ -14,7 +14,7 @@ public enum ReferenceModels {
         let question = Input("question", shape: [questionLength], dtype: .int64)
         var x = image
         for (inChannels, outChannels) in [(3, 32), (32, 64), (64, 128)] {
-            x = MaxPool2d(2)(ReLU()(Conv2d(inChannels, outChannels, kernelSize: 3, padding: 1, generator: generator)(x)))
+            x = MaxPool2d(2)(Conv2d(inChannels, outChannels, kernelSize: 3, padding: 1, relu: true, generator: generator)(x))
         }
         let flat = Flatten()(x)
         let imageFeatures = ReLU()(Linear(flat.shape[0], 256, generator: generator)(flat))

@@ -62,3 +62,20 @@
 
 DEFINE_IM2COL(float, f32)
 DEFINE_IM2COL(double, f64)
+
+// The epilogue of a fused convolution: y[c, p] = y[c, p] + bias[c] (bias may be NULL), then
+// max(·, 0) when `relu`, in place over [channels, pixels].
+#define DEFINE_BIAS_RELU(T, SUF)                                                               \
+    APUS_INLINE void apus_bias_relu_##SUF##_body(int64_t channels, int64_t pixels, T *y, const T *bias, int relu) { \
+        for (int64_t c = 0; c < channels; c++) {                                               \
+            T b = bias ? bias[c] : (T)0;                                                       \
+            T *row = y + c * pixels;                                                           \
+            if (relu) for (int64_t p = 0; p < pixels; p++) { T v = row[p] + b; row[p] = v > 0 ? v : (T)0; } \
+            else for (int64_t p = 0; p < pixels; p++) row[p] += b;                              \
+        }                                                                                      \
+    }                                                                                          \
+    APUS_VARIANTS(apus_bias_relu_##SUF, (int64_t channels, int64_t pixels, T *y, const T *bias, int relu), \
+                  (channels, pixels, y, bias, relu))
+
+DEFINE_BIAS_RELU(float, f32)
+DEFINE_BIAS_RELU(double, f64)

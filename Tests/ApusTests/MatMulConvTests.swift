@@ -60,6 +60,14 @@ import ApusTestSupport
         expectClose(g[1], c.output("grad_w").data, tolerance: 1e-12)
     }
 
+    @Test func fusedConvBiasReLUMatchesTheUnfusedOps() {
+        let x = randn([2, 2, 5, 4], seed: 7), w = randn([3, 2, 3, 3], seed: 8), b = randn([3], seed: 9)
+        let unfused = (conv2d(x, weight: w, padding: (1, 1)) + b.reshaped([1, 3, 1, 1])).relu()
+        expectClose(conv2d(x, weight: w, bias: b, padding: (1, 1), relu: true), unfused.scalars(as: Double.self), tolerance: 1e-12)
+        expectGradients([x, w, b]) { conv2d($0[0], weight: $0[1], bias: $0[2], padding: (1, 1), relu: true) }
+        expectGradients([x, w, b]) { conv2d($0[0], weight: $0[1], bias: $0[2], stride: (2, 1), padding: (1, 0)) }
+    }
+
     @Test func conv2dGradcheckAndSecondOrder() {
         let x = randn([1, 2, 5, 4], seed: 1), w = randn([3, 2, 3, 2], seed: 2)
         expectGradients([x, w]) { conv2d($0[0], weight: $0[1], stride: (2, 1), padding: (1, 1)) }

@@ -52,13 +52,17 @@ enum ConvKernel {
 
     /// Runs `product` over every image and group. `x`: input [N, C, H, W] (or its gradient, zeroed),
     /// `w`: weight (or its gradient, zeroed), `y`: output (or its gradient); the one being computed is written.
-    static func run(_ product: Product, x: Tensor, w: Tensor, y: Tensor, geometry: Conv2dGeometry) {
+    static func run(_ product: Product, x: Tensor, w: Tensor, y: Tensor, geometry: Conv2dGeometry,
+                    epilogue: ((Int) -> Void)? = nil) {
         let n = x.shape[0], parts = CPUThreads.canUsePool ? Swift.min(WorkerPool.shared.threads, n) : 1
         let colShape = [Int(geometry.im2colArgs(x.shape, w.shape, y.shape).0) * w.shape[2] * w.shape[3], y.shape[2] * y.shape[3]]
         let columns = (0..<parts).map { _ in Tensor(uninitialized: colShape, dtype: x.dtype) }
         let accumulators = product == .weightGradient ? [w] + (1..<parts).map { _ in Tensor.zeros(w.shape, dtype: w.dtype) } : []
         if parts == 1 {
-            for image in 0..<n { convolve(product, image, x, accumulators.first ?? w, y, columns[0], geometry) }
+            for image in 0..<n {
+                convolve(product, image, x, accumulators.first ?? w, y, columns[0], geometry)
+                epilogue?(image)
+            }
             return
         }
         guard n > 0 else { return }
@@ -67,6 +71,7 @@ enum ConvKernel {
             guard part < parts else { return }
             for image in Swift.min(n, part * perPart)..<Swift.min(n, (part + 1) * perPart) {
                 convolve(product, image, x, accumulators.isEmpty ? w : accumulators[part], y, columns[part], geometry)
+                epilogue?(image)   // while this image's output is still in cache
             }
         }
         for extra in accumulators.dropFirst() {
@@ -158,6 +163,53 @@ public struct Conv2dOp: Operation {
     }
 }
 
+/// Convolution, bias and (optionally) ReLU as one op: input [N, C, H, W], weight
+/// [O, C/groups, KH, KW], bias [O] → [N, O, OH, OW]. The bias and ReLU are applied to each image
+/// right after its GEMM, so no separate passes and no intermediate tensors exist; the backward
+/// keeps only the output (ReLU's mask is `output > 0`).
+public struct Conv2dBiasReLUOp: Operation {
+    public let geometry: Conv2dGeometry
+    public let relu: Bool
+
+    public init(geometry: Conv2dGeometry, relu: Bool) {
+        self.geometry = geometry
+        self.relu = relu
+    }
+    public var name: String { relu ? "conv2dBiasReLU" : "conv2dBias" }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        let shape = try convSpecs(name, inputs, x: inputs[0].shape, w: inputs[1].shape, geometry)
+        try require(inputs.count == 3 && inputs[2] == TensorSpec([shape[1]], inputs[0].dtype), name, inputs,
+                    "bias must be [\(shape[1])] \(inputs[0].dtype)")
+        return [TensorSpec(shape, inputs[0].dtype)]
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let y = Tensor(uninitialized: outputs[0].shape, dtype: outputs[0].dtype)
+        let bias = inputs[2].dense
+        let (channels, pixels) = (y.shape[1], y.shape[2] * y.shape[3])
+        let yp = SendablePointer(raw: y.rawPointer), bp = SendablePointer(raw: bias.rawPointer)
+        let size = y.dtype.byteSize, flag: Int32 = relu ? 1 : 0, isFloat = y.dtype == .float32
+        ConvKernel.run(.forward, x: inputs[0].dense, w: inputs[1].dense, y: y, geometry: geometry) { image in
+            let out = yp.raw + image * channels * pixels * size
+            if isFloat {
+                apus_bias_relu_f32(Int64(channels), Int64(pixels), out.assumingMemoryBound(to: Float.self), bp.raw.assumingMemoryBound(to: Float.self), flag)
+            } else {
+                apus_bias_relu_f64(Int64(channels), Int64(pixels), out.assumingMemoryBound(to: Double.self), bp.raw.assumingMemoryBound(to: Double.self), flag)
+            }
+        }
+        return [y]
+    }
+
+    public func vjp(_ c: VJPContext) -> [Tensor?] {
+        let x = c.inputs[0], w = c.inputs[1]
+        let g = relu ? Tensor.binary(.reluGrad, c.cotangents[0], c.outputs[0]) : c.cotangents[0]
+        return [c.needsGradient(0) ? Tensor.apply(Conv2dInputGradOp(geometry: geometry, inputShape: x.shape), [g, w])[0] : nil,
+                c.needsGradient(1) ? Tensor.apply(Conv2dWeightGradOp(geometry: geometry, weightShape: w.shape), [x, g])[0] : nil,
+                c.needsGradient(2) ? g.sum(axes: [0, 2, 3]) : nil]
+    }
+}
+
 /// Gradient of conv2d with respect to its input: (output cotangent [N, O, OH, OW], weight) → [N, C, H, W].
 public struct Conv2dInputGradOp: Operation {
     public let geometry: Conv2dGeometry
@@ -219,11 +271,12 @@ public struct Conv2dWeightGradOp: Operation {
 }
 
 /// 2-D convolution of `input` [N, C, H, W] with `weight` [O, C/groups, KH, KW], plus an optional
-/// `bias` [O]: → [N, O, OH, OW].
+/// `bias` [O] and, with `relu`, max(·, 0): → [N, O, OH, OW]. With a bias or ReLU it runs as one
+/// fused op (`Conv2dBiasReLUOp`).
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
-                   padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
+                   padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1, relu: Bool = false) -> Tensor {
     let geometry = Conv2dGeometry(stride: stride, padding: padding, dilation: dilation, groups: groups)
-    let y = Tensor.apply(Conv2dOp(geometry: geometry), [input, weight])[0]
-    guard let bias else { return y }
-    return y + bias.reshaped([1, -1, 1, 1])
+    guard bias != nil || relu else { return Tensor.apply(Conv2dOp(geometry: geometry), [input, weight])[0] }
+    let b = bias ?? Tensor.zeros([weight.shape.first ?? 0], dtype: weight.dtype)
+    return Tensor.apply(Conv2dBiasReLUOp(geometry: geometry, relu: relu), [input, weight, b])[0]
 }

@@ -8,15 +8,19 @@ public enum ConvPadding: Sendable {
 }
 
 /// 2-D convolution layer: [N, C, H, W] → [N, O, OH, OW]; weight [O, C/groups, KH, KW], bias [O],
-/// initialised as PyTorch's `nn.Conv2d`.
+/// initialised as PyTorch's `nn.Conv2d`. With `relu: true` the layer applies max(·, 0) too, fused
+/// into the convolution (no separate pass, no intermediate tensor).
 public final class Conv2d: Module, UnaryLayer {
     @Parameter public var weight: Tensor
     @OptionalParameter public var bias: Tensor?
     public let stride: (Int, Int), padding: ConvPadding, dilation: (Int, Int), groups: Int
+    /// Whether ReLU is fused into the layer.
+    public let relu: Bool
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
                 padding: ConvPadding = .valid, dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = true,
-                generator: RandomGenerator = .global) {
+                relu: Bool = false, generator: RandomGenerator = .global) {
+        self.relu = relu
         precondition(inChannels % groups == 0 && outChannels % groups == 0, "Conv2d: channels \(inChannels)→\(outChannels) must divide by groups \(groups)")
         if case .same = padding { precondition(stride == (1, 1), "Conv2d: padding \"same\" needs stride 1") }
         let shape = [outChannels, inChannels / groups, kernelSize.0, kernelSize.1]
@@ -29,12 +33,14 @@ public final class Conv2d: Module, UnaryLayer {
 
     /// Square kernel convenience: `Conv2d(3, 32, kernelSize: 3, padding: 1)`.
     public convenience init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
-                            bias: Bool = true, generator: RandomGenerator = .global) {
+                            bias: Bool = true, relu: Bool = false, generator: RandomGenerator = .global) {
         self.init(inChannels, outChannels, kernelSize: (kernelSize, kernelSize), stride: (stride, stride),
-                  padding: .explicit(padding, padding), bias: bias, generator: generator)
+                  padding: .explicit(padding, padding), bias: bias, relu: relu, generator: generator)
     }
 
-    override public var typeDescription: String { "Conv2d(\(weight.shape[1] * groups) → \(weight.shape[0]), kernel \(weight.shape[2])×\(weight.shape[3]))" }
+    override public var typeDescription: String {
+        "Conv2d(\(weight.shape[1] * groups) → \(weight.shape[0]), kernel \(weight.shape[2])×\(weight.shape[3])\(relu ? ", ReLU" : ""))"
+    }
 
     public func forward(_ x: Tensor) -> Tensor {
         var input = x
@@ -48,7 +54,7 @@ public final class Conv2d: Module, UnaryLayer {
                 input = input.padded([(0, 0), (0, 0), (0, totalH % 2), (0, totalW % 2)])
             }
         }
-        return conv2d(input, weight: weight, bias: bias, stride: stride, padding: pad, dilation: dilation, groups: groups)
+        return conv2d(input, weight: weight, bias: bias, stride: stride, padding: pad, dilation: dilation, groups: groups, relu: relu)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }

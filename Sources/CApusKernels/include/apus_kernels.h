@@ -67,6 +67,10 @@ void apus_col2im_f64(const double *col, int64_t c, int64_t h, int64_t w, int64_t
                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
                      int64_t oh, int64_t ow, int64_t ld, double *x);
 
+/// In place over [channels, pixels]: y += bias[c] (bias may be NULL), then max(y, 0) when relu.
+void apus_bias_relu_f32(int64_t channels, int64_t pixels, float *y, const float *bias, int relu);
+void apus_bias_relu_f64(int64_t channels, int64_t pixels, double *y, const double *bias, int relu);
+
 // ---- pooling (pool.c): planes = N*C images of [H, W] → [OH, OW] ----
 void apus_maxpool_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
                       int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, float *y);
