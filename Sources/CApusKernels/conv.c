@@ -1,20 +1,21 @@
-// im2col / col2im for convolution as GEMM: one image [C, H, W] ↔ columns [C*KH*KW, OH*OW]
-// (rows `ld` elements apart, so several images can sit side by side in one column matrix).
+// im2col / col2im for convolution as GEMM: one image [C, H, W] ↔ columns [C*KH*KW, pixels] for
+// the output rows oy0..<oy1 (rows of the column matrix `ld` elements apart), so a convolution
+// can work through an image in blocks of rows whose columns stay in cache.
 #include <string.h>
 #include "dispatch.h"
 
 #define DEFINE_IM2COL(T, SUF)                                                                  \
     APUS_INLINE void apus_im2col_##SUF##_body(const T *x, int64_t c, int64_t h, int64_t w,     \
         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,    \
-        int64_t dw, int64_t oh, int64_t ow, int64_t ld, T *col) {                              \
+        int64_t dw, int64_t oy0, int64_t oy1, int64_t ow, int64_t ld, T *col) {                \
         for (int64_t ci = 0; ci < c; ci++)                                                     \
             for (int64_t ki = 0; ki < kh; ki++)                                                \
                 for (int64_t kj = 0; kj < kw; kj++) {                                          \
                     T *dst = col + ((ci * kh + ki) * kw + kj) * ld;                       \
                     const T *src = x + ci * h * w;                                             \
-                    for (int64_t oy = 0; oy < oh; oy++) {                                      \
+                    for (int64_t oy = oy0; oy < oy1; oy++) {                                   \
                         int64_t iy = oy * sh - ph + ki * dh;                                   \
-                        T *d = dst + oy * ow;                                                  \
+                        T *d = dst + (oy - oy0) * ow;                                          \
                         if (iy < 0 || iy >= h) { memset(d, 0, sizeof(T) * (size_t)ow); continue; } \
                         const T *srow = src + iy * w;                                          \
                         int64_t x0 = kj * dw - pw;                                             \
@@ -34,19 +35,19 @@
     }                                                                                          \
     APUS_VARIANTS(apus_im2col_##SUF, (const T *x, int64_t c, int64_t h, int64_t w, int64_t kh, \
         int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,    \
-        int64_t oh, int64_t ow, int64_t ld, T *col), (x, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, ld, col)) \
+        int64_t oy0, int64_t oy1, int64_t ow, int64_t ld, T *col), (x, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oy0, oy1, ow, ld, col)) \
     APUS_INLINE void apus_col2im_##SUF##_body(const T *col, int64_t c, int64_t h, int64_t w,   \
         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,    \
-        int64_t dw, int64_t oh, int64_t ow, int64_t ld, T *x) {                                \
+        int64_t dw, int64_t oy0, int64_t oy1, int64_t ow, int64_t ld, T *x) {                  \
         for (int64_t ci = 0; ci < c; ci++)                                                     \
             for (int64_t ki = 0; ki < kh; ki++)                                                \
                 for (int64_t kj = 0; kj < kw; kj++) {                                          \
                     const T *srcc = col + ((ci * kh + ki) * kw + kj) * ld;                \
                     T *dst = x + ci * h * w;                                                   \
-                    for (int64_t oy = 0; oy < oh; oy++) {                                      \
+                    for (int64_t oy = oy0; oy < oy1; oy++) {                                   \
                         int64_t iy = oy * sh - ph + ki * dh;                                   \
                         if (iy < 0 || iy >= h) continue;                                       \
-                        const T *s = srcc + oy * ow;                                           \
+                        const T *s = srcc + (oy - oy0) * ow;                                   \
                         T *drow = dst + iy * w;                                                \
                         int64_t x0 = kj * dw - pw;                                             \
                         for (int64_t ox = 0; ox < ow; ox++) {                                  \
@@ -58,7 +59,7 @@
     }                                                                                          \
     APUS_VARIANTS(apus_col2im_##SUF, (const T *col, int64_t c, int64_t h, int64_t w, int64_t kh, \
         int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,    \
-        int64_t oh, int64_t ow, int64_t ld, T *x), (col, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, ld, x))
+        int64_t oy0, int64_t oy1, int64_t ow, int64_t ld, T *x), (col, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oy0, oy1, ow, ld, x))
 
 DEFINE_IM2COL(float, f32)
 DEFINE_IM2COL(double, f64)

@@ -55,7 +55,8 @@ enum ConvKernel {
     static func run(_ product: Product, x: Tensor, w: Tensor, y: Tensor, geometry: Conv2dGeometry,
                     epilogue: ((Int) -> Void)? = nil) {
         let n = x.shape[0], parts = CPUThreads.canUsePool ? Swift.min(WorkerPool.shared.threads, n) : 1
-        let colShape = [Int(geometry.im2colArgs(x.shape, w.shape, y.shape).0) * w.shape[2] * w.shape[3], y.shape[2] * y.shape[3]]
+        let colRows = Int(geometry.im2colArgs(x.shape, w.shape, y.shape).0) * w.shape[2] * w.shape[3]
+        let colShape = [colRows, rowsPerBlock(colRows: colRows, outputWidth: y.shape[3], outputHeight: y.shape[2]) * y.shape[3]]
         let columns = (0..<parts).map { _ in Tensor(uninitialized: colShape, dtype: x.dtype) }
         let accumulators = product == .weightGradient ? [w] + (1..<parts).map { _ in Tensor.zeros(w.shape, dtype: w.dtype) } : []
         if parts == 1 {
@@ -86,42 +87,55 @@ enum ConvKernel {
         }
     }
 
-    /// One image, all groups, using `col` as its column buffer.
+    /// Column-buffer budget (elements): a block of output rows whose columns fit in L2 cache.
+    static let blockElements = 1 << 18
+
+    /// Output rows per block for a column matrix of `colRows` rows and `outputWidth` pixels per output row.
+    static func rowsPerBlock(colRows: Int, outputWidth: Int, outputHeight: Int) -> Int {
+        Swift.max(1, Swift.min(outputHeight, blockElements / Swift.max(1, colRows * outputWidth)))
+    }
+
+    /// One image, all groups, in blocks of output rows, using `col` as the column buffer.
     private static func convolve(_ product: Product, _ image: Int, _ x: Tensor, _ w: Tensor, _ y: Tensor, _ col: Tensor,
                                  _ geometry: Conv2dGeometry) {
         let groups = geometry.groups
         let (c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow) = geometry.im2colArgs(x.shape, w.shape, y.shape)
         let outPerGroup = w.shape[0] / groups, colRows = Int(c * kh * kw), pixels = Int(oh * ow)
         let size = x.dtype.byteSize, isFloat = x.dtype == .float32
+        let blockRows = rowsPerBlock(colRows: colRows, outputWidth: Int(ow), outputHeight: Int(oh))
         for group in 0..<groups {
             let input = x.rawPointer + (image * x.shape[1] + group * Int(c)) * Int(h * width) * size
             let output = y.rawPointer + (image * w.shape[0] + group * outPerGroup) * pixels * size
             let weight = w.rawPointer + group * outPerGroup * colRows * size
-            if product != .inputGradient {
-                if isFloat {
-                    apus_im2col_f32(input.assumingMemoryBound(to: Float.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
-                                    Int64(pixels), col.pointer(Float.self))
-                } else {
-                    apus_im2col_f64(input.assumingMemoryBound(to: Double.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
-                                    Int64(pixels), col.pointer(Double.self))
+            for oy0 in stride(from: 0, to: Int(oh), by: blockRows) {
+                let oy1 = Swift.min(Int(oh), oy0 + blockRows), n = (oy1 - oy0) * Int(ow)
+                let block = output + oy0 * Int(ow) * size   // these output pixels, rows `pixels` apart
+                if product != .inputGradient {
+                    if isFloat {
+                        apus_im2col_f32(input.assumingMemoryBound(to: Float.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw,
+                                        Int64(oy0), Int64(oy1), ow, Int64(n), col.pointer(Float.self))
+                    } else {
+                        apus_im2col_f64(input.assumingMemoryBound(to: Double.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw,
+                                        Int64(oy0), Int64(oy1), ow, Int64(n), col.pointer(Double.self))
+                    }
                 }
-            }
-            switch product {
-            case .forward:
-                RawGEMM.run(x.dtype, transA: false, transB: false, m: outPerGroup, n: pixels, k: colRows, a: weight, lda: colRows,
-                            b: col.rawPointer, ldb: pixels, beta: 0, c: output, ldc: pixels)
-            case .weightGradient:
-                RawGEMM.run(x.dtype, transA: false, transB: true, m: outPerGroup, n: colRows, k: pixels, a: output, lda: pixels,
-                            b: col.rawPointer, ldb: pixels, beta: 1, c: weight, ldc: colRows)
-            case .inputGradient:
-                RawGEMM.run(x.dtype, transA: true, transB: false, m: colRows, n: pixels, k: outPerGroup, a: weight, lda: colRows,
-                            b: output, ldb: pixels, beta: 0, c: col.rawPointer, ldc: pixels)
-                if isFloat {
-                    apus_col2im_f32(col.pointer(Float.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, Int64(pixels),
-                                    input.assumingMemoryBound(to: Float.self))
-                } else {
-                    apus_col2im_f64(col.pointer(Double.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, Int64(pixels),
-                                    input.assumingMemoryBound(to: Double.self))
+                switch product {
+                case .forward:
+                    RawGEMM.run(x.dtype, transA: false, transB: false, m: outPerGroup, n: n, k: colRows, a: weight, lda: colRows,
+                                b: col.rawPointer, ldb: n, beta: 0, c: block, ldc: pixels)
+                case .weightGradient:
+                    RawGEMM.run(x.dtype, transA: false, transB: true, m: outPerGroup, n: colRows, k: n, a: block, lda: pixels,
+                                b: col.rawPointer, ldb: n, beta: 1, c: weight, ldc: colRows)
+                case .inputGradient:
+                    RawGEMM.run(x.dtype, transA: true, transB: false, m: colRows, n: n, k: outPerGroup, a: weight, lda: colRows,
+                                b: block, ldb: pixels, beta: 0, c: col.rawPointer, ldc: n)
+                    if isFloat {
+                        apus_col2im_f32(col.pointer(Float.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, Int64(oy0), Int64(oy1), ow,
+                                        Int64(n), input.assumingMemoryBound(to: Float.self))
+                    } else {
+                        apus_col2im_f64(col.pointer(Double.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, Int64(oy0), Int64(oy1), ow,
+                                        Int64(n), input.assumingMemoryBound(to: Double.self))
+                    }
                 }
             }
         }

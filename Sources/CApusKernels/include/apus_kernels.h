@@ -52,20 +52,20 @@ void apus_softmax_f32(int log_space, int64_t rows, int64_t n, const float *x, fl
 void apus_softmax_f64(int log_space, int64_t rows, int64_t n, const double *x, double *y);
 
 // ---- convolution helpers (conv.c) ----
-/// One image [C, H, W] → columns [C*KH*KW, OH*OW] whose rows are `ld` elements apart.
+/// One image [C, H, W] → columns [C*KH*KW, (oy1−oy0)·OW] for output rows oy0..<oy1, rows `ld` apart.
 void apus_im2col_f32(const float *x, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                     int64_t oh, int64_t ow, int64_t ld, float *col);
+                     int64_t oy0, int64_t oy1, int64_t ow, int64_t ld, float *col);
 void apus_im2col_f64(const double *x, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                     int64_t oh, int64_t ow, int64_t ld, double *col);
-/// Columns [C*KH*KW, OH*OW] (rows `ld` apart) accumulated (+=) into an image [C, H, W].
+                     int64_t oy0, int64_t oy1, int64_t ow, int64_t ld, double *col);
+/// Columns for output rows oy0..<oy1 (rows `ld` apart) accumulated (+=) into an image [C, H, W].
 void apus_col2im_f32(const float *col, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                     int64_t oh, int64_t ow, int64_t ld, float *x);
+                     int64_t oy0, int64_t oy1, int64_t ow, int64_t ld, float *x);
 void apus_col2im_f64(const double *col, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                     int64_t oh, int64_t ow, int64_t ld, double *x);
+                     int64_t oy0, int64_t oy1, int64_t ow, int64_t ld, double *x);
 
 /// In place over [channels, pixels]: y += bias[c] (bias may be NULL), then max(y, 0) when relu.
 void apus_bias_relu_f32(int64_t channels, int64_t pixels, float *y, const float *bias, int relu);
