@@ -172,3 +172,7 @@ public struct Tensor {
         return element(0)
     }
 }
+
+/// Tensors cross threads (data loading, the worker pool): their storage is never mutated
+/// through a shared reference except by in-place optimizer updates, which the caller orders.
+extension Tensor: @unchecked Sendable {}

@@ -47,5 +47,3 @@ public struct TensorDataset: Dataset {
 
     public func example(_ index: Int) throws -> Example { tensors.mapValues { $0[index] } }
 }
-
-extension Tensor: @unchecked Sendable {}

@@ -16,8 +16,7 @@ struct StridedLayout {
         }
         var dims = outShape
         // Drop size-1 dimensions, then merge (i, i+1) when stride[i] == stride[i+1] * size[i+1] for all.
-        var keep = dims.indices.filter { dims[$0] != 1 }
-        if keep.isEmpty { keep = [] }
+        let keep = dims.indices.filter { dims[$0] != 1 }
         dims = keep.map { dims[$0] }
         perOperand = perOperand.map { s in keep.map { s[$0] } }
         var i = dims.count - 2
@@ -41,5 +40,6 @@ struct StridedLayout {
     var count: Int { Int(shape.reduce(1, *)) }
 }
 
-/// Error text for a rank beyond what the C kernels iterate over.
+/// The most dimensions the strided C kernels iterate over (`APUS_MAX_DIMS`); beyond it the
+/// callers take a slower path.
 let maxKernelRank = 8
