@@ -47,6 +47,12 @@ public final class Trainer {
     let forward: (Example) -> Tensor
     /// A custom training step replacing forward/loss/backward/update: returns the batch's logs.
     public var customStep: ((Trainer, Example) -> Logs)?
+    /// Run each training step as a compiled graph (forward, loss and gradients traced once per
+    /// batch shape; see `compile`), MXNet's hybridize. Models with dropout or batch
+    /// normalisation are refused (their randomness and running statistics would be frozen).
+    public var hybridize = false
+    private var compiledStep: CompiledFunction?
+    private var stepKeys: [String] = []
     /// Print progress (a bar on a terminal, a line per epoch otherwise).
     public var verbose = true
     /// Where progress goes (standard output by default).
@@ -69,8 +75,41 @@ public final class Trainer {
         return t
     }
 
+    /// The compiled forward + loss + gradients of the trainable parameters, built on first use.
+    func hybridizedStep(_ batch: Example) throws -> (Logs, Tensor, Tensor) {
+        if compiledStep == nil {
+            if let bad = model.namedModules().first(where: { ($0.1 as? Dropout).map { $0.p > 0 } ?? ($0.1 is BatchNorm) }) {
+                throw TrainingError("hybridize: '\(bad.0)' (\(bad.1.typeDescription)) draws random masks or updates running statistics, which tracing would freeze; train it eagerly")
+            }
+            stepKeys = batch.keys.sorted()
+            let parameters = optimizer.parameters.filter(\.isTrainable)
+            let keys = stepKeys, forward = self.forward, loss = self.loss, target = self.target
+            compiledStep = compile { tensors in
+                let example = Dictionary(uniqueKeysWithValues: zip(keys, tensors))
+                let prediction = forward(example)
+                let value = loss.compute(prediction, example[target]!)
+                return [value, prediction] + gradients(of: value, wrt: parameters.map(\.value))
+            }
+        }
+        guard batch.keys.sorted() == stepKeys else { throw TrainingError("hybridize: every batch must hold the keys \(stepKeys)") }
+        let outputs = try compiledStep!.run(stepKeys.map { batch[$0]! })
+        let lossValue = outputs[0].item()
+        let parameters = optimizer.parameters.filter(\.isTrainable)
+        if lossValue.isFinite {
+            for (parameter, gradient) in zip(parameters, outputs.dropFirst(2)) { parameter.grad = gradient }
+            optimizer.step()
+        }
+        return (["loss": lossValue], outputs[1], try targetTensor(batch))
+    }
+
+    /// One training step on `batch` (forward, loss, gradients, optimizer update; compiled when
+    /// `hybridize` is on); returns its logs.
+    @discardableResult
+    public func trainStep(_ batch: Example) throws -> Logs { try standardStep(batch).0 }
+
     /// One ordinary training step: forward, loss, backward, optimizer update.
     func standardStep(_ batch: Example) throws -> (Logs, Tensor, Tensor) {
+        if hybridize { return try hybridizedStep(batch) }
         optimizer.zeroGrad()
         let prediction = forward(batch)
         let target = try targetTensor(batch)

@@ -57,6 +57,26 @@ final class Recorder: Callback {
         #expect(predictions.shape == [128, 2])
     }
 
+    @Test func hybridizedTrainingMatchesEager() throws {
+        func run(hybridize: Bool) throws -> [Double] {
+            let model = classifier(21)
+            let trainer = Trainer(model, optimizer: Adam(parameters: model.parameters(), learningRate: 0.05), loss: .crossEntropy,
+                                  metrics: [Accuracy()], target: "label")
+            trainer.verbose = false
+            trainer.hybridize = hybridize
+            return try trainer.fit(DataLoader(blobs(70, seed: 2), batchSize: 16, shuffle: true, seed: 1, workers: 0), epochs: 3).values["loss"]!
+        }
+        let eager = try run(hybridize: false), hybrid = try run(hybridize: true)
+        for (a, b) in zip(eager, hybrid) { #expect(Swift.abs(a - b) <= 1e-5 * Swift.max(1, Swift.abs(a)), "\(eager) vs \(hybrid)") }
+        let g = RandomGenerator(seed: 3)
+        let x = Input("x", shape: [2])
+        let dropped = Model(inputs: [x], outputs: [Linear(4, 2, generator: g)(Dropout(0.5)(Linear(2, 4, generator: g)(x)))])
+        let trainer = Trainer(dropped, optimizer: SGD(parameters: dropped.parameters(), learningRate: 0.1), loss: .crossEntropy, target: "label")
+        trainer.verbose = false
+        trainer.hybridize = true
+        #expect(throws: TrainingError.self) { try trainer.fit(DataLoader(blobs(8, seed: 1), batchSize: 4, workers: 0), epochs: 1) }
+    }
+
     @Test func callbacksFireInOrder() throws {
         let model = classifier(5)
         let trainer = Trainer(model, optimizer: SGD(parameters: model.parameters(), learningRate: 0.1), loss: .crossEntropy,
