@@ -107,6 +107,7 @@ public struct LSTMSequenceOp: Operation {
         let (steps, b, hidden) = (projected.shape[0], inputs[1].shape[0], inputs[1].shape[1])
         let dtype = projected.dtype, size = dtype.byteSize
         let made = outputs.map { Tensor(uninitialized: $0.shape, dtype: dtype) }
+        let fused = dtype == .float32 && apus_cpu_level() == 2 && b <= 64
         let (y, hState, cState, gates, cPrev, cNew, hPrev) = (made[0], made[1], made[2], made[3], made[4], made[5], made[6])
         CPUElementwise.copy(inputs[1], into: hState)
         CPUElementwise.copy(inputs[2], into: cState)
@@ -117,6 +118,24 @@ public struct LSTMSequenceOp: Operation {
             g.copyMemory(from: projected.rawPointer + t * gateBytes, byteCount: gateBytes)
             (hPrev.rawPointer + t * rowBytes).copyMemory(from: hState.rawPointer, byteCount: rowBytes)
             (cPrev.rawPointer + t * rowBytes).copyMemory(from: cState.rawPointer, byteCount: rowBytes)
+            if fused {
+                // One pool job per step: each thread takes batch rows, adds h·W_hhᵀ to their gates
+                // with the short-GEMM kernel and runs their gate math while the rows are in cache.
+                let (gp, cpp, hpp, cnp, csp, hsp, yp, wp) = (SendablePointer(raw: g), SendablePointer(raw: cPrev.rawPointer + t * rowBytes),
+                    SendablePointer(raw: hPrev.rawPointer + t * rowBytes), SendablePointer(raw: cNew.rawPointer + t * rowBytes),
+                    SendablePointer(raw: cState.rawPointer), SendablePointer(raw: hState.rawPointer), SendablePointer(raw: y.rawPointer + t * rowBytes),
+                    SendablePointer(raw: wT.rawPointer))
+                let m = mask.map { SendablePointer(raw: $0.rawPointer + t * b * size) }
+                CPUThreads.forChunks(b, costPerItem: 4 * hidden * hidden) { rows in
+                    let (r, n) = (rows.lowerBound, Int64(rows.count))
+                    func p(_ x: SendablePointer, _ offset: Int) -> UnsafeMutablePointer<Float> { (x.raw + offset * 4).assumingMemoryBound(to: Float.self) }
+                    _ = apus_sgemm_short(n, 0, Int64(4 * hidden), Int64(hidden), p(hpp, r * hidden), Int64(hidden), p(wp, 0), Int64(4 * hidden),
+                                         p(gp, r * 4 * hidden), Int64(4 * hidden), 1)
+                    apus_lstm_step_forward_f32(n, Int64(hidden), p(gp, r * 4 * hidden), p(cpp, r * hidden), p(hpp, r * hidden), m.map { p($0, r) },
+                                               p(cnp, r * hidden), p(csp, r * hidden), p(hsp, r * hidden), p(yp, r * hidden))
+                }
+                continue
+            }
             if !ShortGEMM.accumulate(dtype, m: b, n: 4 * hidden, k: hidden, a: hPrev.rawPointer + t * rowBytes, lda: hidden,
                                      b: wT.rawPointer, ldb: 4 * hidden, c: g, ldc: 4 * hidden) {
                 RawGEMM.run(dtype, transA: false, transB: true, m: b, n: 4 * hidden, k: hidden, a: hPrev.rawPointer + t * rowBytes, lda: hidden,
@@ -182,10 +201,27 @@ public struct LSTMSequenceGradOp: Operation {
         let dGates = Tensor(uninitialized: gates.shape, dtype: dtype)
         let dh = CopyOp().cpu([inputs[1]], [])[0], dc = CopyOp().cpu([inputs[2]], [])[0]
         let rowBytes = b * hidden * size, gateBytes = b * 4 * hidden * size
+        let fused = dtype == .float32 && apus_cpu_level() == 2 && b <= 64
         for k in 0..<steps {
             let t = reverse ? k : steps - 1 - k
             let m = mask.map { SendablePointer(raw: $0.rawPointer + t * b * size) }
             let dg = dGates.rawPointer + t * gateBytes
+            if fused {
+                // One pool job per step: gate math, then dh += dGates·W_hh, for each thread's batch rows.
+                let (gp, cpp, cnp, dyp, dhp, dcp, dgp, wp) = (SendablePointer(raw: gates.rawPointer + t * gateBytes),
+                    SendablePointer(raw: cPrev.rawPointer + t * rowBytes), SendablePointer(raw: cNew.rawPointer + t * rowBytes),
+                    SendablePointer(raw: dy.rawPointer + t * rowBytes), SendablePointer(raw: dh.rawPointer), SendablePointer(raw: dc.rawPointer),
+                    SendablePointer(raw: dg), SendablePointer(raw: w.rawPointer))
+                CPUThreads.forChunks(b, costPerItem: 4 * hidden * hidden) { rows in
+                    let (r, n) = (rows.lowerBound, Int64(rows.count))
+                    func p(_ x: SendablePointer, _ offset: Int) -> UnsafeMutablePointer<Float> { (x.raw + offset * 4).assumingMemoryBound(to: Float.self) }
+                    apus_lstm_step_backward_f32(n, Int64(hidden), p(gp, r * 4 * hidden), p(cpp, r * hidden), p(cnp, r * hidden), m.map { p($0, r) },
+                                                p(dyp, r * hidden), p(dhp, r * hidden), p(dcp, r * hidden), p(dgp, r * 4 * hidden))
+                    _ = apus_sgemm_short(n, 0, Int64(hidden), Int64(4 * hidden), p(dgp, r * 4 * hidden), Int64(4 * hidden), p(wp, 0), Int64(hidden),
+                                         p(dhp, r * hidden), Int64(hidden), 1)
+                }
+                continue
+            }
             let (gp, cpp, cnp, dyp, dhp, dcp, dgp) = (SendablePointer(raw: gates.rawPointer + t * gateBytes), SendablePointer(raw: cPrev.rawPointer + t * rowBytes),
                 SendablePointer(raw: cNew.rawPointer + t * rowBytes), SendablePointer(raw: dy.rawPointer + t * rowBytes),
                 SendablePointer(raw: dh.rawPointer), SendablePointer(raw: dc.rawPointer), SendablePointer(raw: dg))
