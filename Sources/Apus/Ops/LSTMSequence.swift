@@ -50,26 +50,16 @@ enum RawGEMM {
     }
 }
 
-/// C[m, n] += A[m, k]·B[k, n] for a short A (an LSTM step: m = batch) on float32, through the
-/// register-blocked AVX-512 kernel with the columns split over the pool; false when that kernel
-/// does not apply (other dtype or CPU), so the caller uses BLAS.
-enum ShortGEMM {
-    static func accumulate(_ dtype: DType, m: Int, n: Int, k: Int, a: UnsafeMutableRawPointer, lda: Int,
-                           b: UnsafeMutableRawPointer, ldb: Int, c: UnsafeMutableRawPointer, ldc: Int) -> Bool {
-        guard dtype == .float32, m <= 64, apus_cpu_level() == 2 else { return false }
-        let (ap, bp, cp) = (SendablePointer(raw: a), SendablePointer(raw: b), SendablePointer(raw: c))
-        let parts = CPUThreads.canUsePool && m * n * k >= RawGEMM.minimumWorkToSplit ? WorkerPool.shared.threads : 1
-        let chunk = ((n + parts - 1) / parts + 63) / 64 * 64
-        let run = { (part: Int) in
-            let n0 = Swift.min(n, part * chunk), n1 = Swift.min(n, n0 + chunk)
-            if n0 < n1 {
-                _ = apus_sgemm_short(Int64(m), Int64(n0), Int64(n1), Int64(k), ap.raw.assumingMemoryBound(to: Float.self), Int64(lda),
-                                     bp.raw.assumingMemoryBound(to: Float.self), Int64(ldb), cp.raw.assumingMemoryBound(to: Float.self), Int64(ldc), 1)
-            }
-        }
-        if parts > 1 { WorkerPool.shared.run(run) } else { run(0) }
-        return true
+/// C[m, n] += A[m, k]·B[k, n], all row-major, for a few rows of an LSTM step: the
+/// register-blocked AVX-512 kernel for float32, BLAS otherwise.
+func accumulateRows(_ dtype: DType, m: Int, n: Int, k: Int, a: UnsafeMutableRawPointer, lda: Int,
+                    b: UnsafeMutableRawPointer, ldb: Int, c: UnsafeMutableRawPointer, ldc: Int) {
+    if dtype == .float32, apus_sgemm_short(Int64(m), 0, Int64(n), Int64(k), a.assumingMemoryBound(to: Float.self), Int64(lda),
+                                           b.assumingMemoryBound(to: Float.self), Int64(ldb), c.assumingMemoryBound(to: Float.self),
+                                           Int64(ldc), 1) != 0 {
+        return
     }
+    RawGEMM.run(dtype, transA: false, transB: false, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: 1, c: c, ldc: ldc)
 }
 
 /// A whole LSTM layer direction over T steps, fused: per step one GEMM (h·W_hhᵀ added to the
@@ -107,7 +97,6 @@ public struct LSTMSequenceOp: Operation {
         let (steps, b, hidden) = (projected.shape[0], inputs[1].shape[0], inputs[1].shape[1])
         let dtype = projected.dtype, size = dtype.byteSize
         let made = outputs.map { Tensor(uninitialized: $0.shape, dtype: dtype) }
-        let fused = dtype == .float32 && apus_cpu_level() == 2 && b <= 64
         let (y, hState, cState, gates, cPrev, cNew, hPrev) = (made[0], made[1], made[2], made[3], made[4], made[5], made[6])
         CPUElementwise.copy(inputs[1], into: hState)
         CPUElementwise.copy(inputs[2], into: cState)
@@ -118,44 +107,25 @@ public struct LSTMSequenceOp: Operation {
             g.copyMemory(from: projected.rawPointer + t * gateBytes, byteCount: gateBytes)
             (hPrev.rawPointer + t * rowBytes).copyMemory(from: hState.rawPointer, byteCount: rowBytes)
             (cPrev.rawPointer + t * rowBytes).copyMemory(from: cState.rawPointer, byteCount: rowBytes)
-            if fused {
-                // One pool job per step: each thread takes batch rows, adds h·W_hhᵀ to their gates
-                // with the short-GEMM kernel and runs their gate math while the rows are in cache.
-                let (gp, cpp, hpp, cnp, csp, hsp, yp, wp) = (SendablePointer(raw: g), SendablePointer(raw: cPrev.rawPointer + t * rowBytes),
-                    SendablePointer(raw: hPrev.rawPointer + t * rowBytes), SendablePointer(raw: cNew.rawPointer + t * rowBytes),
-                    SendablePointer(raw: cState.rawPointer), SendablePointer(raw: hState.rawPointer), SendablePointer(raw: y.rawPointer + t * rowBytes),
-                    SendablePointer(raw: wT.rawPointer))
-                let m = mask.map { SendablePointer(raw: $0.rawPointer + t * b * size) }
-                CPUThreads.forChunks(b, costPerItem: 4 * hidden * hidden) { rows in
-                    let (r, n) = (rows.lowerBound, Int64(rows.count))
-                    func p(_ x: SendablePointer, _ offset: Int) -> UnsafeMutablePointer<Float> { (x.raw + offset * 4).assumingMemoryBound(to: Float.self) }
-                    _ = apus_sgemm_short(n, 0, Int64(4 * hidden), Int64(hidden), p(hpp, r * hidden), Int64(hidden), p(wp, 0), Int64(4 * hidden),
-                                         p(gp, r * 4 * hidden), Int64(4 * hidden), 1)
-                    apus_lstm_step_forward_f32(n, Int64(hidden), p(gp, r * 4 * hidden), p(cpp, r * hidden), p(hpp, r * hidden), m.map { p($0, r) },
-                                               p(cnp, r * hidden), p(csp, r * hidden), p(hsp, r * hidden), p(yp, r * hidden))
-                }
-                continue
-            }
-            if !ShortGEMM.accumulate(dtype, m: b, n: 4 * hidden, k: hidden, a: hPrev.rawPointer + t * rowBytes, lda: hidden,
-                                     b: wT.rawPointer, ldb: 4 * hidden, c: g, ldc: 4 * hidden) {
-                RawGEMM.run(dtype, transA: false, transB: true, m: b, n: 4 * hidden, k: hidden, a: hPrev.rawPointer + t * rowBytes, lda: hidden,
-                            b: w.rawPointer, ldb: hidden, beta: 1, c: g, ldc: 4 * hidden)
-            }
-            let m = mask.map { SendablePointer(raw: $0.rawPointer + t * b * size) }
-            let (gp, cpp, hpp, cnp, csp, hsp, yp) = (SendablePointer(raw: g), SendablePointer(raw: cPrev.rawPointer + t * rowBytes),
+            // One pool job per step: each thread takes batch rows, adds h·W_hhᵀ to their gates and
+            // runs their gate math while the rows are in cache.
+            let (gp, cpp, hpp, cnp, csp, hsp, yp, wp) = (SendablePointer(raw: g), SendablePointer(raw: cPrev.rawPointer + t * rowBytes),
                 SendablePointer(raw: hPrev.rawPointer + t * rowBytes), SendablePointer(raw: cNew.rawPointer + t * rowBytes),
-                SendablePointer(raw: cState.rawPointer), SendablePointer(raw: hState.rawPointer), SendablePointer(raw: y.rawPointer + t * rowBytes))
-            // The gate math of the batch rows, split over the pool.
-            CPUThreads.forChunks(b, costPerItem: hidden * 64) { rows in
-                let (r, n) = (rows.lowerBound, Int64(rows.count))
+                SendablePointer(raw: cState.rawPointer), SendablePointer(raw: hState.rawPointer), SendablePointer(raw: y.rawPointer + t * rowBytes),
+                SendablePointer(raw: wT.rawPointer))
+            let m = mask.map { SendablePointer(raw: $0.rawPointer + t * b * size) }
+            CPUThreads.forChunks(b, costPerItem: 4 * hidden * hidden) { rows in
+                let (r, n) = (rows.lowerBound, rows.count)
                 let row = r * hidden * size, gateRow = r * 4 * hidden * size
+                accumulateRows(dtype, m: n, n: 4 * hidden, k: hidden, a: hpp.raw + row, lda: hidden, b: wp.raw, ldb: 4 * hidden,
+                               c: gp.raw + gateRow, ldc: 4 * hidden)
                 if dtype == .float32 {
                     func p(_ x: SendablePointer, _ offset: Int) -> UnsafeMutablePointer<Float> { (x.raw + offset).assumingMemoryBound(to: Float.self) }
-                    apus_lstm_step_forward_f32(n, Int64(hidden), p(gp, gateRow), p(cpp, row), p(hpp, row), m.map { p($0, r * size) },
+                    apus_lstm_step_forward_f32(Int64(n), Int64(hidden), p(gp, gateRow), p(cpp, row), p(hpp, row), m.map { p($0, r * size) },
                                                p(cnp, row), p(csp, row), p(hsp, row), p(yp, row))
                 } else {
                     func p(_ x: SendablePointer, _ offset: Int) -> UnsafeMutablePointer<Double> { (x.raw + offset).assumingMemoryBound(to: Double.self) }
-                    apus_lstm_step_forward_f64(n, Int64(hidden), p(gp, gateRow), p(cpp, row), p(hpp, row), m.map { p($0, r * size) },
+                    apus_lstm_step_forward_f64(Int64(n), Int64(hidden), p(gp, gateRow), p(cpp, row), p(hpp, row), m.map { p($0, r * size) },
                                                p(cnp, row), p(csp, row), p(hsp, row), p(yp, row))
                 }
             }
@@ -201,47 +171,29 @@ public struct LSTMSequenceGradOp: Operation {
         let dGates = Tensor(uninitialized: gates.shape, dtype: dtype)
         let dh = CopyOp().cpu([inputs[1]], [])[0], dc = CopyOp().cpu([inputs[2]], [])[0]
         let rowBytes = b * hidden * size, gateBytes = b * 4 * hidden * size
-        let fused = dtype == .float32 && apus_cpu_level() == 2 && b <= 64
         for k in 0..<steps {
             let t = reverse ? k : steps - 1 - k
+            // One pool job per step: each thread takes batch rows, runs their gate math, then adds
+            // their dGates·W_hh to dh while the rows are in cache.
+            let (gp, cpp, cnp, dyp, dhp, dcp, dgp, wp) = (SendablePointer(raw: gates.rawPointer + t * gateBytes),
+                SendablePointer(raw: cPrev.rawPointer + t * rowBytes), SendablePointer(raw: cNew.rawPointer + t * rowBytes),
+                SendablePointer(raw: dy.rawPointer + t * rowBytes), SendablePointer(raw: dh.rawPointer), SendablePointer(raw: dc.rawPointer),
+                SendablePointer(raw: dGates.rawPointer + t * gateBytes), SendablePointer(raw: w.rawPointer))
             let m = mask.map { SendablePointer(raw: $0.rawPointer + t * b * size) }
-            let dg = dGates.rawPointer + t * gateBytes
-            if fused {
-                // One pool job per step: gate math, then dh += dGates·W_hh, for each thread's batch rows.
-                let (gp, cpp, cnp, dyp, dhp, dcp, dgp, wp) = (SendablePointer(raw: gates.rawPointer + t * gateBytes),
-                    SendablePointer(raw: cPrev.rawPointer + t * rowBytes), SendablePointer(raw: cNew.rawPointer + t * rowBytes),
-                    SendablePointer(raw: dy.rawPointer + t * rowBytes), SendablePointer(raw: dh.rawPointer), SendablePointer(raw: dc.rawPointer),
-                    SendablePointer(raw: dg), SendablePointer(raw: w.rawPointer))
-                CPUThreads.forChunks(b, costPerItem: 4 * hidden * hidden) { rows in
-                    let (r, n) = (rows.lowerBound, Int64(rows.count))
-                    func p(_ x: SendablePointer, _ offset: Int) -> UnsafeMutablePointer<Float> { (x.raw + offset * 4).assumingMemoryBound(to: Float.self) }
-                    apus_lstm_step_backward_f32(n, Int64(hidden), p(gp, r * 4 * hidden), p(cpp, r * hidden), p(cnp, r * hidden), m.map { p($0, r) },
-                                                p(dyp, r * hidden), p(dhp, r * hidden), p(dcp, r * hidden), p(dgp, r * 4 * hidden))
-                    _ = apus_sgemm_short(n, 0, Int64(hidden), Int64(4 * hidden), p(dgp, r * 4 * hidden), Int64(4 * hidden), p(wp, 0), Int64(hidden),
-                                         p(dhp, r * hidden), Int64(hidden), 1)
-                }
-                continue
-            }
-            let (gp, cpp, cnp, dyp, dhp, dcp, dgp) = (SendablePointer(raw: gates.rawPointer + t * gateBytes), SendablePointer(raw: cPrev.rawPointer + t * rowBytes),
-                SendablePointer(raw: cNew.rawPointer + t * rowBytes), SendablePointer(raw: dy.rawPointer + t * rowBytes),
-                SendablePointer(raw: dh.rawPointer), SendablePointer(raw: dc.rawPointer), SendablePointer(raw: dg))
-            CPUThreads.forChunks(b, costPerItem: hidden * 64) { rows in
-                let (r, n) = (rows.lowerBound, Int64(rows.count))
+            CPUThreads.forChunks(b, costPerItem: 4 * hidden * hidden) { rows in
+                let (r, n) = (rows.lowerBound, rows.count)
                 let row = r * hidden * size, gateRow = r * 4 * hidden * size
                 if dtype == .float32 {
                     func p(_ x: SendablePointer, _ offset: Int) -> UnsafeMutablePointer<Float> { (x.raw + offset).assumingMemoryBound(to: Float.self) }
-                    apus_lstm_step_backward_f32(n, Int64(hidden), p(gp, gateRow), p(cpp, row), p(cnp, row), m.map { p($0, r * size) },
+                    apus_lstm_step_backward_f32(Int64(n), Int64(hidden), p(gp, gateRow), p(cpp, row), p(cnp, row), m.map { p($0, r * size) },
                                                 p(dyp, row), p(dhp, row), p(dcp, row), p(dgp, gateRow))
                 } else {
                     func p(_ x: SendablePointer, _ offset: Int) -> UnsafeMutablePointer<Double> { (x.raw + offset).assumingMemoryBound(to: Double.self) }
-                    apus_lstm_step_backward_f64(n, Int64(hidden), p(gp, gateRow), p(cpp, row), p(cnp, row), m.map { p($0, r * size) },
+                    apus_lstm_step_backward_f64(Int64(n), Int64(hidden), p(gp, gateRow), p(cpp, row), p(cnp, row), m.map { p($0, r * size) },
                                                 p(dyp, row), p(dhp, row), p(dcp, row), p(dgp, gateRow))
                 }
-            }
-            if !ShortGEMM.accumulate(dtype, m: b, n: hidden, k: 4 * hidden, a: dg, lda: 4 * hidden, b: w.rawPointer, ldb: hidden,
-                                     c: dh.rawPointer, ldc: hidden) {
-                RawGEMM.run(dtype, transA: false, transB: false, m: b, n: hidden, k: 4 * hidden, a: dg, lda: 4 * hidden,
-                            b: w.rawPointer, ldb: hidden, beta: 1, c: dh.rawPointer, ldc: hidden)
+                accumulateRows(dtype, m: n, n: hidden, k: 4 * hidden, a: dgp.raw + gateRow, lda: 4 * hidden, b: wp.raw, ldb: hidden,
+                               c: dhp.raw + row, ldc: hidden)
             }
         }
         let dW = Tensor(uninitialized: w.shape, dtype: dtype)
