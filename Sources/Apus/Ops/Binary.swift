@@ -94,9 +94,13 @@ extension Tensor {
     public static func * (a: Tensor, b: Tensor) -> Tensor { binary(.mul, a, b) }
     /// a / b elementwise with broadcasting (integer division truncates; x/0 is 0 for integers).
     public static func / (a: Tensor, b: Tensor) -> Tensor { binary(.div, a, b) }
+    /// Replaces `a` with a + b (a new tensor; `b` broadcasts to `a`'s result shape).
     public static func += (a: inout Tensor, b: Tensor) { a = a + b }
+    /// Replaces `a` with a − b (a new tensor; `b` broadcasts to `a`'s result shape).
     public static func -= (a: inout Tensor, b: Tensor) { a = a - b }
+    /// Replaces `a` with a · b (a new tensor; `b` broadcasts to `a`'s result shape).
     public static func *= (a: inout Tensor, b: Tensor) { a = a * b }
+    /// Replaces `a` with a / b (a new tensor; `b` broadcasts to `a`'s result shape).
     public static func /= (a: inout Tensor, b: Tensor) { a = a / b }
     /// aᵇ elementwise with broadcasting.
     public static func pow(_ a: Tensor, _ b: Tensor) -> Tensor { binary(.pow, a, b) }

@@ -95,17 +95,29 @@ extension Tensor {
     public func greater(_ other: Tensor) -> Tensor { compare(.greater, other) }
     /// self >= other elementwise → Bool.
     public func greaterEqual(_ other: Tensor) -> Tensor { compare(.greaterEqual, other) }
+    /// `a.equal(b)`: elementwise, broadcasting, → Bool tensor.
     public static func .== (a: Tensor, b: Tensor) -> Tensor { a.equal(b) }
+    /// `a.notEqual(b)`: elementwise, broadcasting, → Bool tensor.
     public static func .!= (a: Tensor, b: Tensor) -> Tensor { a.notEqual(b) }
+    /// `a.less(b)`: elementwise, broadcasting, → Bool tensor.
     public static func .< (a: Tensor, b: Tensor) -> Tensor { a.less(b) }
+    /// `a.lessEqual(b)`: elementwise, broadcasting, → Bool tensor.
     public static func .<= (a: Tensor, b: Tensor) -> Tensor { a.lessEqual(b) }
+    /// `a.greater(b)`: elementwise, broadcasting, → Bool tensor.
     public static func .> (a: Tensor, b: Tensor) -> Tensor { a.greater(b) }
+    /// `a.greaterEqual(b)`: elementwise, broadcasting, → Bool tensor.
     public static func .>= (a: Tensor, b: Tensor) -> Tensor { a.greaterEqual(b) }
+    /// `a.equal(b)` against a scalar in `a`'s dtype → Bool tensor of `a`'s shape.
     public static func .== (a: Tensor, b: Double) -> Tensor { a.equal(a.scalar(b)) }
+    /// `a.notEqual(b)` against a scalar in `a`'s dtype → Bool tensor of `a`'s shape.
     public static func .!= (a: Tensor, b: Double) -> Tensor { a.notEqual(a.scalar(b)) }
+    /// `a.less(b)` against a scalar in `a`'s dtype → Bool tensor of `a`'s shape.
     public static func .< (a: Tensor, b: Double) -> Tensor { a.less(a.scalar(b)) }
+    /// `a.lessEqual(b)` against a scalar in `a`'s dtype → Bool tensor of `a`'s shape.
     public static func .<= (a: Tensor, b: Double) -> Tensor { a.lessEqual(a.scalar(b)) }
+    /// `a.greater(b)` against a scalar in `a`'s dtype → Bool tensor of `a`'s shape.
     public static func .> (a: Tensor, b: Double) -> Tensor { a.greater(a.scalar(b)) }
+    /// `a.greaterEqual(b)` against a scalar in `a`'s dtype → Bool tensor of `a`'s shape.
     public static func .>= (a: Tensor, b: Double) -> Tensor { a.greaterEqual(a.scalar(b)) }
 
     /// `a` where `condition` holds, else `b` (broadcasting).

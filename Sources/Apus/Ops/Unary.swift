@@ -150,12 +150,20 @@ extension Tensor {
 
     /// −x.
     public static prefix func - (x: Tensor) -> Tensor { x.dtype.isFloatingPoint ? x.unary(.neg) : x.scaled(-1, 0) }
+    /// x + s elementwise; same shape and dtype as `x`.
     public static func + (x: Tensor, s: Double) -> Tensor { x.scaled(1, s) }
+    /// s + x elementwise; same shape and dtype as `x`.
     public static func + (s: Double, x: Tensor) -> Tensor { x.scaled(1, s) }
+    /// x − s elementwise; same shape and dtype as `x`.
     public static func - (x: Tensor, s: Double) -> Tensor { x.scaled(1, -s) }
+    /// s − x elementwise; same shape and dtype as `x`.
     public static func - (s: Double, x: Tensor) -> Tensor { x.scaled(-1, s) }
+    /// x · s elementwise; same shape and dtype as `x`.
     public static func * (x: Tensor, s: Double) -> Tensor { x.scaled(s, 0) }
+    /// s · x elementwise; same shape and dtype as `x`.
     public static func * (s: Double, x: Tensor) -> Tensor { x.scaled(s, 0) }
+    /// x / s elementwise; same shape and dtype as `x`.
     public static func / (x: Tensor, s: Double) -> Tensor { x.dtype.isFloatingPoint ? x.affine(scale: 1 / s, shift: 0) : x / x.scalar(s) }
+    /// s / x elementwise; same shape and dtype as `x`.
     public static func / (s: Double, x: Tensor) -> Tensor { x.scalar(s) / x }
 }
