@@ -106,3 +106,56 @@
 #include <math.h>
 DEFINE_POOL(float, f32)
 DEFINE_POOL(double, f64)
+
+// Max pooling with indices: each output also records where (iy·w + ix within its plane) its
+// window's first maximum lies, so the backward pass needs neither the input nor the output.
+#define DEFINE_POOL_INDICES(T, SUF)                                                            \
+    APUS_INLINE void apus_maxpool_indices_##SUF##_body(const T *x, int64_t planes, int64_t h,  \
+        int64_t w, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,     \
+        int64_t oh, int64_t ow, T *y, int32_t *idx) {                                          \
+        if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0) {                  \
+            for (int64_t p = 0; p < planes; p++)                                               \
+                for (int64_t oy = 0; oy < oh; oy++) {                                          \
+                    const T *r0 = x + (p * h + 2 * oy) * w, *r1 = r0 + w;                       \
+                    T *yr = y + (p * oh + oy) * ow;                                            \
+                    int32_t *ir = idx + (p * oh + oy) * ow;                                    \
+                    int32_t row0 = (int32_t)(2 * oy * w), row1 = row0 + (int32_t)w;            \
+                    for (int64_t ox = 0; ox < ow; ox++) {                                      \
+                        int64_t c = 2 * ox;                                                    \
+                        T a = r0[c], b = r0[c + 1], e = r1[c], f = r1[c + 1];                  \
+                        int right0 = b > a, right1 = f > e;                                    \
+                        T top = right0 ? b : a, bottom = right1 ? f : e;                       \
+                        int lower = bottom > top;                                              \
+                        yr[ox] = lower ? bottom : top;                                         \
+                        ir[ox] = lower ? row1 + (int32_t)c + right1 : row0 + (int32_t)c + right0; \
+                    }                                                                          \
+                }                                                                              \
+            return;                                                                            \
+        }                                                                                      \
+        WINDOW_LOOP({                                                                          \
+            T m = -(T)INFINITY; int64_t at = -1;                                               \
+            for (int64_t iy = ya; iy < yb; iy++)                                               \
+                for (int64_t ix = xa; ix < xb; ix++) {                                         \
+                    T v = x[base + iy * w + ix];                                               \
+                    if (v > m || at < 0) { m = v; at = iy * w + ix; }                         \
+                }                                                                              \
+            y[out] = m;                                                                        \
+            idx[out] = (int32_t)at;                                                            \
+        })                                                                                     \
+    }                                                                                          \
+    APUS_VARIANTS(apus_maxpool_indices_##SUF, (const T *x, int64_t planes, int64_t h, int64_t w, \
+        int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh,    \
+        int64_t ow, T *y, int32_t *idx), (x, planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow, y, idx)) \
+    void apus_maxpool_scatter_##SUF(const T *g, const int32_t *idx, int64_t planes, int64_t hw, \
+        int64_t ohw, T *dx) {                                                                  \
+        for (int64_t p = 0; p < planes; p++) {                                                 \
+            T *d = dx + p * hw;                                                                \
+            const T *gp = g + p * ohw;                                                         \
+            const int32_t *ip = idx + p * ohw;                                                 \
+            for (int64_t i = 0; i < hw; i++) d[i] = (T)0;                                      \
+            for (int64_t j = 0; j < ohw; j++) d[ip[j]] += gp[j];                               \
+        }                                                                                      \
+    }
+
+DEFINE_POOL_INDICES(float, f32)
+DEFINE_POOL_INDICES(double, f64)

@@ -1,3 +1,5 @@
+import CApusKernels
+
 /// A recorded computation: values with shapes and dtypes, and nodes (op + inputs + outputs),
 /// built by running ordinary Apus code on symbolic tensors (`Graph.trace`).
 ///
@@ -32,19 +34,25 @@ public final class Graph: CustomStringConvertible {
     public internal(set) var constants: [Int: Tensor] = [:]
     /// Recorded nodes in execution order.
     public internal(set) var nodes: [Node] = []
+    /// Constants made while tracing (literals such as a backward seed of ones): passes may fold
+    /// ops on them. Other constants are captured state (parameters), read live on every run.
+    public internal(set) var literals: Set<Int> = []
     let errorSink = ErrorSink()
     private var constantIDs: [ObjectIdentifier: [(Tensor, Int)]] = [:]
+    /// Storages created after this serial number were made by the traced code.
+    private var firstTracedSerial = Int.max
 
     init() {}
 
-    /// Takes over the values, inputs and constants of `other` (nodes and outputs are set by the caller).
-    func adopt(from other: Graph) {
-        values = other.values
-        inputs = other.inputs
-        constants = other.constants
+    /// A copy that passes can rewrite without touching this graph.
+    func copy() -> Graph {
+        let result = Graph()
+        (result.values, result.inputs, result.outputs, result.constants, result.nodes, result.literals) =
+            (values, inputs, outputs, constants, nodes, literals)
+        return result
     }
 
-    private func newValue(_ spec: TensorSpec) -> Value {
+    func newValue(_ spec: TensorSpec) -> Value {
         values.append(spec)
         return Value(id: values.count - 1, spec: spec)
     }
@@ -74,6 +82,7 @@ public final class Graph: CustomStringConvertible {
         }
         let value = newValue(tensor.spec)
         constants[value.id] = tensor
+        if tensor.storage.serial > firstTracedSerial { literals.insert(value.id) }
         constantIDs[key, default: []].append((tensor, value.id))
         return value.id
     }
@@ -97,6 +106,7 @@ public final class Graph: CustomStringConvertible {
     /// ```
     public static func trace(_ specs: [TensorSpec], _ body: ([Tensor]) throws -> [Tensor]) throws -> Graph {
         let graph = Graph()
+        graph.firstTracedSerial = Int(apus_next_serial())
         var state = DispatchState.current
         state.recorder = graph
         state.errorSink = nil

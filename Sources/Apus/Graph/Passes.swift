@@ -1,34 +1,118 @@
-/// Graph optimisations, each a function from a graph to a smaller equivalent one.
+/// Graph optimisations. Each pass rewrites the graph in place into an equivalent one that does
+/// less work or holds less memory; `optimized()` runs them all, in order.
 extension Graph {
-    /// A copy holding only the nodes that the outputs depend on (dead-code elimination) and
-    /// with repeated computations merged (common-subexpression elimination: the same op, by
-    /// its full description, on the same inputs).
+    /// A copy with every pass applied: common subexpressions merged, constants folded, dead code
+    /// removed, max pools rewritten to keep indices, and elementwise chains fused.
     func optimized() -> Graph {
-        let result = Graph()
-        result.adopt(from: self)
-        var replacement: [Int: Int] = [:]            // value id → the equivalent value kept
-        var seen: [String: [Int]] = [:]               // op description + inputs → outputs
+        let graph = copy()
+        graph.eliminateCommonSubexpressions()
+        graph.foldConstants()
+        graph.eliminateDeadCode()
+        graph.rewriteMaxPoolsToIndices()
+        graph.eliminateDeadCode()
+        graph.fuseElementwise()
+        return graph
+    }
+
+    /// Makes every later use of a key's value read the mapped value instead.
+    func replaceUses(_ replacement: [Int: Int]) {
+        guard !replacement.isEmpty else { return }
+        nodes = nodes.map { Node(op: $0.op, inputs: $0.inputs.map { replacement[$0] ?? $0 }, outputs: $0.outputs) }
+        outputs = outputs.map { replacement[$0] ?? $0 }
+    }
+
+    /// Merges repeated computations: the same op (by its full description, attributes
+    /// included) on the same inputs is computed once. Side-effecting ops are never merged.
+    func eliminateCommonSubexpressions() {
+        var replacement: [Int: Int] = [:]
+        var seen: [String: [Int]] = [:]
         var kept: [Node] = []
         for node in nodes {
             let inputs = node.inputs.map { replacement[$0] ?? $0 }
             let key = "\(node.op)|\(inputs)"
-            if let previous = seen[key] {
+            if !node.op.hasSideEffects, let previous = seen[key] {
                 for (a, b) in zip(node.outputs, previous) { replacement[a] = b }
                 continue
             }
             seen[key] = node.outputs
             kept.append(Node(op: node.op, inputs: inputs, outputs: node.outputs))
         }
-        let outputs = self.outputs.map { replacement[$0] ?? $0 }
+        nodes = kept
+        outputs = outputs.map { replacement[$0] ?? $0 }
+    }
+
+    /// Computes, once and now, every op whose inputs are all literals (constants made while
+    /// tracing); the results become literals. Captured state (parameters) is never folded, so
+    /// in-place updates stay visible.
+    func foldConstants() {
+        var kept: [Node] = []
+        for node in nodes {
+            guard !node.op.hasSideEffects, node.inputs.allSatisfy(literals.contains) else {
+                kept.append(node)
+                continue
+            }
+            let arguments = node.inputs.map { constants[$0]! }
+            let results = withoutGrad { node.op.cpu(arguments, node.outputs.map { values[$0] }) }
+            for (id, result) in zip(node.outputs, results) {
+                constants[id] = result
+                literals.insert(id)
+            }
+        }
+        nodes = kept
+    }
+
+    /// Keeps only the nodes that the outputs (or a side effect) depend on, and the constants
+    /// they read.
+    func eliminateDeadCode() {
         var live = Set(outputs)
-        var reversedKept: [Node] = []
-        for node in kept.reversed() where node.outputs.contains(where: live.contains) {
-            reversedKept.append(node)
+        var kept: [Node] = []
+        for node in nodes.reversed() where node.op.hasSideEffects || node.outputs.contains(where: live.contains) {
+            kept.append(node)
             live.formUnion(node.inputs)
         }
-        result.nodes = reversedKept.reversed()
-        result.outputs = outputs
-        return result
+        nodes = kept.reversed()
+        constants = constants.filter { live.contains($0.key) }
+        literals = literals.filter { constants[$0] != nil }
+    }
+
+    /// Rewrites each `maxPool2d` to also return its argmax indices, and its gradient to scatter
+    /// through them, so the pooled input is no longer read by the backward pass and dies right
+    /// after pooling. A ReLU gradient taken on the pooled input after the scatter moves before
+    /// it, onto the (4× smaller) pooled output:
+    /// `reluGrad(scatter(g), x) = scatter(reluGrad(g, pool(x)))`, as the scatter only writes
+    /// where x equals its window's maximum.
+    func rewriteMaxPoolsToIndices() {
+        var pools: [Int: (geometry: PoolGeometry, pooled: Int, indices: Int)] = [:]   // pooled input → pooling
+        var scatters: [Int: (cotangent: Int, input: Int)] = [:]                         // scatter output → (g, x)
+        let readers = readerCounts()
+        var rewritten: [Node] = []
+        for node in nodes {
+            if let pool = node.op as? MaxPool2dOp, pools[node.inputs[0]] == nil {
+                let indices = newValue(TensorSpec(values[node.outputs[0]].shape, .int32)).id
+                pools[node.inputs[0]] = (pool.geometry, node.outputs[0], indices)
+                rewritten.append(Node(op: MaxPool2dWithIndicesOp(geometry: pool.geometry), inputs: node.inputs, outputs: [node.outputs[0], indices]))
+            } else if let grad = node.op as? MaxPool2dGradOp, let pool = pools[node.inputs[0]], pool.geometry == grad.geometry {
+                let x = node.inputs[0]
+                rewritten.append(Node(op: MaxPool2dScatterOp(inputShape: values[x].shape), inputs: [node.inputs[1], pool.indices], outputs: node.outputs))
+                scatters[node.outputs[0]] = (node.inputs[1], x)
+            } else if let binary = node.op as? BinaryOp, binary.kind == .reluGrad, let scatter = scatters[node.inputs[0]],
+                      scatter.input == node.inputs[1], readers[node.inputs[0]] == 1, !outputs.contains(node.inputs[0]),
+                      let pool = pools[scatter.input] {
+                let masked = newValue(values[scatter.cotangent]).id
+                rewritten.append(Node(op: BinaryOp(.reluGrad), inputs: [scatter.cotangent, pool.pooled], outputs: [masked]))
+                rewritten.append(Node(op: MaxPool2dScatterOp(inputShape: values[scatter.input].shape), inputs: [masked, pool.indices], outputs: node.outputs))
+            } else {
+                rewritten.append(node)
+            }
+        }
+        nodes = rewritten
+    }
+
+    /// How many nodes read each value.
+    func readerCounts() -> [Int: Int] {
+        var counts: [Int: Int] = [:]
+        for node in nodes { for v in Set(node.inputs) { counts[v, default: 0] += 1 } }
+        return counts
     }
 
     /// For each value, the index of the last node that reads it (outputs: never released).
@@ -37,21 +121,5 @@ extension Graph {
         for (i, node) in nodes.enumerated() { for v in node.inputs { last[v] = i } }
         for v in outputs { last[v] = Int.max }
         return last
-    }
-
-    /// Bytes of intermediate values alive at once at the worst point of a run that frees each
-    /// value after its last reader (inputs and constants not counted).
-    func plannedPeakBytes() -> Int {
-        let last = lastUses()
-        var alive = 0, peak = 0
-        var dying: [Int: [Int]] = [:]
-        for (v, i) in last where i != Int.max { dying[i, default: []].append(v) }
-        let external = Set(inputs).union(constants.keys)
-        for (i, node) in nodes.enumerated() {
-            for v in node.outputs { alive += values[v].count * values[v].dtype.byteSize }
-            peak = Swift.max(peak, alive)
-            for v in dying[i] ?? [] where !external.contains(v) { alive -= values[v].count * values[v].dtype.byteSize }
-        }
-        return peak
     }
 }

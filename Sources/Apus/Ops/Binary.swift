@@ -21,6 +21,11 @@ public struct BinaryOp: Operation {
     public init(_ kind: Kind) { self.kind = kind }
     public var name: String { kind.rawValue }
 
+    /// Operands that already have the output's shape (float dtypes only: the C kernels).
+    public func inPlaceInputs(_ inputs: [TensorSpec], _ outputs: [TensorSpec]) -> [Int] {
+        outputs[0].dtype.isFloatingPoint ? inputs.indices.filter { inputs[$0] == outputs[0] } : []
+    }
+
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
         try require(inputs[0].dtype == inputs[1].dtype, name, inputs,
                     "both operands must have one dtype, got \(inputs[0].dtype) and \(inputs[1].dtype) (use cast(to:))")
@@ -36,10 +41,7 @@ public struct BinaryOp: Operation {
         let a = inputs[0], b = inputs[1], shape = outputs[0].shape
         switch a.dtype {
         case .float32, .float64:
-            let codes: [Kind: apus_binary_op] = [.add: APUS_ADD, .sub: APUS_SUB, .mul: APUS_MUL, .div: APUS_DIV,
-                                                 .pow: APUS_POW, .maximum: APUS_MAXIMUM, .minimum: APUS_MINIMUM,
-                                                 .reluGrad: APUS_RELU_GRAD]
-            return [CPUElementwise.binary(codes[kind]!, a, b, outShape: shape)]
+            return [CPUElementwise.binary(code, a, b, outShape: shape)]
         case .int32: return [integer(a, b, shape, Int32.self)]
         case .int64: return [integer(a, b, shape, Int64.self)]
         case .bool: preconditionFailure("unreachable: shape rule rejects bool")
@@ -79,6 +81,22 @@ public struct BinaryOp: Operation {
             (ga, gb) = (Tensor.binary(.reluGrad, g, b), nil)
         }
         return [ga.map { $0.sum(toShape: a.shape) }, gb.map { $0.sum(toShape: b.shape) }]
+    }
+}
+
+extension BinaryOp {
+    /// The C kernel's code for a floating-point operation.
+    var code: apus_binary_op {
+        switch kind {
+        case .add: return APUS_ADD
+        case .sub: return APUS_SUB
+        case .mul: return APUS_MUL
+        case .div: return APUS_DIV
+        case .pow: return APUS_POW
+        case .maximum: return APUS_MAXIMUM
+        case .minimum: return APUS_MINIMUM
+        case .reluGrad: return APUS_RELU_GRAD
+        }
     }
 }
 

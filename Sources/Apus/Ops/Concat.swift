@@ -51,6 +51,7 @@ public struct SplitOp: Operation {
         self.sizes = sizes
     }
     public var name: String { "split" }
+    public var returnsView: Bool { true }
     public var outputCount: Int { sizes.count }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {

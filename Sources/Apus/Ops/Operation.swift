@@ -27,11 +27,25 @@ public protocol Operation {
     var isDifferentiable: Bool { get }
     /// How many outputs the op returns (1 unless it says otherwise).
     var outputCount: Int { get }
+    /// Whether running the op matters beyond its outputs (an in-place optimizer update): graph
+    /// passes never remove, merge or fold it.
+    var hasSideEffects: Bool { get }
+    /// Whether outputs may share storage with input 0 (views: reshape, permute, slice, …). The
+    /// graph memory planner keeps such an input's buffer alive as long as its views.
+    var returnsView: Bool { get }
+    /// Inputs whose buffer the output may overwrite while the op runs: the op reads element i
+    /// of that input only to write element i of its output (elementwise ops, when the input
+    /// already has the output's shape). The memory planner lets the output reuse such an
+    /// input's slot when the input dies at this op.
+    func inPlaceInputs(_ inputs: [TensorSpec], _ outputs: [TensorSpec]) -> [Int]
 }
 
 extension Operation {
     public var isDifferentiable: Bool { true }
     public var outputCount: Int { 1 }
+    public var hasSideEffects: Bool { false }
+    public var returnsView: Bool { false }
+    public func inPlaceInputs(_ inputs: [TensorSpec], _ outputs: [TensorSpec]) -> [Int] { [] }
     public func vjp(_ context: VJPContext) -> [Tensor?] {
         fatalError("\(name) has no gradient (vjp); higher-order differentiation through it is not supported")
     }

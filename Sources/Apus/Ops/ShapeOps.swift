@@ -7,6 +7,7 @@ public struct ReshapeOp: Operation {
         self.shape = shape
     }
     public var name: String { "reshape" }
+    public var returnsView: Bool { true }
 
     static func resolve(_ shape: [Int], count: Int, _ inputs: [TensorSpec]) throws -> [Int] {
         let unknown = shape.indices.filter { shape[$0] == -1 }
@@ -71,6 +72,7 @@ public struct PermuteOp: Operation {
         self.permutation = permutation
     }
     public var name: String { "permute" }
+    public var returnsView: Bool { true }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
         let rank = inputs[0].shape.count
@@ -102,6 +104,7 @@ public struct ExpandOp: Operation {
         self.shape = shape
     }
     public var name: String { "expand" }
+    public var returnsView: Bool { true }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
         let source = inputs[0].shape

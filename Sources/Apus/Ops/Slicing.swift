@@ -13,6 +13,7 @@ public struct SliceOp: Operation {
     public let ranges: [SliceRange]
     public init(ranges: [SliceRange]) { self.ranges = ranges }
     public var name: String { "slice" }
+    public var returnsView: Bool { true }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
         let shape = inputs[0].shape
@@ -70,6 +71,7 @@ public struct FlipOp: Operation {
         self.axes = axes
     }
     public var name: String { "flip" }
+    public var returnsView: Bool { true }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
         _ = try axes.map { try normalizeAxis($0, rank: inputs[0].shape.count, op: name, inputs) }

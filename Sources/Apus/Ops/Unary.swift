@@ -18,6 +18,7 @@ public struct UnaryOp: Operation {
 
     public var name: String { kind.rawValue }
     public var isDifferentiable: Bool { ![.sign, .step, .clampMask].contains(kind) }
+    public func inPlaceInputs(_ inputs: [TensorSpec], _ outputs: [TensorSpec]) -> [Int] { [0] }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
         try require(inputs[0].dtype.isFloatingPoint, name, inputs, "expected a float32 or float64 tensor, got \(inputs[0].dtype)")

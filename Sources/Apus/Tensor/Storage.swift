@@ -1,17 +1,30 @@
+import CApusKernels
 import Foundation
 
 /// A block of memory holding a tensor's elements; views share one `Storage`.
-/// Its bytes come from, and return to, the caching allocator.
+/// Its bytes come from, and return to, the caching allocator, except while a compiled graph
+/// runs a node whose outputs have planned places in the graph's arena (see `MemoryPlan`):
+/// then an allocation of a planned size takes its place there and gives nothing back.
 public final class Storage: @unchecked Sendable {
     let pointer: UnsafeMutableRawPointer
     let byteCount: Int
+    /// Creation order: tells constants made while tracing (foldable) from captured state.
+    let serial: Int
+    private let ownsMemory: Bool
 
     init(byteCount: Int) {
         self.byteCount = byteCount
-        self.pointer = CachingAllocator.shared.allocate(byteCount: byteCount)
+        serial = Int(apus_next_serial())
+        if let planned = apus_placement_take(Int64(byteCount)) {
+            pointer = planned
+            ownsMemory = false
+        } else {
+            pointer = CachingAllocator.shared.allocate(byteCount: byteCount)
+            ownsMemory = true
+        }
     }
 
-    deinit { CachingAllocator.shared.release(pointer, byteCount: byteCount) }
+    deinit { if ownsMemory { CachingAllocator.shared.release(pointer, byteCount: byteCount) } }
 }
 
 /// Host memory allocator that keeps freed blocks in per-size free lists, so a training loop

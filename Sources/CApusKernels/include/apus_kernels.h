@@ -161,4 +161,22 @@ void apus_flush_denormals(void);
 /// A spin-wait hint (x86 `pause`).
 void apus_cpu_relax(void);
 
+/// Graph arena placement (see placement.c): the planned addresses of the next node's outputs.
+int apus_placement_set(int count, void *const *pointers, const int64_t *sizes);
+/// The planned address for an allocation of exactly `size` bytes on this thread, or NULL.
+void *apus_placement_take(int64_t size);
+void apus_placement_clear(void);
+/// A process-wide increasing number (creation order of storages).
+int64_t apus_next_serial(void);
+
+/// Max pooling that also records, per output, the index of its window's first maximum within
+/// the input plane (int32).
+void apus_maxpool_indices_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                              int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, float *y, int32_t *idx);
+void apus_maxpool_indices_f64(const double *x, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                              int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, double *y, int32_t *idx);
+/// dx (planes × hw, zeroed here) += g at the recorded indices (planes × ohw each).
+void apus_maxpool_scatter_f32(const float *g, const int32_t *idx, int64_t planes, int64_t hw, int64_t ohw, float *dx);
+void apus_maxpool_scatter_f64(const double *g, const int32_t *idx, int64_t planes, int64_t hw, int64_t ohw, double *dx);
+
 #endif
