@@ -18,6 +18,8 @@ import Apus
 open class Module {
     /// Training mode (dropout active, batch statistics) or evaluation mode.
     public private(set) var isTraining = true
+    /// Compiled forward functions while `hybridize()` is on.
+    var hybridState: HybridState?
 
     public init() {}
 

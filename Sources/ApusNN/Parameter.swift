@@ -33,6 +33,21 @@ public final class Parameter {
         get { value.grad }
         set { if value.requiresGrad { value.grad = newValue } }
     }
+
+    /// Runs `body` with each parameter's value replaced by the tensor at the same position,
+    /// then puts the values back. Graph mode traces a model this way with symbolic stand-ins,
+    /// so parameters become graph inputs (read afresh on every run) and gradients with respect
+    /// to them are traced.
+    public static func substituting<R>(_ parameters: [Parameter], with values: [Tensor], _ body: () throws -> R) rethrows -> R {
+        precondition(parameters.count == values.count, "Parameter.substituting: \(parameters.count) parameters, \(values.count) values")
+        let saved = parameters.map(\.value)
+        for (parameter, value) in zip(parameters, values) {
+            precondition(value.spec == parameter.value.spec, "Parameter.substituting: \(value.spec) for a \(parameter.value.spec) parameter")
+            parameter.value = value.requiresGrad == parameter.isTrainable ? value : value.requiringGrad(parameter.isTrainable)
+        }
+        defer { for (parameter, value) in zip(parameters, saved) { parameter.value = value } }
+        return try body()
+    }
 }
 
 /// A parameter that may be absent (a bias that is switched off): `@OptionalParameter var bias: Tensor?`.

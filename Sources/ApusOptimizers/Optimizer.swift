@@ -46,12 +46,22 @@ open class Optimizer {
     }
 
     /// Updates every parameter that has a gradient.
-    public func step() {
+    public func step() { update(with: parameters.map { $0.isTrainable ? $0.grad : nil }) }
+
+    /// Updates the trainable parameters with `gradients` (one per trainable parameter, in
+    /// order) unless `loss` is not finite. Inside `compile` (graph mode) this records one graph
+    /// node that updates the parameters in place when the graph runs.
+    public func step(loss: Tensor, gradients: [Tensor]) {
+        _ = Tensor.apply(OptimizerStepOp(optimizer: self), [loss] + gradients)
+    }
+
+    /// One update from a gradient (or none) per parameter.
+    func update(with gradients: [Tensor?]) {
         apus_flush_denormals()
         stepCount += 1
         withoutGrad {
-            for (index, parameter) in parameters.enumerated() {
-                guard parameter.isTrainable, let gradient = parameter.grad else { continue }
+            for (index, (parameter, gradient)) in zip(parameters, gradients).enumerated() {
+                guard parameter.isTrainable, let gradient else { continue }
                 precondition(gradient.shape == parameter.value.shape, "optimizer: gradient shape \(gradient.shape) ≠ parameter shape \(parameter.value.shape)")
                 update(index: index, value: parameter.value, gradient: gradient.contiguous().cast(to: parameter.value.dtype))
             }

@@ -114,21 +114,26 @@ public final class Model: Module {
         super.init()
     }
 
-    /// Runs the model on a batch holding one tensor per input name; returns the outputs in order.
+    /// Runs the model on a batch holding one tensor per input name; returns the outputs in order
+    /// (as a compiled graph once `hybridize()` is on).
     public func callAsFunction(_ batch: Example) -> [Tensor] {
-        var values: [ObjectIdentifier: Tensor] = [:]
-        for node in order {
-            if let run = node.run {
-                values[ObjectIdentifier(node)] = run(node.inputs.map { values[ObjectIdentifier($0)]! })
-            } else {
-                guard let value = batch[node.name], Array(value.shape.dropFirst()) == node.shape, value.dtype == node.dtype else {
-                    Tensor.reportShapeError(ShapeError(op: "Model '\(name)'", shapes: [batch[node.name]?.shape ?? []],
-                        expected: "input '\(node.name)' as [B] + \(node.shape) \(node.dtype), got \(batch[node.name].map { "\($0.dtype)" } ?? "nothing (the batch has \(batch.keys.sorted()))")"))
-                    return outputs.map { _ in Tensor.zeros([]) }
-                }
-                values[ObjectIdentifier(node)] = value
+        var given: [Tensor] = []
+        for input in inputs {
+            guard let value = batch[input.name], Array(value.shape.dropFirst()) == input.shape, value.dtype == input.dtype else {
+                Tensor.reportShapeError(ShapeError(op: "Model '\(name)'", shapes: [batch[input.name]?.shape ?? []],
+                    expected: "input '\(input.name)' as [B] + \(input.shape) \(input.dtype), got \(batch[input.name].map { "\($0.dtype)" } ?? "nothing (the batch has \(batch.keys.sorted()))")"))
+                return outputs.map { _ in Tensor.zeros([]) }
             }
+            given.append(value)
         }
-        return outputs.map { values[ObjectIdentifier($0)]! }
+        let (inputs, outputs, order) = (self.inputs, self.outputs, self.order)
+        return hybridCall(given) { tensors in
+            var values: [ObjectIdentifier: Tensor] = [:]
+            for (input, tensor) in zip(inputs, tensors) { values[ObjectIdentifier(input)] = tensor }
+            for node in order {
+                if let run = node.run { values[ObjectIdentifier(node)] = run(node.inputs.map { values[ObjectIdentifier($0)]! }) }
+            }
+            return outputs.map { values[ObjectIdentifier($0)]! }
+        }
     }
 }

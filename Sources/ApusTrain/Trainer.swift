@@ -47,11 +47,12 @@ public final class Trainer {
     let forward: (Example) -> Tensor
     /// A custom training step replacing forward/loss/backward/update: returns the batch's logs.
     public var customStep: ((Trainer, Example) -> Logs)?
-    /// Run each training step as a compiled graph (forward, loss and gradients traced once per
-    /// batch shape; see `compile`), MXNet's hybridize. Models with dropout or batch
-    /// normalisation are refused (their randomness and running statistics would be frozen).
+    /// Run each training step as one compiled graph (forward, loss, gradients and the optimizer
+    /// update traced once per batch shape; see `CompiledTrainingStep`), MXNet's hybridize.
+    /// Models with dropout or batch normalisation are refused (tracing would freeze their
+    /// randomness and running statistics).
     public var hybridize = false
-    private var compiledStep: CompiledFunction?
+    private var compiledStep: CompiledTrainingStep?
     private var stepKeys: [String] = []
     /// Print progress (a bar on a terminal, a line per epoch otherwise).
     public var verbose = true
@@ -75,31 +76,25 @@ public final class Trainer {
         return t
     }
 
-    /// The compiled forward + loss + gradients of the trainable parameters, built on first use.
+    /// One training step as a compiled graph (built on first use, retraced for a new batch
+    /// shape): forward, loss, gradients and the optimizer update traced into one graph, whose
+    /// inputs are the batch and the parameters.
     func hybridizedStep(_ batch: Example) throws -> (Logs, Tensor, Tensor) {
         if compiledStep == nil {
             if let bad = model.namedModules().first(where: { ($0.1 as? Dropout).map { $0.p > 0 } ?? ($0.1 is BatchNorm) }) {
                 throw TrainingError("hybridize: '\(bad.0)' (\(bad.1.typeDescription)) draws random masks or updates running statistics, which tracing would freeze; train it eagerly")
             }
             stepKeys = batch.keys.sorted()
-            let parameters = optimizer.parameters.filter(\.isTrainable)
             let keys = stepKeys, forward = self.forward, loss = self.loss, target = self.target
-            compiledStep = compile { tensors in
+            compiledStep = CompiledTrainingStep(module: model, optimizer: optimizer) { tensors in
                 let example = Dictionary(uniqueKeysWithValues: zip(keys, tensors))
                 let prediction = forward(example)
-                let value = loss.compute(prediction, example[target]!)
-                return [value, prediction] + gradients(of: value, wrt: parameters.map(\.value))
+                return [loss.compute(prediction, example[target]!), prediction]
             }
         }
         guard batch.keys.sorted() == stepKeys else { throw TrainingError("hybridize: every batch must hold the keys \(stepKeys)") }
-        let outputs = try compiledStep!.run(stepKeys.map { batch[$0]! })
-        let lossValue = outputs[0].item()
-        let parameters = optimizer.parameters.filter(\.isTrainable)
-        if lossValue.isFinite {
-            for (parameter, gradient) in zip(parameters, outputs.dropFirst(2)) { parameter.grad = gradient }
-            optimizer.step()
-        }
-        return (["loss": lossValue], outputs[1], try targetTensor(batch))
+        let outputs = try compiledStep!(stepKeys.map { batch[$0]! })
+        return (["loss": outputs[0].item()], outputs[1], try targetTensor(batch))
     }
 
     /// One training step on `batch` (forward, loss, gradients, optimizer update; compiled when
@@ -123,10 +118,12 @@ public final class Trainer {
     }
 
     /// Trains for `epochs` epochs (numbered from `initialEpoch`), evaluating on `validation`
-    /// after each; returns the per-epoch logs.
+    /// after each; returns the per-epoch logs. `hybridize` (when given) sets `self.hybridize`:
+    /// each step then runs as one compiled graph.
     @discardableResult
     public func fit(_ data: DataLoader, validation: DataLoader? = nil, epochs: Int, initialEpoch: Int = 0,
-                    callbacks: [Callback] = []) throws -> History {
+                    callbacks: [Callback] = [], hybridize: Bool? = nil) throws -> History {
+        if let hybridize { self.hybridize = hybridize }
         var history = History()
         callbacks.forEach { $0.trainBegin(self) }
         training: for epoch in initialEpoch..<(initialEpoch + epochs) {

@@ -79,10 +79,13 @@ public final class Sequential: Module {
     public init(layers: [Module]) { self.layers = layers }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        layers.reduce(x) { value, layer in
-            guard let unary = layer as? UnaryLayer else { fatalError("Sequential: \(layer.typeDescription) does not take one tensor") }
-            return unary.forward(value)
-        }
+        let layers = self.layers
+        return hybridCall([x]) { xs in
+            [layers.reduce(xs[0]) { value, layer in
+                guard let unary = layer as? UnaryLayer else { fatalError("Sequential: \(layer.typeDescription) does not take one tensor") }
+                return unary.forward(value)
+            }]
+        }[0]
     }
 }
 

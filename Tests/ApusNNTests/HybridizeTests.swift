@@ -1,0 +1,153 @@
+import Apus
+import ApusNN
+import ApusOptimizers
+import ApusTestSupport
+import Testing
+
+/// A layer under test: its forward from the test inputs to one output tensor, hybridizable.
+private final class Harness: Module {
+    let layer: Module
+    let run: ([Tensor]) -> Tensor
+    init(_ layer: Module, _ run: @escaping ([Tensor]) -> Tensor) {
+        (self.layer, self.run) = (layer, run)
+        super.init()
+    }
+    func callAsFunction(_ xs: [Tensor]) -> Tensor { hybridCall(xs) { [self.run($0)] }[0] }
+}
+
+/// Inputs for one test shape: float inputs are seeded normals, integer ones token ids.
+private func makeInputs(_ specs: [TensorSpec], seed: UInt64) -> [Tensor] {
+    specs.enumerated().map { i, spec in
+        spec.dtype == .int64
+            ? Tensor(shape: spec.shape, scalars: (0..<spec.count).map { Int64(($0 * 7 + Int(seed)) % 10) })
+            : Tensor.normal(spec.shape, generator: RandomGenerator(seed: seed + UInt64(i)))
+    }
+}
+
+private func relativeClose(_ a: Tensor, _ b: Tensor, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    let x = a.scalars(as: Double.self), y = b.scalars(as: Double.self)
+    #expect(a.shape == b.shape, "\(what): shape \(a.shape) vs \(b.shape)", sourceLocation: sourceLocation)
+    // Relative to the tensor's largest magnitude (elements near zero have no meaningful relative error).
+    let scale = Swift.max(1e-6, y.map(Swift.abs).max() ?? 0)
+    if let i = x.indices.first(where: { $0 < y.count && Swift.abs(x[$0] - y[$0]) > 1e-5 * scale }) {
+        Issue.record("\(what): element \(i) hybridized \(x[i]) vs eager \(y[i])", sourceLocation: sourceLocation)
+    }
+}
+
+/// Hybridized forward, gradients (input and parameters) and 10 compiled Adam steps match eager
+/// within 1e-5 relative, for each of `shapes` (one list of input specs per shape).
+private func expectHybridMatchesEager(_ make: () -> Module, _ run: @escaping (Module, [Tensor]) -> Tensor, shapes: [[TensorSpec]],
+                                      evaluationMode: Bool = false, sourceLocation: SourceLocation = #_sourceLocation) {
+    let eagerLayer = make(), hybridLayer = make()
+    try! hybridLayer.loadStateDict(eagerLayer.stateDict())
+    let eager = Harness(eagerLayer) { run(eagerLayer, $0) }, hybrid = Harness(hybridLayer) { run(hybridLayer, $0) }
+    if evaluationMode { eager.eval(); hybrid.eval() }
+    hybrid.hybridize()
+    for (n, specs) in shapes.enumerated() {
+        let inputs = makeInputs(specs, seed: UInt64(10 * n + 1)).map { $0.dtype.isFloatingPoint ? $0.requiringGrad() : $0 }
+        let ye = eager(inputs), yh = hybrid(inputs)
+        relativeClose(yh, ye, "forward \(specs)", sourceLocation: sourceLocation)
+        let r = Tensor.normal(ye.shape, generator: RandomGenerator(seed: 99))
+        let floatInputs = inputs.filter(\.requiresGrad)
+        let ge = gradients(of: (ye * r).sum(), wrt: floatInputs + eager.trainableParameters().map(\.value))
+        let gh = gradients(of: (yh * r).sum(), wrt: floatInputs + hybrid.trainableParameters().map(\.value))
+        for (i, (a, b)) in zip(gh, ge).enumerated() { relativeClose(a, b, "gradient \(i) \(specs)", sourceLocation: sourceLocation) }
+    }
+    // Ten optimizer steps: eager backward + step, against one compiled graph per step.
+    guard !eager.parameters().isEmpty else { return }
+    let specs = shapes[0], inputs = makeInputs(specs, seed: 5)
+    let r = Tensor.normal(eager(inputs).shape, generator: RandomGenerator(seed: 7))
+    let eagerOptimizer = Adam(parameters: eager.parameters(), learningRate: 0.01)
+    let hybridOptimizer = Adam(parameters: hybrid.parameters(), learningRate: 0.01)
+    let step = CompiledTrainingStep(module: hybrid, optimizer: hybridOptimizer) { xs in [(hybrid(xs) * r).sum()] }
+    for _ in 0..<10 {
+        eagerOptimizer.zeroGrad()
+        (eager(inputs) * r).sum().backward()
+        eagerOptimizer.step()
+        _ = try! step(inputs)
+    }
+    #expect(step.traceCount == 1, sourceLocation: sourceLocation)
+    for ((name, a), (_, b)) in zip(hybrid.namedParameters(), eager.namedParameters()) {
+        relativeClose(a.value, b.value, "parameter \(name) after 10 steps", sourceLocation: sourceLocation)
+    }
+}
+
+private func f32(_ shape: Int...) -> TensorSpec { TensorSpec(shape) }
+private func ids(_ shape: Int...) -> TensorSpec { TensorSpec(shape, .int64) }
+
+@Suite struct HybridizeTests {
+    let g = RandomGenerator(seed: 3)
+
+    @Test func linear() {
+        expectHybridMatchesEager({ Linear(5, 4, generator: g) }, { ($0 as! Linear)($1[0]) }, shapes: [[f32(3, 5)], [f32(2, 7, 5)]])
+    }
+
+    @Test func convolutions() {
+        expectHybridMatchesEager({ Conv2d(3, 4, kernelSize: (3, 3), padding: .explicit(1, 1), relu: true, generator: g) },
+                                 { ($0 as! Conv2d)($1[0]) }, shapes: [[f32(2, 3, 6, 6)], [f32(3, 3, 5, 7)]])
+        expectHybridMatchesEager({ Conv2d(4, 6, kernelSize: (3, 3), stride: (2, 2), groups: 2, generator: g) },
+                                 { ($0 as! Conv2d)($1[0]) }, shapes: [[f32(2, 4, 7, 7)], [f32(1, 4, 9, 8)]])
+        expectHybridMatchesEager({ ConvTranspose2d(3, 2, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), generator: g) },
+                                 { ($0 as! ConvTranspose2d)($1[0]) }, shapes: [[f32(2, 3, 4, 4)], [f32(1, 3, 5, 3)]])
+    }
+
+    @Test func pooling() {
+        // Max pooling after a ReLU convolution: the graph rewrites both to keep argmax indices.
+        expectHybridMatchesEager({ Sequential(Conv2d(2, 3, kernelSize: (3, 3), padding: .explicit(1, 1), relu: true, generator: g), MaxPool2d(kernelSize: (2, 2))) },
+                                 { ($0 as! Sequential)($1[0]) }, shapes: [[f32(2, 2, 8, 8)], [f32(3, 2, 6, 10)]])
+        expectHybridMatchesEager({ Sequential(MaxPool2d(kernelSize: (3, 3), stride: (2, 2), padding: (1, 1))) },
+                                 { ($0 as! Sequential)($1[0]) }, shapes: [[f32(2, 2, 7, 7)], [f32(1, 3, 6, 5)]])
+        expectHybridMatchesEager({ AvgPool2d(kernelSize: (2, 2)) }, { ($0 as! AvgPool2d)($1[0]) }, shapes: [[f32(2, 2, 6, 6)], [f32(1, 1, 4, 8)]])
+        expectHybridMatchesEager({ AdaptiveAvgPool2d(outputSize: (2, 3)) }, { ($0 as! AdaptiveAvgPool2d)($1[0]) },
+                                 shapes: [[f32(2, 2, 6, 6)], [f32(1, 3, 4, 9)]])
+    }
+
+    @Test func normalizationDropoutAndShapes() {
+        expectHybridMatchesEager({ LayerNorm([6]) }, { ($0 as! LayerNorm)($1[0]) }, shapes: [[f32(3, 6)], [f32(2, 4, 6)]])
+        expectHybridMatchesEager({ BatchNorm2d(3) }, { ($0 as! BatchNorm2d)($1[0]) }, shapes: [[f32(2, 3, 4, 4)], [f32(4, 3, 2, 5)]], evaluationMode: true)
+        expectHybridMatchesEager({ BatchNorm1d(5) }, { ($0 as! BatchNorm1d)($1[0]) }, shapes: [[f32(4, 5)], [f32(3, 5)]], evaluationMode: true)
+        expectHybridMatchesEager({ Sequential(Dropout(0.5, generator: g), Flatten(), Linear(12, 3, generator: g)) }, { ($0 as! Sequential)($1[0]) },
+                                 shapes: [[f32(2, 3, 4)], [f32(5, 3, 4)]], evaluationMode: true)
+        expectHybridMatchesEager({ Embedding(10, 4, paddingIndex: 0, generator: g) }, { ($0 as! Embedding)($1[0]) }, shapes: [[ids(3, 5)], [ids(2, 7)]])
+    }
+
+    @Test func activations() {
+        expectHybridMatchesEager({ Sequential(Linear(4, 6, generator: g), ReLU(), Linear(6, 6, generator: g), GELU(), Tanh(), Sigmoid(),
+                                              LeakyReLU(negativeSlope: 0.1), Softmax()) },
+                                 { ($0 as! Sequential)($1[0]) }, shapes: [[f32(3, 4)], [f32(5, 4)]])
+    }
+
+    @Test func recurrent() {
+        expectHybridMatchesEager({ LSTM(inputSize: 4, hiddenSize: 5, numLayers: 2, batchFirst: true, bidirectional: true, generator: g) },
+                                 { ($0 as! LSTM)($1[0]).output }, shapes: [[f32(3, 6, 4)], [f32(2, 4, 4)]])
+        expectHybridMatchesEager({ LSTM(inputSize: 4, hiddenSize: 5, batchFirst: true, returnsSequences: false, generator: g) },
+                                 { ($0 as! LSTM).forward($1[0]) }, shapes: [[f32(3, 6, 4)], [f32(2, 4, 4)]])
+        expectHybridMatchesEager({ GRU(inputSize: 3, hiddenSize: 4, bidirectional: true, generator: g) },
+                                 { ($0 as! GRU)($1[0]).output }, shapes: [[f32(5, 2, 3)], [f32(3, 4, 3)]])
+        expectHybridMatchesEager({ RNN(inputSize: 3, hiddenSize: 4, numLayers: 2, nonlinearity: "relu", generator: g) },
+                                 { ($0 as! RNN)($1[0]).output }, shapes: [[f32(5, 2, 3)], [f32(3, 4, 3)]])
+    }
+
+    @Test func attention() {
+        expectHybridMatchesEager({ MultiHeadAttention(embedDim: 8, numHeads: 2, batchFirst: true, generator: g) },
+                                 { ($0 as! MultiHeadAttention)(query: $1[0], key: $1[1], value: $1[1]).output },
+                                 shapes: [[f32(2, 3, 8), f32(2, 5, 8)], [f32(1, 4, 8), f32(1, 2, 8)]])
+    }
+
+    @Test func retracesOnANewShapeOnly() {
+        let net = Sequential(Linear(3, 4, generator: g), ReLU())
+        net.hybridize()
+        let a = Tensor.normal([2, 3], generator: g), b = Tensor.normal([5, 3], generator: g)
+        _ = withoutGrad { net(a) }
+        _ = withoutGrad { net(a * 2) }
+        #expect(net.hybridTraceCount == 1)
+        _ = withoutGrad { net(b) }
+        #expect(net.hybridTraceCount == 2)
+        // With gradients the forward-and-backward pair is traced once per shape too.
+        net(a).sum().backward()
+        net(a).sum().backward()
+        #expect(net.hybridTraceCount == 3)
+        net.hybridize(false)
+        #expect(!net.isHybridized)
+    }
+}
