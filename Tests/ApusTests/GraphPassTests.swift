@@ -1,0 +1,136 @@
+import ApusTestSupport
+import Testing
+@testable import Apus
+
+/// Counts its runs; its only effect is that count (a stand-in for an optimizer update).
+private final class Counter: @unchecked Sendable { var runs = 0 }
+private struct CountingOp: Operation {
+    let counter: Counter
+    var name: String { "count" }
+    var outputCount: Int { 0 }
+    var hasSideEffects: Bool { true }
+    var isDifferentiable: Bool { false }
+    func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] { [] }
+    func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        counter.runs += 1
+        return []
+    }
+}
+
+/// Each graph pass on small graphs: what it removes, folds, fuses, reuses and where values live.
+@Suite struct GraphPassTests {
+    let w = Tensor.normal([6, 6], generator: RandomGenerator(seed: 1))
+
+    @Test func deadCodeEliminationKeepsSideEffects() throws {
+        let counter = Counter()
+        let f = compile { xs in
+            _ = xs[0].exp()                                            // dead
+            _ = Tensor.apply(CountingOp(counter: counter), [xs[0].sin()])   // kept with its input
+            return [xs[0] + 1]
+        }
+        let graph = try f.graph(for: [TensorSpec([3])])
+        #expect(graph.nodes.map(\.op.name) == ["sin", "count", "affine"])
+        _ = f([Tensor([1.0, 2.0, 3.0])])
+        _ = f([Tensor([1.0, 2.0, 3.0])])
+        #expect(counter.runs == 2)
+    }
+
+    @Test func constantFoldingFoldsLiteralsButNotCapturedState() throws {
+        var parameter = Tensor([1.0, 2.0, 3.0])
+        let captured = parameter
+        let f = compile { xs in [xs[0] * (Tensor([2.0, 2.0, 2.0]) + 1).exp() + captured.sin()] }
+        let graph = try f.graph(for: [TensorSpec([3])])
+        let names = graph.nodes.map(\.op.name)
+        #expect(!names.contains("exp"), "\(names)")           // literal arithmetic is computed once, at compile time
+        #expect(names.contains { $0.contains("sin") })        // the captured tensor is read on every run
+        let x = Tensor([1.0, 1.0, 1.0])
+        let e3 = 20.085536923187668, sines = Tensor([1.0, 2.0, 3.0]).sin().scalars(as: Double.self)
+        expectClose(f([x])[0], sines.map { e3 + $0 }, tolerance: 1e-6)
+        parameter.updateInPlace(of: Float.self) { $0[0] = 0 }   // same storage: the compiled function sees it
+        expectClose(f([x])[0], [e3, e3 + sines[1], e3 + sines[2]], tolerance: 1e-6)
+    }
+
+    @Test func elementwiseChainsFuseIntoOnePass() throws {
+        let bias = Tensor.normal([257], generator: RandomGenerator(seed: 2))
+        let f = compile { xs in [((xs[0].exp() * xs[1] + bias).relu() - 0.5).tanh()] }
+        let graph = try f.graph(for: [TensorSpec([300, 257]), TensorSpec([300, 257])])
+        #expect(graph.nodes.count == 1)
+        let fused = try #require(graph.nodes.first?.op as? FusedElementwiseOp)
+        #expect(fused.name == "fused(exp,mul,add,relu,affine,tanh)")
+        let a = Tensor.normal([300, 257], generator: RandomGenerator(seed: 3)), b = Tensor.normal([300, 257], generator: RandomGenerator(seed: 4))
+        expectClose(f([a, b])[0], ((a.exp() * b + bias).relu() - 0.5).tanh().scalars(as: Double.self), tolerance: 1e-6)
+        // A value read twice ends a chain: it must be materialised.
+        let g = compile { xs in let e = xs[0].exp(); return [(e + 1).sin() * e.cos()] }
+        let names = try g.graph(for: [TensorSpec([5])]).nodes.map(\.op.name)
+        #expect(names == ["exp", "cos", "fused(affine,sin,mul)"], "\(names)")
+        let x = Tensor.normal([5], generator: RandomGenerator(seed: 5))
+        expectClose(g([x])[0], ((x.exp() + 1).sin() * x.exp().cos()).scalars(as: Double.self), tolerance: 1e-6)
+        // Broadcasting along a middle axis is not a suffix vector: left unfused.
+        let h = compile { xs in [(xs[0] + xs[1]).exp()] }
+        #expect(try h.graph(for: [TensorSpec([4, 3, 2]), TensorSpec([4, 1, 2])]).nodes.map(\.op.name) == ["add", "exp"])
+    }
+
+    @Test func inPlaceReuseWhenTheInputDiesAtTheOp() throws {
+        let f = compile { [self] xs in [xs[0].matmul(w).relu().matmul(w)] }
+        let graph = try f.graph(for: [TensorSpec([6, 6])])
+        let plan = MemoryPlan(graph)
+        let product = graph.nodes[0].outputs[0], activated = graph.nodes[1].outputs[0]
+        #expect(plan.inPlace[activated] == product)
+        #expect(plan.offsets[activated] == plan.offsets[product])
+        #expect(plan.arenaBytes == 6 * 6 * 4 + 64 - (6 * 6 * 4) % 64)   // one slot for both
+        let x = Tensor.normal([6, 6], generator: RandomGenerator(seed: 6))
+        expectClose(f([x])[0], x.matmul(w).relu().matmul(w).scalars(as: Double.self), tolerance: 1e-5)
+        // Not in place when the input is read later.
+        let g = compile { [self] xs in let a = xs[0].matmul(w); return [a.relu().matmul(a)] }
+        let other = try g.graph(for: [TensorSpec([6, 6])])
+        #expect(MemoryPlan(other).inPlace.isEmpty)
+        expectClose(g([x])[0], x.matmul(w).relu().matmul(x.matmul(w)).scalars(as: Double.self), tolerance: 1e-5)
+    }
+
+    @Test func memoryPlanReusesSlotsAndKeepsViewsAlive() throws {
+        // A chain of products: only two are alive at once, so two slots serve all four.
+        let f = compile { [self] xs in [xs[0].matmul(w).matmul(w).matmul(w).matmul(w).matmul(w)] }
+        let graph = try f.graph(for: [TensorSpec([64, 6])])
+        let plan = MemoryPlan(graph)
+        #expect(plan.offsets.count == 4)
+        #expect(Set(plan.offsets.values).count == 2)
+        #expect(plan.arenaBytes == 2 * 64 * 6 * 4)
+        #expect(plan.unsharedBytes == 4 * 64 * 6 * 4)
+        let x = Tensor.normal([64, 6], generator: RandomGenerator(seed: 7))
+        expectClose(f([x])[0], x.matmul(w).matmul(w).matmul(w).matmul(w).matmul(w).scalars(as: Double.self), tolerance: 1e-4)
+        // A view keeps its base's slot alive: `a` (through `flat`) must not share with `b`.
+        let g = compile { [self] xs in
+            let a = xs[0].matmul(w), flat = a.reshaped([-1])
+            let b = xs[0].matmul(w.transposed(0, 1))
+            return [(flat.reshaped([64, 6]) * b).sum(axes: [1])]
+        }
+        let viewGraph = try g.graph(for: [TensorSpec([64, 6])])
+        let viewPlan = MemoryPlan(viewGraph)
+        let products = viewGraph.nodes.filter { $0.op is MatMulOp }.map { $0.outputs[0] }
+        #expect(products.count == 2 && viewPlan.offsets[products[0]] != viewPlan.offsets[products[1]])
+        expectClose(g([x])[0], (x.matmul(w) * x.matmul(w.transposed(0, 1))).sum(axes: [1]).scalars(as: Double.self), tolerance: 1e-4)
+    }
+
+    @Test func maxPoolGradientsScatterThroughIndices() throws {
+        let weight = Tensor.normal([4, 2, 3, 3], generator: RandomGenerator(seed: 8)).requiringGrad()
+        let body: ([Tensor]) -> [Tensor] = { xs in
+            let pooled = maxPool2d(conv2d(xs[0], weight: weight, padding: (1, 1)).relu(), kernel: (2, 2))
+            return gradients(of: (pooled * pooled).sum(), wrt: [weight])
+        }
+        let f = compile(body)
+        let names = try f.graph(for: [TensorSpec([2, 2, 6, 6])]).nodes.map(\.op.name)
+        #expect(names.contains("maxPool2dWithIndices") && names.contains("maxPool2dScatter"))
+        #expect(!names.contains("maxPool2dGrad") && !names.contains("maxPool2d"))
+        let x = Tensor.normal([2, 2, 6, 6], generator: RandomGenerator(seed: 9))
+        expectClose(f([x])[0], body([x])[0].scalars(as: Double.self), tolerance: 1e-5)
+    }
+
+    @Test func maxPoolWithIndicesIsDifferentiable() {
+        let x = randn([2, 3, 5, 6], seed: 10)
+        let op = MaxPool2dWithIndicesOp(geometry: PoolGeometry(kernel: (3, 3), stride: (2, 2), padding: (1, 1)))
+        let outputs = Tensor.apply(op, [x])
+        expectClose(outputs[0], maxPool2d(x, kernel: (3, 3), stride: (2, 2), padding: (1, 1)).scalars(as: Double.self), tolerance: 0)
+        expectGradients([x]) { Tensor.apply(op, [$0[0]])[0] }
+    }
+}
+
