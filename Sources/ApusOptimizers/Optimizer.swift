@@ -73,6 +73,12 @@ open class Optimizer {
         fatalError("\(type(of: self)) must override update(index:value:gradient:)")
     }
 
+    /// Runs an elementwise update kernel over `count` elements, split across cores:
+    /// `kernel(first element, element count)`.
+    func inChunks(_ count: Int, _ kernel: (Int, Int64) -> Void) {
+        CPUThreads.forChunks(count, costPerItem: 4) { range in kernel(range.lowerBound, Int64(range.count)) }
+    }
+
     /// Clears the gradients of all parameters.
     public func zeroGrad() { for p in parameters { p.grad = nil } }
 

@@ -21,13 +21,13 @@ public final class SGD: Optimizer {
     override public func update(index: Int, value: Tensor, gradient: Tensor) {
         let first = momentum != 0 && slots[index]["momentum"] == nil
         let buffer = momentum != 0 ? slot("momentum", index, like: value) : nil
-        let n = Int64(value.count), f: Int32 = first ? 1 : 0, nest: Int32 = nesterov ? 1 : 0
+        let f: Int32 = first ? 1 : 0, nest: Int32 = nesterov ? 1 : 0
         if value.isDouble {
-            apus_sgd_f64(n, value.unsafeMutableElements(of: Double.self), gradient.unsafeMutableElements(of: Double.self),
-                         buffer?.unsafeMutableElements(of: Double.self), learningRate, momentum, dampening, weightDecay, nest, f)
+            let (p, g, b) = (value.unsafeMutableElements(of: Double.self), gradient.unsafeMutableElements(of: Double.self), buffer?.unsafeMutableElements(of: Double.self))
+            inChunks(value.count) { o, n in apus_sgd_f64(n, p + o, g + o, b.map { $0 + o }, learningRate, momentum, dampening, weightDecay, nest, f) }
         } else {
-            apus_sgd_f32(n, value.unsafeMutableElements(of: Float.self), gradient.unsafeMutableElements(of: Float.self),
-                         buffer?.unsafeMutableElements(of: Float.self), learningRate, momentum, dampening, weightDecay, nest, f)
+            let (p, g, b) = (value.unsafeMutableElements(of: Float.self), gradient.unsafeMutableElements(of: Float.self), buffer?.unsafeMutableElements(of: Float.self))
+            inChunks(value.count) { o, n in apus_sgd_f32(n, p + o, g + o, b.map { $0 + o }, learningRate, momentum, dampening, weightDecay, nest, f) }
         }
     }
 }
@@ -58,15 +58,15 @@ public class Adam: Optimizer {
         let m = slot("m", index, like: value), v = slot("v", index, like: value)
         let steps = Double(stepCount)
         let bc1 = 1 - pow(beta1, steps), bc2 = 1 - pow(beta2, steps)
-        let n = Int64(value.count), d: Int32 = decoupled ? 1 : 0
+        let d: Int32 = decoupled ? 1 : 0
         if value.isDouble {
-            apus_adam_f64(n, value.unsafeMutableElements(of: Double.self), gradient.unsafeMutableElements(of: Double.self),
-                          m.unsafeMutableElements(of: Double.self), v.unsafeMutableElements(of: Double.self),
-                          learningRate, beta1, beta2, epsilon, weightDecay, d, bc1, bc2)
+            let (p, g, mp, vp) = (value.unsafeMutableElements(of: Double.self), gradient.unsafeMutableElements(of: Double.self),
+                                  m.unsafeMutableElements(of: Double.self), v.unsafeMutableElements(of: Double.self))
+            inChunks(value.count) { o, n in apus_adam_f64(n, p + o, g + o, mp + o, vp + o, learningRate, beta1, beta2, epsilon, weightDecay, d, bc1, bc2) }
         } else {
-            apus_adam_f32(n, value.unsafeMutableElements(of: Float.self), gradient.unsafeMutableElements(of: Float.self),
-                          m.unsafeMutableElements(of: Float.self), v.unsafeMutableElements(of: Float.self),
-                          learningRate, beta1, beta2, epsilon, weightDecay, d, bc1, bc2)
+            let (p, g, mp, vp) = (value.unsafeMutableElements(of: Float.self), gradient.unsafeMutableElements(of: Float.self),
+                                  m.unsafeMutableElements(of: Float.self), v.unsafeMutableElements(of: Float.self))
+            inChunks(value.count) { o, n in apus_adam_f32(n, p + o, g + o, mp + o, vp + o, learningRate, beta1, beta2, epsilon, weightDecay, d, bc1, bc2) }
         }
     }
 }
@@ -98,15 +98,18 @@ public final class RMSprop: Optimizer {
         let square = slot("square", index, like: value)
         let average = centered ? slot("average", index, like: value) : nil
         let buffer = momentum > 0 ? slot("momentum", index, like: value) : nil
-        let n = Int64(value.count)
         if value.isDouble {
-            apus_rmsprop_f64(n, value.unsafeMutableElements(of: Double.self), gradient.unsafeMutableElements(of: Double.self),
-                             square.unsafeMutableElements(of: Double.self), average?.unsafeMutableElements(of: Double.self),
-                             buffer?.unsafeMutableElements(of: Double.self), learningRate, alpha, epsilon, weightDecay, momentum)
+            let (p, g, sq) = (value.unsafeMutableElements(of: Double.self), gradient.unsafeMutableElements(of: Double.self), square.unsafeMutableElements(of: Double.self))
+            let (avg, b) = (average?.unsafeMutableElements(of: Double.self), buffer?.unsafeMutableElements(of: Double.self))
+            inChunks(value.count) { o, n in
+                apus_rmsprop_f64(n, p + o, g + o, sq + o, avg.map { $0 + o }, b.map { $0 + o }, learningRate, alpha, epsilon, weightDecay, momentum)
+            }
         } else {
-            apus_rmsprop_f32(n, value.unsafeMutableElements(of: Float.self), gradient.unsafeMutableElements(of: Float.self),
-                             square.unsafeMutableElements(of: Float.self), average?.unsafeMutableElements(of: Float.self),
-                             buffer?.unsafeMutableElements(of: Float.self), learningRate, alpha, epsilon, weightDecay, momentum)
+            let (p, g, sq) = (value.unsafeMutableElements(of: Float.self), gradient.unsafeMutableElements(of: Float.self), square.unsafeMutableElements(of: Float.self))
+            let (avg, b) = (average?.unsafeMutableElements(of: Float.self), buffer?.unsafeMutableElements(of: Float.self))
+            inChunks(value.count) { o, n in
+                apus_rmsprop_f32(n, p + o, g + o, sq + o, avg.map { $0 + o }, b.map { $0 + o }, learningRate, alpha, epsilon, weightDecay, momentum)
+            }
         }
     }
 }
@@ -127,13 +130,12 @@ public final class Adagrad: Optimizer {
     override public func update(index: Int, value: Tensor, gradient: Tensor) {
         let sum = slot("sum", index, like: value, initial: initialAccumulator)
         let clr = learningRate / (1 + Double(stepCount - 1) * learningRateDecay)
-        let n = Int64(value.count)
         if value.isDouble {
-            apus_adagrad_f64(n, value.unsafeMutableElements(of: Double.self), gradient.unsafeMutableElements(of: Double.self),
-                             sum.unsafeMutableElements(of: Double.self), clr, epsilon, weightDecay)
+            let (p, g, s) = (value.unsafeMutableElements(of: Double.self), gradient.unsafeMutableElements(of: Double.self), sum.unsafeMutableElements(of: Double.self))
+            inChunks(value.count) { o, n in apus_adagrad_f64(n, p + o, g + o, s + o, clr, epsilon, weightDecay) }
         } else {
-            apus_adagrad_f32(n, value.unsafeMutableElements(of: Float.self), gradient.unsafeMutableElements(of: Float.self),
-                             sum.unsafeMutableElements(of: Float.self), clr, epsilon, weightDecay)
+            let (p, g, s) = (value.unsafeMutableElements(of: Float.self), gradient.unsafeMutableElements(of: Float.self), sum.unsafeMutableElements(of: Float.self))
+            inChunks(value.count) { o, n in apus_adagrad_f32(n, p + o, g + o, s + o, clr, epsilon, weightDecay) }
         }
     }
 }

@@ -52,7 +52,8 @@ public final class Trainer {
     /// Models with dropout or batch normalisation are refused (tracing would freeze their
     /// randomness and running statistics).
     public var hybridize = false
-    private var compiledStep: CompiledTrainingStep?
+    /// The compiled training step once a hybridized step has run (its graph, arena size).
+    public private(set) var compiledStep: CompiledTrainingStep?
     private var stepKeys: [String] = []
     /// Print progress (a bar on a terminal, a line per epoch otherwise).
     public var verbose = true

@@ -64,9 +64,11 @@ public final class Graph: CustomStringConvertible {
         return symbolic(value)
     }
 
-    private func symbolic(_ value: Value) -> Tensor {
+    /// A symbolic tensor for `value`: contiguous, or laid out as `view` (a view op's result).
+    private func symbolic(_ value: Value, layout view: Tensor? = nil) -> Tensor {
         var t = Tensor(storage: Graph.noData, shape: value.spec.shape,
-                       strides: Tensor.contiguousStrides(value.spec.shape), offset: 0, dtype: value.spec.dtype)
+                       strides: view?.strides ?? Tensor.contiguousStrides(value.spec.shape), offset: view?.offset ?? 0,
+                       dtype: value.spec.dtype)
         t.symbol = value
         return t
     }
@@ -88,11 +90,19 @@ public final class Graph: CustomStringConvertible {
     }
 
     /// Appends a node for `op` and returns symbolic outputs of `specs`.
+    ///
+    /// A view op's symbolic outputs get the strides the view will have when the graph runs
+    /// (computed from the symbolic inputs' layouts, no data touched), so code that looks at
+    /// layouts while tracing (a vjp choosing a transposed GEMM, `contiguous()`) decides as it
+    /// would eagerly.
     func record(_ op: any Operation, _ inputs: [Tensor], _ specs: [TensorSpec]) -> [Tensor] {
         let inputIDs = inputs.map(valueID)
         let outputValues = specs.map(newValue)
         nodes.append(Node(op: op, inputs: inputIDs, outputs: outputValues.map(\.id)))
-        return outputValues.map(symbolic)
+        let viewsOnly = op.returnsView && inputs.allSatisfy { $0.symbol != nil }
+            && (op as? ReshapeOp).map { _ in ReshapeOp.viewStrides(inputs[0].shape, inputs[0].strides, specs[0].shape) != nil } ?? true
+        let layouts = viewsOnly ? op.cpu(inputs, specs) : []
+        return outputValues.enumerated().map { i, value in symbolic(value, layout: i < layouts.count ? layouts[i] : nil) }
     }
 
     /// Records `body` applied to placeholders of `specs`.

@@ -48,6 +48,8 @@ public final class CachingAllocator: @unchecked Sendable {
         public var bytesCached = 0
         /// High-water mark of `bytesInUse + bytesCached`.
         public var peakBytes = 0
+        /// High-water mark of `bytesInUse` since the last `resetPeakInUse()`.
+        public var peakBytesInUse = 0
     }
 
     private var freeLists: [Int: [UnsafeMutableRawPointer]] = [:]
@@ -79,11 +81,13 @@ public final class CachingAllocator: @unchecked Sendable {
             stats.cacheHits += 1
             stats.bytesCached -= size
             stats.bytesInUse += size
+            stats.peakBytesInUse = max(stats.peakBytesInUse, stats.bytesInUse)
             pthread_mutex_unlock(&lock)
             return block
         }
         stats.systemAllocations += 1
         stats.bytesInUse += size
+        stats.peakBytesInUse = max(stats.peakBytesInUse, stats.bytesInUse)
         stats.peakBytes = max(stats.peakBytes, stats.bytesInUse + stats.bytesCached)
         pthread_mutex_unlock(&lock)
         return UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
@@ -100,6 +104,13 @@ public final class CachingAllocator: @unchecked Sendable {
         }
         freeLists[size, default: []].append(pointer)
         stats.bytesCached += size
+        pthread_mutex_unlock(&lock)
+    }
+
+    /// Restarts the in-use high-water mark from the bytes in use now.
+    public func resetPeakInUse() {
+        pthread_mutex_lock(&lock)
+        stats.peakBytesInUse = stats.bytesInUse
         pthread_mutex_unlock(&lock)
     }
 

@@ -25,8 +25,9 @@ public enum CPUThreads {
     static var canUsePool: Bool { poolAllowed && !WorkerPool.shared.isBusy }
 
     /// Runs `body` over `0..<total` in up to `count` contiguous chunks, in parallel when `total`
-    /// is at least `minimumElementsToSplit / costPerItem`.
-    static func forChunks(_ total: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+    /// is at least `minimumElementsToSplit / costPerItem` (for kernels outside Apus, such as
+    /// the optimizers' updates).
+    public static func forChunks(_ total: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
         let threads = canUsePool ? min(WorkerPool.shared.threads, total) : 1
         if threads <= 1 || total * costPerItem < minimumElementsToSplit {
             body(0..<total)
