@@ -100,4 +100,22 @@ import ApusTestSupport
         expectGradients([g, w]) { Tensor.apply(Conv2dInputGradOp(geometry: Conv2dGeometry(stride: (2, 1), padding: (1, 1)), inputShape: [1, 2, 5, 4]), $0)[0] }
         expectGradients([x, g]) { Tensor.apply(Conv2dWeightGradOp(geometry: Conv2dGeometry(stride: (2, 1), padding: (1, 1)), weightShape: [3, 2, 3, 2]), $0)[0] }
     }
+
+    /// The direct 3×3 kernels (Float32, few input channels) against the GEMM path in Float64,
+    /// on widths that are not multiples of 16, channel counts not multiples of 8 and both paddings.
+    @Test func directConvolutionMatchesTheGEMMPath() {
+        for (channels, outputs, height, width, pad) in [(3, 5, 7, 20, 1), (1, 8, 5, 16, 0), (4, 9, 9, 33, 1), (2, 3, 3, 3, 1)] {
+            let x = randn([3, channels, height, width], seed: 11), w = randn([outputs, channels, 3, 3], seed: 12), b = randn([outputs], seed: 13)
+            let geometry = Conv2dGeometry(padding: (pad, pad))
+            let reference = Tensor.apply(Conv2dBiasReLUOp(geometry: geometry, relu: true), [x, w, b])[0]
+            let direct = Tensor.apply(Conv2dBiasReLUOp(geometry: geometry, relu: true), [x, w, b].map { $0.cast(to: .float32) })[0]
+            #expect(DirectConv.applies(x: x.cast(to: .float32), w: w.cast(to: .float32), geometry: geometry))
+            expectClose(direct, reference.scalars(as: Double.self), tolerance: 1e-5)
+            let plain = Tensor.apply(Conv2dOp(geometry: geometry), [x, w].map { $0.cast(to: .float32) })[0]
+            expectClose(plain, Tensor.apply(Conv2dOp(geometry: geometry), [x, w])[0].scalars(as: Double.self), tolerance: 1e-5)
+            let g = randn(reference.shape, seed: 14)
+            let op = Conv2dWeightGradOp(geometry: geometry, weightShape: w.shape)
+            expectClose(Tensor.apply(op, [x, g].map { $0.cast(to: .float32) })[0], Tensor.apply(op, [x, g])[0].scalars(as: Double.self), tolerance: 1e-4)
+        }
+    }
 }

@@ -166,7 +166,11 @@ public struct Conv2dOp: Operation {
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let y = Tensor(uninitialized: outputs[0].shape, dtype: outputs[0].dtype)
-        ConvKernel.run(.forward, x: inputs[0].dense, w: inputs[1].dense, y: y, geometry: geometry)
+        if DirectConv.applies(x: inputs[0], w: inputs[1], geometry: geometry) {
+            DirectConv.forward(x: inputs[0].dense, w: inputs[1].dense, bias: nil, relu: false, y: y, geometry: geometry)
+        } else {
+            ConvKernel.run(.forward, x: inputs[0].dense, w: inputs[1].dense, y: y, geometry: geometry)
+        }
         return [y]
     }
 
@@ -204,6 +208,10 @@ public struct Conv2dBiasReLUOp: Operation {
         let (channels, pixels) = (y.shape[1], y.shape[2] * y.shape[3])
         let yp = SendablePointer(raw: y.rawPointer), bp = SendablePointer(raw: bias.rawPointer)
         let size = y.dtype.byteSize, flag: Int32 = relu ? 1 : 0, isFloat = y.dtype == .float32
+        if DirectConv.applies(x: inputs[0], w: inputs[1], geometry: geometry) {
+            DirectConv.forward(x: inputs[0].dense, w: inputs[1].dense, bias: bias, relu: relu, y: y, geometry: geometry)
+            return [y]
+        }
         ConvKernel.run(.forward, x: inputs[0].dense, w: inputs[1].dense, y: y, geometry: geometry) { image in
             let out = yp.raw + image * channels * pixels * size
             if isFloat {
@@ -273,6 +281,10 @@ public struct Conv2dWeightGradOp: Operation {
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let dw = Tensor.zeros(weightShape, dtype: inputs[0].dtype)
+        if DirectConv.applies(x: inputs[0], w: dw, geometry: geometry) {
+            DirectConv.weightGradient(x: inputs[0].dense, g: inputs[1].dense, dw: dw, geometry: geometry)
+            return [dw]
+        }
         ConvKernel.run(.weightGradient, x: inputs[0].dense, w: dw, y: inputs[1].dense, geometry: geometry)
         return [dw]
     }

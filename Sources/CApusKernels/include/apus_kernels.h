@@ -179,4 +179,18 @@ void apus_maxpool_indices_f64(const double *x, int64_t planes, int64_t h, int64_
 void apus_maxpool_scatter_f32(const float *g, const int32_t *idx, int64_t planes, int64_t hw, int64_t ohw, float *dx);
 void apus_maxpool_scatter_f64(const double *g, const int32_t *idx, int64_t planes, int64_t hw, int64_t ohw, double *dx);
 
+/// Direct 3×3 convolution (stride 1, no dilation, one group) for few input channels
+/// (conv_direct.c). Images are first copied into a zero-padded buffer xp [C, HP, WP] with
+/// WP ≥ OW + 2 + 16 (vector loads may run past a row's end).
+void apus_pad_image_f32(const float *x, int64_t c, int64_t h, int64_t w, int64_t ph, int64_t pw,
+                        int64_t hp, int64_t wp, float *xp);
+/// y [O, OH, OW] = conv(xp, w [O, C, 3, 3]) + bias (may be NULL), then ReLU when relu ≠ 0.
+void apus_conv3x3_direct_f32(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *w,
+                             int64_t o, const float *bias, int relu, int64_t oh, int64_t ow, float *y);
+/// acc [O, C, 9, 16] += lane-wise partial sums of the weight gradient of one image (g [O, OH, OW]).
+void apus_conv3x3_direct_wgrad_f32(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
+                                   int64_t o, int64_t oh, int64_t ow, float *acc);
+/// out[i] += the sum of the 16 lanes acc[i, 0..<16], for i < n.
+void apus_sum_lanes_f32(const float *acc, int64_t n, float *out);
+
 #endif

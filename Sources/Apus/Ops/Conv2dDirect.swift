@@ -1,0 +1,70 @@
+import CApusKernels
+
+/// Direct 3×3 convolution for layers with few input channels (the first layer of an image
+/// network): forward and weight gradient without im2col. There the column matrix has only
+/// C·9 rows, so the GEMM path spends its time writing and reading it; these kernels work on a
+/// zero-padded copy of each image, 16 output pixels at a time (see conv_direct.c).
+enum DirectConv {
+    /// Whether the direct kernels apply to input `x` and weight `w`: Float32, one group,
+    /// stride 1, no dilation, a 3×3 kernel and at most 4 input channels.
+    static func applies(x: Tensor, w: Tensor, geometry: Conv2dGeometry) -> Bool {
+        x.dtype == .float32 && geometry.groups == 1 && geometry.strideH == 1 && geometry.strideW == 1
+            && geometry.dilationH == 1 && geometry.dilationW == 1 && w.shape[2] == 3 && w.shape[3] == 3 && w.shape[1] <= 4
+    }
+
+    /// Padded image geometry: (rows, row length) of the buffer for one channel.
+    private static func paddedSize(_ x: Tensor, _ y: Tensor, _ geometry: Conv2dGeometry) -> (Int, Int) {
+        (x.shape[2] + 2 * geometry.padH, Swift.max(x.shape[3] + 2 * geometry.padW, y.shape[3] + 2) + 16)
+    }
+
+    /// Splits the images over the pool: `body(images, padded-image buffer, part index)`.
+    private static func forImages(_ n: Int, bufferElements: Int, _ body: (Range<Int>, UnsafeMutablePointer<Float>, Int) -> Void) -> Int {
+        let parts = CPUThreads.canUsePool ? Swift.min(WorkerPool.shared.threads, n) : 1
+        let buffers = (0..<parts).map { _ in Tensor(uninitialized: [bufferElements], dtype: .float32) }
+        let perPart = (n + parts - 1) / Swift.max(parts, 1)
+        func work(_ part: Int) {
+            let range = Swift.min(n, part * perPart)..<Swift.min(n, (part + 1) * perPart)
+            if !range.isEmpty { body(range, buffers[part].pointer(Float.self), part) }
+        }
+        if parts <= 1 { work(0) } else { WorkerPool.shared.run { part in if part < parts { work(part) } } }
+        return parts
+    }
+
+    /// y [N, O, OH, OW] = conv(x, w) + bias, then ReLU when `relu`.
+    static func forward(x: Tensor, w: Tensor, bias: Tensor?, relu: Bool, y: Tensor, geometry: Conv2dGeometry) {
+        let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (o, oh, ow) = (w.shape[0], y.shape[2], y.shape[3])
+        let (hp, wp) = paddedSize(x, y, geometry)
+        let xp = SendablePointer(raw: x.rawPointer), wptr = SendablePointer(raw: w.rawPointer), yp = SendablePointer(raw: y.rawPointer)
+        let bp = bias.map { SendablePointer(raw: $0.rawPointer) }
+        _ = forImages(n, bufferElements: c * hp * wp) { images, padded, _ in
+            for image in images {
+                apus_pad_image_f32(xp.raw.assumingMemoryBound(to: Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
+                                   Int64(geometry.padH), Int64(geometry.padW), Int64(hp), Int64(wp), padded)
+                apus_conv3x3_direct_f32(padded, Int64(c), Int64(hp), Int64(wp), wptr.raw.assumingMemoryBound(to: Float.self), Int64(o),
+                                        bp?.raw.assumingMemoryBound(to: Float.self), relu ? 1 : 0, Int64(oh), Int64(ow),
+                                        yp.raw.assumingMemoryBound(to: Float.self) + image * o * oh * ow)
+            }
+        }
+    }
+
+    /// dw [O, C, 3, 3] += the weight gradient for input x and output cotangent g.
+    static func weightGradient(x: Tensor, g: Tensor, dw: Tensor, geometry: Conv2dGeometry) {
+        let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (o, oh, ow) = (g.shape[1], g.shape[2], g.shape[3])
+        let (hp, wp) = paddedSize(x, g, geometry)
+        let lanes = o * c * 9 * 16
+        let accumulators = (0..<Swift.max(1, Swift.min(WorkerPool.shared.threads, n))).map { _ in Tensor.zeros([lanes], dtype: .float32) }
+        let xp = SendablePointer(raw: x.rawPointer), gp = SendablePointer(raw: g.rawPointer)
+        let accs = accumulators.map { SendablePointer(raw: $0.rawPointer) }
+        let parts = forImages(n, bufferElements: c * hp * wp) { images, padded, part in
+            for image in images {
+                apus_pad_image_f32(xp.raw.assumingMemoryBound(to: Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
+                                   Int64(geometry.padH), Int64(geometry.padW), Int64(hp), Int64(wp), padded)
+                apus_conv3x3_direct_wgrad_f32(padded, Int64(c), Int64(hp), Int64(wp), gp.raw.assumingMemoryBound(to: Float.self) + image * o * oh * ow,
+                                              Int64(o), Int64(oh), Int64(ow), accs[part].raw.assumingMemoryBound(to: Float.self))
+            }
+        }
+        for acc in accumulators.prefix(parts) { apus_sum_lanes_f32(acc.pointer(Float.self), Int64(o * c * 9), dw.pointer(Float.self)) }
+    }
+}
