@@ -146,14 +146,28 @@ DEFINE_POOL(double, f64)
     APUS_VARIANTS(apus_maxpool_indices_##SUF, (const T *x, int64_t planes, int64_t h, int64_t w, \
         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh,    \
         int64_t ow, T *y, int32_t *idx), (x, planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow, y, idx)) \
-    void apus_maxpool_scatter_##SUF(const T *g, const int32_t *idx, int64_t planes, int64_t hw, \
-        int64_t ohw, T *dx) {                                                                  \
+    void apus_maxpool_scatter_##SUF(const T *g, const int32_t *idx, const T *mask, int64_t planes,      \
+        int64_t h, int64_t w, int64_t oh, int64_t ow, int tiled, T *dx) {                      \
         for (int64_t p = 0; p < planes; p++) {                                                 \
-            T *d = dx + p * hw;                                                                \
-            const T *gp = g + p * ohw;                                                         \
-            const int32_t *ip = idx + p * ohw;                                                 \
-            for (int64_t i = 0; i < hw; i++) d[i] = (T)0;                                      \
-            for (int64_t j = 0; j < ohw; j++) d[ip[j]] += gp[j];                               \
+            T *d = dx + p * h * w;                                                             \
+            const T *gp = g + p * oh * ow, *mp = mask ? mask + p * oh * ow : 0;                \
+            const int32_t *ip = idx + p * oh * ow;                                             \
+            if (tiled) { /* 2×2 windows tiling the plane: write each element once */           \
+                for (int64_t oy = 0; oy < oh; oy++)                                            \
+                    for (int64_t ox = 0; ox < ow; ox++) {                                      \
+                        int64_t j = oy * ow + ox, r0 = 2 * oy * w + 2 * ox, r1 = r0 + w;      \
+                        T v = mp && !(mp[j] > 0) ? (T)0 : gp[j];                               \
+                        int64_t at = ip[j];                                                    \
+                        d[r0] = at == r0 ? v : (T)0;                                           \
+                        d[r0 + 1] = at == r0 + 1 ? v : (T)0;                                   \
+                        d[r1] = at == r1 ? v : (T)0;                                           \
+                        d[r1 + 1] = at == r1 + 1 ? v : (T)0;                                   \
+                    }                                                                          \
+                continue;                                                                      \
+            }                                                                                  \
+            for (int64_t i = 0; i < h * w; i++) d[i] = (T)0;                                   \
+            for (int64_t j = 0; j < oh * ow; j++)                                              \
+                if (!mp || mp[j] > 0) d[ip[j]] += gp[j];                                       \
         }                                                                                      \
     }
 

@@ -113,16 +113,24 @@ private struct CountingOp: Operation {
 
     @Test func maxPoolGradientsScatterThroughIndices() throws {
         let weight = Tensor.normal([4, 2, 3, 3], generator: RandomGenerator(seed: 8)).requiringGrad()
-        let body: ([Tensor]) -> [Tensor] = { xs in
-            let pooled = maxPool2d(conv2d(xs[0], weight: weight, padding: (1, 1)).relu(), kernel: (2, 2))
-            return gradients(of: (pooled * pooled).sum(), wrt: [weight])
+        let bias = Tensor.normal([4], generator: RandomGenerator(seed: 9)).requiringGrad()
+        // (a separate ReLU: its gradient reads the convolution's output; fused ReLU: it reads the pooled input)
+        for fused in [false, true] {
+            let body: ([Tensor]) -> [Tensor] = { xs in
+                let activated = fused ? conv2d(xs[0], weight: weight, bias: bias, padding: (1, 1), relu: true)
+                                      : conv2d(xs[0], weight: weight, padding: (1, 1)).relu()
+                let pooled = maxPool2d(activated, kernel: (2, 2))
+                return gradients(of: (pooled * pooled).sum(), wrt: [weight])
+            }
+            let f = compile(body)
+            for shape in [[2, 2, 6, 6], [1, 2, 7, 5]] {
+                let names = try f.graph(for: [TensorSpec(shape)]).nodes.map(\.op.name)
+                #expect(names.contains("maxPool2dWithIndices") && names.contains(fused ? "maxPool2dScatterReLU" : "maxPool2dScatter"), "\(names)")
+                #expect(!names.contains("maxPool2dGrad") && !names.contains("maxPool2d") && names.contains("reluGrad") != fused)
+                let x = Tensor.normal(shape, generator: RandomGenerator(seed: 10))
+                expectClose(f([x])[0], body([x])[0].scalars(as: Double.self), tolerance: 1e-5)
+            }
         }
-        let f = compile(body)
-        let names = try f.graph(for: [TensorSpec([2, 2, 6, 6])]).nodes.map(\.op.name)
-        #expect(names.contains("maxPool2dWithIndices") && names.contains("maxPool2dScatter"))
-        #expect(!names.contains("maxPool2dGrad") && !names.contains("maxPool2d"))
-        let x = Tensor.normal([2, 2, 6, 6], generator: RandomGenerator(seed: 9))
-        expectClose(f([x])[0], body([x])[0].scalars(as: Double.self), tolerance: 1e-5)
     }
 
     @Test func maxPoolWithIndicesIsDifferentiable() {

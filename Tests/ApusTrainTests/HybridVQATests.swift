@@ -67,7 +67,7 @@ import Testing
         let graph = try step.graph(for: inputs.map(\.spec))
         let names = graph.nodes.map(\.op.name)
         #expect(names.filter { $0 == "maxPool2dWithIndices" }.count == 3)
-        #expect(names.filter { $0 == "maxPool2dScatter" }.count == 3)
+        #expect(names.filter { $0 == "maxPool2dScatterReLU" }.count == 3)   // each pool follows a ReLU convolution
         #expect(!names.contains("maxPool2dGrad"))
         #expect(names.contains { $0.hasPrefix("fused(") })
         #expect(names.last == "optimizerStep")

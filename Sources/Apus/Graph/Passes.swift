@@ -77,9 +77,9 @@ extension Graph {
 
     /// Rewrites each `maxPool2d` to also return its argmax indices, and its gradient to scatter
     /// through them, so the pooled input is no longer read by the backward pass and dies right
-    /// after pooling. A ReLU gradient taken on the pooled input after the scatter moves before
-    /// it, onto the (4× smaller) pooled output:
-    /// `reluGrad(scatter(g), x) = scatter(reluGrad(g, pool(x)))`, as the scatter only writes
+    /// after pooling. A ReLU gradient taken on the pooled input after the scatter is folded into
+    /// it, masked by the (4× smaller) pooled output:
+    /// `reluGrad(scatter(g), x) = scatter(g where pool(x) > 0)`, as the scatter only writes
     /// where x equals its window's maximum.
     func rewriteMaxPoolsToIndices() {
         var pools: [Int: (geometry: PoolGeometry, pooled: Int, indices: Int)] = [:]   // pooled input → pooling
@@ -93,14 +93,14 @@ extension Graph {
                 rewritten.append(Node(op: MaxPool2dWithIndicesOp(geometry: pool.geometry), inputs: node.inputs, outputs: [node.outputs[0], indices]))
             } else if let grad = node.op as? MaxPool2dGradOp, let pool = pools[node.inputs[0]], pool.geometry == grad.geometry {
                 let x = node.inputs[0]
-                rewritten.append(Node(op: MaxPool2dScatterOp(inputShape: values[x].shape), inputs: [node.inputs[1], pool.indices], outputs: node.outputs))
+                rewritten.append(Node(op: MaxPool2dScatterOp(geometry: pool.geometry, inputShape: values[x].shape), inputs: [node.inputs[1], pool.indices],
+                                      outputs: node.outputs))
                 scatters[node.outputs[0]] = (node.inputs[1], x)
             } else if let binary = node.op as? BinaryOp, binary.kind == .reluGrad, let scatter = scatters[node.inputs[0]],
                       scatter.input == node.inputs[1], readers[node.inputs[0]] == 1, !outputs.contains(node.inputs[0]),
                       let pool = pools[scatter.input] {
-                let masked = newValue(values[scatter.cotangent]).id
-                rewritten.append(Node(op: BinaryOp(.reluGrad), inputs: [scatter.cotangent, pool.pooled], outputs: [masked]))
-                rewritten.append(Node(op: MaxPool2dScatterOp(inputShape: values[scatter.input].shape), inputs: [masked, pool.indices], outputs: node.outputs))
+                rewritten.append(Node(op: MaxPool2dScatterOp(geometry: pool.geometry, inputShape: values[scatter.input].shape, masked: true),
+                                      inputs: [scatter.cotangent, pool.indices, pool.pooled], outputs: node.outputs))
             } else {
                 rewritten.append(node)
             }

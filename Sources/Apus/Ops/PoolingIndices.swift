@@ -40,43 +40,54 @@ public struct MaxPool2dWithIndicesOp: Operation {
     }
 
     public func vjp(_ c: VJPContext) -> [Tensor?] {
-        [Tensor.apply(MaxPool2dScatterOp(inputShape: c.inputs[0].shape), [c.cotangents[0], c.outputs[1]])[0]]
+        [Tensor.apply(MaxPool2dScatterOp(geometry: geometry, inputShape: c.inputs[0].shape), [c.cotangents[0], c.outputs[1]])[0]]
     }
 }
 
 /// Gradient of `MaxPool2dWithIndicesOp`: (cotangent [N, C, OH, OW], indices int32) → gradient
-/// [N, C, H, W] holding each cotangent at its maximum's position and zeros elsewhere.
+/// [N, C, H, W] holding each cotangent at its maximum's position and zeros elsewhere. With
+/// `masked`, a third input (the pooled output) drops the cotangents where it is not positive:
+/// a ReLU's gradient folded into the scatter.
 public struct MaxPool2dScatterOp: Operation {
+    public let geometry: PoolGeometry
     /// The pooled input's shape [N, C, H, W].
     public let inputShape: [Int]
+    public let masked: Bool
 
-    public init(inputShape: [Int]) {
+    public init(geometry: PoolGeometry, inputShape: [Int], masked: Bool = false) {
+        self.geometry = geometry
         self.inputShape = inputShape
+        self.masked = masked
     }
-    public var name: String { "maxPool2dScatter" }
+    public var name: String { masked ? "maxPool2dScatterReLU" : "maxPool2dScatter" }
     public var isDifferentiable: Bool { false }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
-        try require(inputShape.count == 4 && inputs[0].shape.count == 4 && inputs[0].shape == inputs[1].shape
-                    && Array(inputs[0].shape.prefix(2)) == Array(inputShape.prefix(2)) && inputs[1].dtype == .int32
-                    && inputs[0].dtype.isFloatingPoint,
-                    name, inputs, "a float cotangent [N, C, OH, OW] and int32 indices of the same shape, for input \(inputShape)")
+        let pooled = try geometry.specs(name, [TensorSpec(inputShape, inputs[0].dtype)])[0]
+        try require(inputs.count == (masked ? 3 : 2) && inputs[0] == pooled && inputs[1] == TensorSpec(pooled.shape, .int32)
+                    && (!masked || inputs[2] == pooled), name, inputs,
+                    "a cotangent \(pooled), int32 indices of its shape\(masked ? " and the pooled output" : "")")
         return [TensorSpec(inputShape, inputs[0].dtype)]
     }
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
-        let g = inputs[0].dense, indices = inputs[1].dense, dx = Tensor(uninitialized: inputShape, dtype: g.dtype)
-        let inPlane = inputShape[2] * inputShape[3], outPlane = g.shape[2] * g.shape[3]
+        let dx = Tensor(uninitialized: inputShape, dtype: inputs[0].dtype)
+        let g = inputs[0].dense, indices = inputs[1].dense, mask = masked ? inputs[2].dense : nil
+        let (h, w, oh, ow) = (inputShape[2], inputShape[3], g.shape[2], g.shape[3])
+        let tiled: Int32 = geometry == PoolGeometry(kernel: (2, 2)) && h == 2 * oh && w == 2 * ow ? 1 : 0
         let gp = SendablePointer(raw: g.rawPointer), ip = SendablePointer(raw: indices.rawPointer), dp = SendablePointer(raw: dx.rawPointer)
+        let mp = mask.map { SendablePointer(raw: $0.rawPointer) }
+        let inPlane = h * w, outPlane = oh * ow, size = g.dtype.byteSize
         CPUThreads.forChunks(g.shape[0] * g.shape[1], costPerItem: inPlane) { r in
             let n = Int64(r.count), first = r.lowerBound
             let idx = ip.raw.assumingMemoryBound(to: Int32.self) + first * outPlane
+            let gAt = gp.raw + first * outPlane * size, dAt = dp.raw + first * inPlane * size, mAt = mp.map { $0.raw + first * outPlane * size }
             if g.dtype == .float32 {
-                apus_maxpool_scatter_f32(gp.raw.assumingMemoryBound(to: Float.self) + first * outPlane, idx, n, Int64(inPlane), Int64(outPlane),
-                                         dp.raw.assumingMemoryBound(to: Float.self) + first * inPlane)
+                apus_maxpool_scatter_f32(gAt.assumingMemoryBound(to: Float.self), idx, mAt?.assumingMemoryBound(to: Float.self), n,
+                                         Int64(h), Int64(w), Int64(oh), Int64(ow), tiled, dAt.assumingMemoryBound(to: Float.self))
             } else {
-                apus_maxpool_scatter_f64(gp.raw.assumingMemoryBound(to: Double.self) + first * outPlane, idx, n, Int64(inPlane), Int64(outPlane),
-                                         dp.raw.assumingMemoryBound(to: Double.self) + first * inPlane)
+                apus_maxpool_scatter_f64(gAt.assumingMemoryBound(to: Double.self), idx, mAt?.assumingMemoryBound(to: Double.self), n,
+                                         Int64(h), Int64(w), Int64(oh), Int64(ow), tiled, dAt.assumingMemoryBound(to: Double.self))
             }
         }
         return [dx]

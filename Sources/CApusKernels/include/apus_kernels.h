@@ -175,9 +175,13 @@ void apus_maxpool_indices_f32(const float *x, int64_t planes, int64_t h, int64_t
                               int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, float *y, int32_t *idx);
 void apus_maxpool_indices_f64(const double *x, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
                               int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, double *y, int32_t *idx);
-/// dx (planes × hw, zeroed here) += g at the recorded indices (planes × ohw each).
-void apus_maxpool_scatter_f32(const float *g, const int32_t *idx, int64_t planes, int64_t hw, int64_t ohw, float *dx);
-void apus_maxpool_scatter_f64(const double *g, const int32_t *idx, int64_t planes, int64_t hw, int64_t ohw, double *dx);
+/// dx [planes, h, w] = g [planes, oh, ow] scattered to the recorded indices, zeros elsewhere;
+/// with a mask (the pooled output), only where mask > 0 (ReLU's gradient folded in). `tiled`:
+/// the windows are 2×2, stride 2, and tile the plane (each element is then written once).
+void apus_maxpool_scatter_f32(const float *g, const int32_t *idx, const float *mask, int64_t planes, int64_t h, int64_t w,
+                              int64_t oh, int64_t ow, int tiled, float *dx);
+void apus_maxpool_scatter_f64(const double *g, const int32_t *idx, const double *mask, int64_t planes, int64_t h, int64_t w,
+                              int64_t oh, int64_t ow, int tiled, double *dx);
 
 /// Direct 3×3 convolution (stride 1, no dilation, one group) for few input channels
 /// (conv_direct.c). Images are first copied into a zero-padded buffer xp [C, HP, WP] with
