@@ -1,5 +1,5 @@
 # Apus — the project's commands. `make test` is what CI runs.
-.PHONY: deps build test demo bench-core bench-nn bench-data bench-vqa
+.PHONY: deps build test demo bench-core bench-nn bench-data bench-vqa bench-graph
 
 deps:
 	./scripts/install-system-deps.sh
@@ -35,3 +35,7 @@ bench-data: deps
 # compiled), Keras/TensorFlow, JAX/Flax and MXNet, one framework at a time.
 bench-vqa: deps
 	./Benchmarks/vqa/run.sh
+
+# Graph mode against eager mode (time, activation memory, arena, peak RSS) at 64 and 224 pixels.
+bench-graph: deps
+	./Benchmarks/vqa/graph.sh

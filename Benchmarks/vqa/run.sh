@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# VQA training-iteration benchmark: Apus next to PyTorch (eager and torch.compile), Keras 3 on
-# TensorFlow, JAX + Flax and MXNet Gluon, one process at a time, on this machine.
+# VQA training-iteration benchmark: Apus (eager and hybridized) next to PyTorch (eager and
+# torch.compile), Keras 3 on TensorFlow, JAX + Flax and MXNet Gluon, one process at a time, on
+# this machine. Ratios in the table are peer ÷ Apus hybridized.
 #
 #   Benchmarks/vqa/run.sh ["NAME=COMMAND"]...
 #
@@ -44,6 +45,7 @@ apus_like() {
 }
 
 apus_like "Apus eager" .build/release/apus-bench vqa
+apus_like "Apus hybridized" env APUS_HYBRIDIZE=1 .build/release/apus-bench vqa
 for extra in "$@"; do
   apus_like "${extra%%=*}" bash -c "${extra#*=}"
 done
@@ -69,4 +71,4 @@ for framework in $frameworks; do
   done
 done
 
-python3 Benchmarks/vqa/report.py write "$results" "Benchmarks/results/vqa-$(date +%Y-%m-%d)"
+python3 Benchmarks/vqa/report.py write "$results" "Benchmarks/results/vqa-$(date +%Y-%m-%d)" --baseline "Apus hybridized"

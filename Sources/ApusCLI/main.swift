@@ -36,7 +36,7 @@ struct Apus: ParsableCommand {
         commandName: "apus",
         abstract: "Train, test and use models described by a configuration file.",
         discussion: "Exit codes: 0 success, 1 runtime failure (data, training, NaN loss), 3 configuration error, 4 checkpoint problem, 64 bad usage. See docs/config.md.",
-        subcommands: [Train.self, Resume.self, Test.self, Predict.self, Summary.self, Plot.self])
+        subcommands: [Train.self, Resume.self, Test.self, Predict.self, Summary.self, GraphCommand.self, Plot.self])
 }
 
 struct ConfigArgument: ParsableArguments {
@@ -118,6 +118,39 @@ struct Summary: ParsableCommand {
     @OptionGroup var options: ConfigArgument
     func run() throws {
         try guarded { print(try Experiment(configPath: options.config).model.summary()) }
+    }
+}
+
+struct GraphCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "graph",
+        abstract: "Write the model's optimised graph as Graphviz DOT (and SVG next to it when `dot` is installed).")
+    @OptionGroup var options: ConfigArgument
+    @Option(name: .shortAndLong, help: "The DOT file to write.") var output: String
+    @Option(help: "Examples per batch in the traced graph.") var batch = 2
+    @Flag(help: "The whole training step (forward, loss, backward, optimizer update) instead of the forward pass.") var step = false
+
+    func validate() throws {
+        guard batch > 0 else { throw ValidationError("--batch must be positive") }
+    }
+
+    func run() throws {
+        try guarded {
+            let experiment = try Experiment(configPath: options.config)
+            let graph = try experiment.graph(batch: batch, trainingStep: step)
+            let url = URL(fileURLWithPath: output)
+            try AtomicFile.write(Data(graph.dot(name: experiment.model.name).utf8), to: url)
+            print("wrote \(output) (\(graph.nodes.count) ops)")
+            let svg = url.deletingPathExtension().appendingPathExtension("svg")
+            let dot = Process()
+            dot.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            dot.arguments = ["dot", "-Tsvg", url.path, "-o", svg.path]
+            dot.standardError = FileHandle.nullDevice
+            if (try? dot.run()) != nil {
+                dot.waitUntilExit()
+                if dot.terminationStatus == 0 { print("wrote \(svg.path)") }
+            }
+        }
     }
 }
 

@@ -32,7 +32,7 @@ public final class Experiment {
         let base = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         let solver = try root.node("solver")
         try solver.checkKeys(["optimizer", "learning_rate", "momentum", "nesterov", "weight_decay", "epochs", "batch_size", "seed",
-                              "schedule", "checkpoint"])
+                              "schedule", "checkpoint", "hybridize"])
         seed = UInt64(try solver.int("seed", default: 0, minimum: 0))
         Random.seed(seed)
         generator = RandomGenerator(seed: seed)
@@ -102,6 +102,8 @@ public final class Experiment {
         folder = URL(fileURLWithPath: folderPath, relativeTo: base)
         checkpointEvery = try checkpoint?.int("every", default: 1, minimum: 1) ?? 1
         trainer = Trainer(model, optimizer: optimizer, loss: loss, metrics: metrics, target: data.target)
+        trainer.hybridize = try solver.bool("hybridize", default: false)
+        if trainer.hybridize, let reason = trainer.reasonNotToHybridize { throw solver.error("hybridize: \(reason)") }
         try checkFirstBatch()
     }
 

@@ -77,14 +77,24 @@ public final class Trainer {
         return t
     }
 
+    /// Why this model cannot train hybridized (nil when it can): a layer whose randomness or
+    /// running statistics tracing would freeze.
+    public var reasonNotToHybridize: String? {
+        // A functional model's layers go by their node names (the names in a configuration file).
+        let nodeNames = (model as? Model).map { model in
+            Dictionary(model.order.compactMap { node in node.layer.map { (ObjectIdentifier($0), node.name) } }, uniquingKeysWith: { first, _ in first })
+        } ?? [:]
+        return model.namedModules().first { ($0.1 as? Dropout).map { $0.p > 0 } ?? ($0.1 is BatchNorm) }.map { path, module in
+            "'\(nodeNames[ObjectIdentifier(module)] ?? path)' (\(module.typeDescription)) draws random masks or updates running statistics, which tracing would freeze; train it eagerly"
+        }
+    }
+
     /// One training step as a compiled graph (built on first use, retraced for a new batch
     /// shape): forward, loss, gradients and the optimizer update traced into one graph, whose
     /// inputs are the batch and the parameters.
     func hybridizedStep(_ batch: Example) throws -> (Logs, Tensor, Tensor) {
         if compiledStep == nil {
-            if let bad = model.namedModules().first(where: { ($0.1 as? Dropout).map { $0.p > 0 } ?? ($0.1 is BatchNorm) }) {
-                throw TrainingError("hybridize: '\(bad.0)' (\(bad.1.typeDescription)) draws random masks or updates running statistics, which tracing would freeze; train it eagerly")
-            }
+            if let reason = reasonNotToHybridize { throw TrainingError("hybridize: \(reason)") }
             stepKeys = batch.keys.sorted()
             let keys = stepKeys, forward = self.forward, loss = self.loss, target = self.target
             compiledStep = CompiledTrainingStep(module: model, optimizer: optimizer) { tensors in

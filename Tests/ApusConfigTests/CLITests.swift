@@ -151,6 +151,7 @@ solver: {optimizer: adam, learning_rate: 0.01, epochs: 2, batch_size: 2, seed: 3
         ("", "solver.seed: must be at least 0, got -1", "seed"),
         ("", "model.layers[4] (asked): lstm needs float32 input (an embedding's output), got int64", "lstmints"),
         ("", "the model's output does not fit the loss 'mse'", "mse"),
+        ("", "solver: hybridize: 'drop' (Dropout(p: 0.5)) draws random masks", "hybriddrop"),
     ] as [(String, String, String?)])
     func brokenConfigurations(_ extra: String, _ message: String, _ variant: String?) throws {
         let folder = try workspace(answersInQuestions: variant == "answer" ? ["purple", "blue"] : ["red", "blue", "yes", "no"])
@@ -170,6 +171,8 @@ solver: {optimizer: adam, learning_rate: 0.01, epochs: 2, batch_size: 2, seed: 3
         case "seed": config = config.replacingOccurrences(of: "seed: 3", with: "seed: -1")
         case "lstmints": config = config.replacingOccurrences(of: "    - {name: words, type: embedding, input: question, features: 8}\n", with: "").replacingOccurrences(of: "{name: asked, type: lstm,", with: "{name: asked, type: lstm, input: question,").replacingOccurrences(of: "question: {shape: [5], dtype: int64}", with: "question: {shape: [5, 1], dtype: int64}")
         case "mse": config = config.replacingOccurrences(of: "loss: cross_entropy", with: "loss: mse")
+        case "hybriddrop": config = config.replacingOccurrences(of: "    - {name: flat, type: flatten}\n", with: "    - {name: flat, type: flatten}\n    - {name: drop, type: dropout, p: 0.5}\n")
+            .replacingOccurrences(of: "seed: 3,", with: "seed: 3, hybridize: true,")
         case nil: config = extra
         default: break
         }
@@ -181,6 +184,31 @@ solver: {optimizer: adam, learning_rate: 0.01, epochs: 2, batch_size: 2, seed: 3
         #expect(run.error.hasPrefix("apus: "), "\(run.error)")
         #expect(run.error.contains(message), "expected '\(message)' in: \(run.error)")
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("run/state.json").path))
+    }
+
+    /// `hybridize: true` trains the same steps as eager mode; `apus graph` draws the forward pass and the step.
+    @Test func hybridizedTrainingAndGraphExport() throws {
+        let eager = try workspace(), hybrid = try workspace()
+        try validConfig.replacingOccurrences(of: "seed: 3,", with: "seed: 3, hybridize: true,")
+            .write(to: hybrid.appendingPathComponent("vqa.yaml"), atomically: true, encoding: .utf8)
+        for folder in [eager, hybrid] { #expect(try apus(["train", "vqa.yaml"], in: folder).status == 0) }
+        func losses(_ folder: URL) throws -> [Double] {
+            try String(contentsOf: folder.appendingPathComponent("run/steps.csv"), encoding: .utf8)
+                .split(separator: "\n").dropFirst().map { Double($0.split(separator: ",")[2])! }
+        }
+        let a = try losses(eager), b = try losses(hybrid)
+        #expect(a.count == 8 && b.count == 8)
+        for (x, y) in zip(a, b) { #expect(Swift.abs(x - y) <= 1e-4 * Swift.max(1, Swift.abs(x)), "\(a) vs \(b)") }
+
+        let forward = try apus(["graph", "vqa.yaml", "-o", "model.dot"], in: hybrid)
+        #expect(forward.status == 0, "\(forward.error)")
+        let dot = try String(contentsOf: hybrid.appendingPathComponent("model.dot"), encoding: .utf8)
+        #expect(dot.hasPrefix("digraph") && dot.contains("conv2dBiasReLU") && dot.contains("lstmSequence") && !dot.contains("optimizerStep"))
+        let step = try apus(["graph", "vqa.yaml", "--step", "--batch", "4", "-o", "step.dot"], in: hybrid)
+        #expect(step.status == 0, "\(step.error)")
+        let stepDot = try String(contentsOf: hybrid.appendingPathComponent("step.dot"), encoding: .utf8)
+        #expect(stepDot.contains("optimizerStep") && stepDot.contains("maxPool2dScatterReLU") && stepDot.contains("[4, 3, 8, 8]"))
+        #expect(try apus(["graph", "vqa.yaml", "--batch", "0", "-o", "x.dot"], in: hybrid).status == 64)
     }
 
     @Test func killingTheProcessWhileCheckpointingLeavesALoadableCheckpoint() throws {

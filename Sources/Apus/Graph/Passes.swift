@@ -1,9 +1,10 @@
 /// Graph optimisations. Each pass rewrites the graph in place into an equivalent one that does
 /// less work or holds less memory; `optimized()` runs them all, in order.
 extension Graph {
-    /// A copy with every pass applied: common subexpressions merged, constants folded, dead code
-    /// removed, max pools rewritten to keep indices, and elementwise chains fused.
-    func optimized() -> Graph {
+    /// A copy with every pass applied (what `compile` runs): common subexpressions merged,
+    /// constants folded, dead code removed, max pools rewritten to keep indices, and
+    /// elementwise chains fused.
+    public func optimized() -> Graph {
         let graph = copy()
         graph.eliminateCommonSubexpressions()
         graph.foldConstants()
