@@ -141,7 +141,7 @@ public final class Graph: CustomStringConvertible {
             let args = node.inputs.map { "%\($0)" }.joined(separator: ", ")
             let results = node.outputs.map { "%\($0)" }.joined(separator: ", ")
             let types = node.outputs.map { "\(values[$0])" }.joined(separator: ", ")
-            lines.append("\(results) = \(node.op.name)(\(args)) : \(types)")
+            lines.append(node.outputs.isEmpty ? "\(node.op.name)(\(args))" : "\(results) = \(node.op.name)(\(args)) : \(types)")
         }
         lines.append("return " + outputs.map { "%\($0)" }.joined(separator: ", "))
         return lines.joined(separator: "\n")
