@@ -29,9 +29,7 @@ extension Module {
     /// function on every call (it is traced once per input signature and training mode).
     public func hybridCall(_ inputs: [Tensor], _ body: @escaping ([Tensor]) -> [Tensor]) -> [Tensor] {
         guard let state = hybridState, !Graph.isTracing else { return body(inputs) }
-        if isTraining && namedModules().contains(where: { ($0.1 as? Dropout).map { $0.p > 0 } ?? ($0.1 is BatchNorm) }) {
-            return body(inputs)
-        }
+        if isTraining && tracingWouldFreeze != nil { return body(inputs) }
         let parameters = state.parameters ?? self.parameters()
         state.parameters = parameters
         let function = state.functions[isTraining] ?? HybridFunction { tensors in
@@ -43,6 +41,12 @@ extension Module {
         return function(inputs + parameters.map(\.value))
     }
 
+    /// The first submodule (path, module) whose training-mode behaviour tracing would freeze:
+    /// `Dropout` with p > 0 (its masks) or `BatchNorm` (its running statistics); nil if none.
+    public var tracingWouldFreeze: (path: String, module: Module)? {
+        namedModules().first { ($0.1 as? Dropout).map { $0.p > 0 } ?? ($0.1 is BatchNorm) }.map { (path: $0.0, module: $0.1) }
+    }
+
     /// How many times this module's hybridized forward was traced (0 when not hybridized).
     public var hybridTraceCount: Int { hybridState?.functions.values.reduce(0) { $0 + $1.traceCount } ?? 0 }
 }
@@ -51,4 +55,10 @@ extension Module {
 final class HybridState {
     var functions: [Bool: HybridFunction] = [:]
     var parameters: [Parameter]?
+}
+
+/// Graph mode refused: the module's training-mode behaviour cannot be traced.
+public struct HybridizeError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

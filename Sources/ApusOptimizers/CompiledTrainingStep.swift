@@ -15,31 +15,47 @@ import ApusNN
 /// ```
 public final class CompiledTrainingStep {
     let module: Module
-    let function: CompiledFunction
+    let optimizer: Optimizer
+    let body: ([Tensor]) -> [Tensor]
+    /// One compiled function per set of trainable parameters (freezing one retraces).
+    private var functions: [[Bool]: CompiledFunction] = [:]
 
     /// `body` maps the step's inputs to [loss, other outputs…]; the update is skipped when the
     /// loss is not finite (as an eager step that checks it would).
     public init(module: Module, optimizer: Optimizer, _ body: @escaping ([Tensor]) -> [Tensor]) {
+        (self.module, self.optimizer, self.body) = (module, optimizer, body)
+    }
+
+    /// The compiled function for the parameters trainable now.
+    private var function: CompiledFunction {
+        let key = optimizer.parameters.map(\.isTrainable)
+        if let function = functions[key] { return function }
         let parameters = module.parameters(), trainable = optimizer.parameters.filter(\.isTrainable)
-        self.module = module
-        function = compile { tensors in
+        let (body, optimizer) = (self.body, self.optimizer)
+        let function = compile { tensors in
             Parameter.substituting(parameters, with: Array(tensors.suffix(parameters.count))) {
                 let outputs = body(Array(tensors.dropLast(parameters.count)))
                 optimizer.step(loss: outputs[0], gradients: gradients(of: outputs[0], wrt: trainable.map(\.value)))
                 return outputs
             }
         }
+        functions[key] = function
+        return function
     }
 
     /// Runs one step on `inputs`; returns the body's outputs (the loss first). Throws a shape
-    /// error found while tracing.
+    /// error found while tracing, or `HybridizeError` when the module is in training mode and
+    /// holds dropout or batch normalisation (tracing would freeze their masks and statistics).
     @discardableResult
     public func callAsFunction(_ inputs: [Tensor]) throws -> [Tensor] {
-        try function.run(inputs + module.parameters().map(\.value))
+        if module.isTraining, let (path, layer) = module.tracingWouldFreeze {
+            throw HybridizeError("'\(path)' (\(layer.typeDescription)) draws random masks or updates running statistics, which a compiled step would freeze")
+        }
+        return try function.run(inputs + module.parameters().map(\.value))
     }
 
-    /// How many times the step was traced (once per new input signature).
-    public var traceCount: Int { function.traceCount }
+    /// How many times the step was traced (once per new input signature or set of trainable parameters).
+    public var traceCount: Int { functions.values.reduce(0) { $0 + $1.traceCount } }
 
     /// The optimised graph of the step for `inputs`' signature.
     public func graph(for inputs: [TensorSpec]) throws -> Graph {

@@ -61,7 +61,7 @@ open class Optimizer {
         stepCount += 1
         withoutGrad {
             for (index, (parameter, gradient)) in zip(parameters, gradients).enumerated() {
-                guard parameter.isTrainable, let gradient else { continue }
+                guard let gradient else { continue }
                 precondition(gradient.shape == parameter.value.shape, "optimizer: gradient shape \(gradient.shape) ≠ parameter shape \(parameter.value.shape)")
                 update(index: index, value: parameter.value, gradient: gradient.contiguous().cast(to: parameter.value.dtype))
             }

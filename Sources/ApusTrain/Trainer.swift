@@ -84,7 +84,7 @@ public final class Trainer {
         let nodeNames = (model as? Model).map { model in
             Dictionary(model.order.compactMap { node in node.layer.map { (ObjectIdentifier($0), node.name) } }, uniquingKeysWith: { first, _ in first })
         } ?? [:]
-        return model.namedModules().first { ($0.1 as? Dropout).map { $0.p > 0 } ?? ($0.1 is BatchNorm) }.map { path, module in
+        return model.tracingWouldFreeze.map { path, module in
             "'\(nodeNames[ObjectIdentifier(module)] ?? path)' (\(module.typeDescription)) draws random masks or updates running statistics, which tracing would freeze; train it eagerly"
         }
     }

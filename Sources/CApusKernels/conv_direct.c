@@ -68,7 +68,7 @@ APUS_INLINE void apus_conv3x3_direct_wgrad_f32_body(const float *xp, int64_t c, 
         for (int64_t ci = 0; ci < c; ci++)
             for (int64_t o0 = 0; o0 < o; o0 += 2) {
                 int two = o - o0 >= 2;
-                float *acc0 = acc + ((o0 * c + ci) * 9) * 16, *acc1 = acc + (((o0 + 1) * c + ci) * 9) * 16;
+                float *acc0 = acc + ((o0 * c + ci) * 9) * 16, *acc1 = two ? acc + (((o0 + 1) * c + ci) * 9) * 16 : acc0;
                 apus_v16 a0[9], a1[9];
                 for (int t = 0; t < 9; t++) { a0[t] = load16(acc0 + 16 * t); a1[t] = two ? load16(acc1 + 16 * t) : 0; }
                 for (int64_t oy = oy0; oy < oy1; oy++)

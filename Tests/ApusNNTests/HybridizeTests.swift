@@ -150,4 +150,26 @@ private func ids(_ shape: Int...) -> TensorSpec { TensorSpec(shape, .int64) }
         net.hybridize(false)
         #expect(!net.isHybridized)
     }
+
+    @Test func compiledStepFollowsFreezingAndRefusesTrainingModeStatistics() throws {
+        let net = Sequential(Linear(3, 4, generator: g), ReLU(), Linear(4, 2, generator: g))
+        let optimizer = SGD(parameters: net.parameters(), learningRate: 0.1)
+        let step = CompiledTrainingStep(module: net, optimizer: optimizer) { xs in [net(xs[0]).sum()] }
+        let x = Tensor.normal([5, 3], generator: g)
+        try step([x])
+        let first = net.parameters()[0]
+        first.isTrainable = false
+        let frozen = first.value.scalars(as: Double.self), other = net.parameters()[2].value.scalars(as: Double.self)
+        try step([x])
+        #expect(first.value.scalars(as: Double.self) == frozen)        // a frozen parameter stays put…
+        #expect(net.parameters()[2].value.scalars(as: Double.self) != other)   // …the others still learn
+        #expect(step.traceCount == 2)
+        let normalized = Sequential(Linear(3, 4, generator: g), BatchNorm1d(4))
+        let refused = CompiledTrainingStep(module: normalized, optimizer: SGD(parameters: normalized.parameters(), learningRate: 0.1)) { xs in
+            [normalized(xs[0]).sum()]
+        }
+        #expect(throws: HybridizeError.self) { try refused([x]) }
+        normalized.eval()
+        #expect(throws: Never.self) { try refused([x]) }
+    }
 }

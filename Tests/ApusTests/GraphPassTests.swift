@@ -140,5 +140,27 @@ private struct CountingOp: Operation {
         expectClose(outputs[0], maxPool2d(x, kernel: (3, 3), stride: (2, 2), padding: (1, 1)).scalars(as: Double.self), tolerance: 0)
         expectGradients([x]) { Tensor.apply(op, [$0[0]])[0] }
     }
+
+    /// An output handed back to the caller never lives in the arena, even when a same-size
+    /// sibling output of its op (the int32 indices) is planned there.
+    @Test func returnedOutputsStayOutOfTheArena() throws {
+        let op = MaxPool2dWithIndicesOp(geometry: PoolGeometry(kernel: (2, 2)))
+        let f = compile { xs in [Tensor.apply(op, [xs[0]])[0]] }
+        let graph = try f.graph(for: [TensorSpec([1, 2, 4, 4])])
+        #expect(MemoryPlan(graph).offsets.isEmpty)
+        let a = Tensor.normal([1, 2, 4, 4], generator: RandomGenerator(seed: 1)), b = Tensor.normal([1, 2, 4, 4], generator: RandomGenerator(seed: 2))
+        let first = f([a])[0], expected = maxPool2d(a, kernel: (2, 2)).scalars(as: Double.self)
+        _ = f([b])
+        expectClose(first, expected, tolerance: 0)
+        // Plain pooling (no gradient in the graph) is not rewritten.
+        #expect(try compile { xs in [maxPool2d(xs[0], kernel: (2, 2))] }.graph(for: [TensorSpec([1, 2, 4, 4])]).nodes.map(\.op.name) == ["maxPool2d"])
+    }
+
+    @Test func emptyTensorsRunThroughCompiledGraphs() {
+        let f = compile { xs in [(xs[0].exp() + 1).relu()] }
+        #expect(f([Tensor.zeros([0, 3])])[0].shape == [0, 3])
+        let w = Tensor.normal([4, 3, 3, 3], generator: RandomGenerator(seed: 3))
+        #expect(conv2d(Tensor.zeros([0, 3, 8, 8]), weight: w, padding: (1, 1), relu: true).shape == [0, 4, 8, 8])
+    }
 }
 

@@ -18,6 +18,7 @@ import Foundation
 public final class CompiledFunction {
     let body: ([Tensor]) -> [Tensor]
     private var programs: [[TensorSpec]: Program] = [:]
+    private let lock = NSLock()
     /// How many times the function was traced (one per new input signature).
     public private(set) var traceCount = 0
 
@@ -30,6 +31,8 @@ public final class CompiledFunction {
     public func arenaBytes(for specs: [TensorSpec]) throws -> Int { try program(for: specs).plan.arenaBytes }
 
     private func program(for specs: [TensorSpec]) throws -> Program {
+        lock.lock()
+        defer { lock.unlock() }
         if let program = programs[specs] { return program }
         let traced = try Graph.trace(specs) { body($0) }
         traceCount += 1
@@ -54,11 +57,13 @@ public func compile(_ body: @escaping ([Tensor]) -> [Tensor]) -> CompiledFunctio
 
 /// An optimised graph with its memory plan and arena, ready to run: each node's outputs are
 /// placed at their planned arena offsets (no allocation), and every value is dropped right
-/// after its last reader.
+/// after its last reader. Runs of one program take turns (they share the arena); each input
+/// signature of a function has its own program and arena.
 final class Program {
     let graph: Graph
     let plan: MemoryPlan
     private let arena: UnsafeMutableRawPointer
+    private let lock = NSLock()
     /// Per node: (allocation bytes, arena address) of each output placed in the arena.
     private let placements: [[(bytes: Int64, address: UnsafeMutableRawPointer?)]]
     /// Per node: (input position, placement index) of an output computed in place.
@@ -89,6 +94,8 @@ final class Program {
     deinit { arena.deallocate() }
 
     func run(_ inputs: [Tensor]) -> [Tensor] {
+        lock.lock()
+        defer { lock.unlock() }
         var values = [Tensor?](repeating: nil, count: graph.values.count)
         for (id, input) in zip(graph.inputs, inputs) { values[id] = input.detached() }
         for (id, constant) in graph.constants { values[id] = constant }
@@ -117,7 +124,12 @@ final class Program {
                     fatalError("graph: \(node.op.name) returned a view of an input but does not declare returnsView")
                 }
             }
-            for (id, result) in zip(node.outputs, results) { values[id] = result }
+            for (id, result) in zip(node.outputs, results) {
+                // Only planned values may live in the arena (never one returned to the caller).
+                let unplannedInArena = plan.offsets[id] == nil && !node.op.returnsView
+                    && result.storage.pointer >= arena && result.storage.pointer < arena + plan.arenaBytes
+                values[id] = unplannedInArena ? withoutGrad { result.copied() } : result
+            }
             for id in releases[index] { values[id] = nil }
         }
         return graph.outputs.map { values[$0]! }

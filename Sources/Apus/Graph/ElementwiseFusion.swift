@@ -54,6 +54,7 @@ public struct FusedElementwiseOp: Operation {
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let y = Tensor(uninitialized: output.shape, dtype: output.dtype)   // first: it may take an in-place slot
+        guard output.count > 0 else { return [y] }
         let operands = inputs.map(\.dense)
         let total = output.count, size = output.dtype.byteSize
         let periods = operands.map { $0.count }

@@ -57,8 +57,7 @@ struct MemoryPlan {
             for k in node.op.inPlaceInputs(specs, [graph.values[v]]) {
                 let u = node.inputs[k], ru = root(u)
                 guard !unplanned.contains(ru), members[ru] == [u], end(ofBuffer: ru) == i,
-                      Self.allocationBytes(graph.values[u]) == Self.allocationBytes(graph.values[v]),
-                      node.inputs.allSatisfy({ $0 == u || root($0) != ru }) else { continue }
+                      Self.allocationBytes(graph.values[u]) == Self.allocationBytes(graph.values[v]) else { continue }
                 let rv = root(v)
                 members[ru]! += members.removeValue(forKey: rv) ?? [v]
                 parent[rv] = ru
@@ -67,8 +66,14 @@ struct MemoryPlan {
             }
         }
 
-        // Allocations are matched to planned slots by size, so outputs of one node with equal
-        // sizes may trade slots: each such slot must outlive all of them.
+        // Allocations are matched to planned slots by size. An output that is not planned must
+        // not take a planned sibling's slot: siblings of an unplanned output's size stay unplanned.
+        for node in graph.nodes where node.outputs.count > 1 && !node.op.returnsView {
+            let unplannedSizes = Set(node.outputs.filter { unplanned.contains(root($0)) }.map { Self.allocationBytes(graph.values[$0]) })
+            for v in node.outputs where unplannedSizes.contains(Self.allocationBytes(graph.values[v])) { unplanned.insert(root(v)) }
+        }
+        // Planned outputs of one node with equal sizes may trade slots: each such slot must
+        // outlive all of them.
         var siblingEnd: [Int: Int] = [:]
         for node in graph.nodes where node.outputs.count > 1 && !node.op.returnsView {
             let bySize = Dictionary(grouping: node.outputs) { Self.allocationBytes(graph.values[$0]) }

@@ -15,13 +15,6 @@ extension Graph {
         return graph
     }
 
-    /// Makes every later use of a key's value read the mapped value instead.
-    func replaceUses(_ replacement: [Int: Int]) {
-        guard !replacement.isEmpty else { return }
-        nodes = nodes.map { Node(op: $0.op, inputs: $0.inputs.map { replacement[$0] ?? $0 }, outputs: $0.outputs) }
-        outputs = outputs.map { replacement[$0] ?? $0 }
-    }
-
     /// Merges repeated computations: the same op (by its full description, attributes
     /// included) on the same inputs is computed once. Side-effecting ops are never merged.
     func eliminateCommonSubexpressions() {
@@ -86,9 +79,12 @@ extension Graph {
         var pools: [Int: (geometry: PoolGeometry, pooled: Int, indices: Int)] = [:]   // pooled input → pooling
         var scatters: [Int: (cotangent: Int, input: Int)] = [:]                         // scatter output → (g, x)
         let readers = readerCounts()
+        // Only pools whose gradient is in this graph gain anything (an inference graph keeps plain pools).
+        let differentiated = Set(nodes.compactMap { node in (node.op as? MaxPool2dGradOp).map { PooledInput(value: node.inputs[0], geometry: $0.geometry) } })
         var rewritten: [Node] = []
         for node in nodes {
-            if let pool = node.op as? MaxPool2dOp, pools[node.inputs[0]] == nil {
+            if let pool = node.op as? MaxPool2dOp, pools[node.inputs[0]] == nil,
+               differentiated.contains(PooledInput(value: node.inputs[0], geometry: pool.geometry)) {
                 let indices = newValue(TensorSpec(values[node.outputs[0]].shape, .int32)).id
                 pools[node.inputs[0]] = (pool.geometry, node.outputs[0], indices)
                 rewritten.append(Node(op: MaxPool2dWithIndicesOp(geometry: pool.geometry), inputs: node.inputs, outputs: [node.outputs[0], indices]))
@@ -107,6 +103,11 @@ extension Graph {
             }
         }
         nodes = rewritten
+    }
+
+    private struct PooledInput: Hashable {
+        let value: Int
+        let geometry: PoolGeometry
     }
 
     /// How many nodes read each value.

@@ -19,6 +19,7 @@ enum DirectConv {
 
     /// Splits the images over the pool: `body(images, padded-image buffer, part index)`.
     private static func forImages(_ n: Int, bufferElements: Int, _ body: (Range<Int>, UnsafeMutablePointer<Float>, Int) -> Void) -> Int {
+        guard n > 0 else { return 0 }
         let parts = CPUThreads.canUsePool ? Swift.min(WorkerPool.shared.threads, n) : 1
         let buffers = (0..<parts).map { _ in Tensor(uninitialized: [bufferElements], dtype: .float32) }
         let perPart = (n + parts - 1) / Swift.max(parts, 1)
