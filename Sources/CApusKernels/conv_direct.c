@@ -1,14 +1,15 @@
-// Direct 3×3 convolution (stride 1, no dilation, one group) for layers with few input channels,
-// such as the first layer of an image network (C = 3): there im2col + GEMM has an inner
-// dimension of only C·9 = 27, so it is bound by writing and reading the column matrix. These
-// kernels read a zero-padded copy of the image instead and keep 16 output pixels of several
-// channels in vector registers.
+// Direct 3×3 convolution (stride 1, no dilation, one group). The forward kernel (also the input
+// gradient, as a convolution of the output gradient with the flipped weights) keeps up to 48
+// output pixels × 8 output channels in vector registers and reads a zero-padded copy of the
+// image: no column matrix is written or read. The weight-gradient kernel serves layers with few
+// input channels (the first layer of an image network, C = 3), where im2col + GEMM has an inner
+// dimension of only C·9 = 27 and is bound by the column matrix's memory traffic.
 #include <string.h>
 #include "dispatch.h"
 
 typedef float apus_v16 __attribute__((ext_vector_type(16)));
 
-// Output channels per block in the forward kernel (accumulators: 8 vectors).
+// Output channels per block in the forward kernel (accumulators: up to 3 × 8 vectors).
 #define FORWARD_BLOCK 8
 // Output rows per strip of the weight-gradient kernel (its data stays in L2).
 #define WGRAD_STRIP 8
@@ -31,35 +32,77 @@ void apus_pad_image_f32(const float *x, int64_t c, int64_t h, int64_t w, int64_t
             memcpy(xp + (ci * hp + y + ph) * wp + pw, x + (ci * h + y) * w, (size_t)w * sizeof(float));
 }
 
-APUS_INLINE void apus_conv3x3_direct_f32_body(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *w,
-    int64_t o, const float *bias, int relu, int64_t oh, int64_t ow, float *y) {
-    for (int64_t oy = 0; oy < oh; oy++)
-        for (int64_t o0 = 0; o0 < o; o0 += FORWARD_BLOCK) {
-            int64_t nb = o - o0 < FORWARD_BLOCK ? o - o0 : FORWARD_BLOCK;
-            for (int64_t ox = 0; ox < ow; ox += 16) {
-                apus_v16 acc[FORWARD_BLOCK];
-                for (int b = 0; b < FORWARD_BLOCK; b++) acc[b] = b < nb && bias ? bias[o0 + b] : 0.0f;
-                for (int64_t ci = 0; ci < c; ci++)
-                    for (int ky = 0; ky < 3; ky++) {
-                        const float *row = xp + (ci * hp + oy + ky) * wp + ox;
-                        for (int kx = 0; kx < 3; kx++) {
-                            apus_v16 xv = load16(row + kx);
-                            const float *wk = w + (o0 * c + ci) * 9 + ky * 3 + kx;
-                            for (int b = 0; b < FORWARD_BLOCK; b++)
-                                if (b < nb) acc[b] += wk[b * c * 9] * xv;
-                        }
-                    }
-                int64_t n = ow - ox < 16 ? ow - ox : 16;
-                for (int64_t b = 0; b < nb; b++) {
-                    apus_v16 v = acc[b];
-                    if (relu) v = v > 0 ? v : 0;
-                    memcpy(y + ((o0 + b) * oh + oy) * ow + ox, &v, (size_t)n * sizeof(float));
-                }
+void apus_pack_conv3x3_weights_f32(const float *w, int64_t o, int64_t c, int flip, float *packed) {
+    int64_t blocks = (o + FORWARD_BLOCK - 1) / FORWARD_BLOCK;
+    memset(packed, 0, (size_t)(blocks * c * 9 * FORWARD_BLOCK) * sizeof(float));
+    for (int64_t oi = 0; oi < o; oi++)
+        for (int64_t ci = 0; ci < c; ci++)
+            for (int t = 0; t < 9; t++) {
+                // flip: w is [C', O', 3, 3] and the kernel wants [O', C', 3, 3] rotated by 180°
+                // (the input gradient as a convolution of the output gradient).
+                float v = flip ? w[(ci * o + oi) * 9 + (8 - t)] : w[(oi * c + ci) * 9 + t];
+                packed[(((oi / FORWARD_BLOCK) * c + ci) * 9 + t) * FORWARD_BLOCK + oi % FORWARD_BLOCK] = v;
             }
-        }
 }
-APUS_VARIANTS(apus_conv3x3_direct_f32, (const float *xp, int64_t c, int64_t hp, int64_t wp, const float *w,
-    int64_t o, const float *bias, int relu, int64_t oh, int64_t ow, float *y), (xp, c, hp, wp, w, o, bias, relu, oh, ow, y))
+
+// NV tiles of 16 output pixels (tile t: output row oy[t], columns ox[t]..) × FORWARD_BLOCK
+// output channels, accumulated over every input channel and tap: per tap NV input loads and
+// FORWARD_BLOCK weight broadcasts feed NV·FORWARD_BLOCK FMAs. Tiles may lie on different rows,
+// so narrow images (16 or 32 pixels wide) still fill the registers.
+#define DEFINE_CONV_TILES(NV)                                                                  \
+    APUS_INLINE void conv_tiles_##NV(const float *xp, int64_t c, int64_t hp, int64_t wp,       \
+        const float *wb, const float *bias, int relu, int64_t nb, const int64_t *oy,           \
+        const int64_t *ox, int64_t oh, int64_t ow, float *y) {                                 \
+        apus_v16 acc[NV][FORWARD_BLOCK];                                                       \
+        for (int b = 0; b < FORWARD_BLOCK; b++) {                                              \
+            float init = b < nb && bias ? bias[b] : 0.0f;                                      \
+            for (int v = 0; v < NV; v++) acc[v][b] = init;                                     \
+        }                                                                                      \
+        for (int64_t ci = 0; ci < c; ci++)                                                     \
+            for (int ky = 0; ky < 3; ky++) {                                                   \
+                const float *rows[NV];                                                         \
+                for (int v = 0; v < NV; v++) rows[v] = xp + (ci * hp + oy[v] + ky) * wp + ox[v]; \
+                const float *wk = wb + (ci * 9 + ky * 3) * FORWARD_BLOCK;                      \
+                for (int kx = 0; kx < 3; kx++) {                                               \
+                    apus_v16 xv[NV];                                                           \
+                    for (int v = 0; v < NV; v++) xv[v] = load16(rows[v] + kx);                 \
+                    for (int b = 0; b < FORWARD_BLOCK; b++) {                                  \
+                        float wv = wk[kx * FORWARD_BLOCK + b];                                 \
+                        for (int v = 0; v < NV; v++) acc[v][b] += wv * xv[v];                  \
+                    }                                                                          \
+                }                                                                              \
+            }                                                                                  \
+        for (int64_t b = 0; b < nb; b++)                                                       \
+            for (int v = 0; v < NV; v++) {                                                     \
+                int64_t n = ow - ox[v] < 16 ? ow - ox[v] : 16;                                 \
+                apus_v16 r = acc[v][b];                                                        \
+                if (relu) r = r > 0 ? r : 0;                                                   \
+                memcpy(y + (b * oh + oy[v]) * ow + ox[v], &r, (size_t)n * sizeof(float));     \
+            }                                                                                  \
+    }
+DEFINE_CONV_TILES(1)
+DEFINE_CONV_TILES(2)
+DEFINE_CONV_TILES(3)
+
+APUS_INLINE void apus_conv3x3_direct_f32_body(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *packed,
+    int64_t o, const float *bias, int relu, int64_t oh, int64_t ow, float *y) {
+    const int64_t per_row = (ow + 15) / 16, tiles = oh * per_row;
+    for (int64_t o0 = 0; o0 < o; o0 += FORWARD_BLOCK) {
+        int64_t nb = o - o0 < FORWARD_BLOCK ? o - o0 : FORWARD_BLOCK;
+        const float *wb = packed + (o0 / FORWARD_BLOCK) * c * 9 * FORWARD_BLOCK;
+        const float *bb = bias ? bias + o0 : 0;
+        float *yb = y + o0 * oh * ow;
+        for (int64_t t = 0; t < tiles; t += 3) {
+            int64_t oy[3], ox[3], count = tiles - t < 3 ? tiles - t : 3;
+            for (int64_t v = 0; v < count; v++) { oy[v] = (t + v) / per_row; ox[v] = (t + v) % per_row * 16; }
+            if (count == 3) conv_tiles_3(xp, c, hp, wp, wb, bb, relu, nb, oy, ox, oh, ow, yb);
+            else if (count == 2) conv_tiles_2(xp, c, hp, wp, wb, bb, relu, nb, oy, ox, oh, ow, yb);
+            else conv_tiles_1(xp, c, hp, wp, wb, bb, relu, nb, oy, ox, oh, ow, yb);
+        }
+    }
+}
+APUS_VARIANTS(apus_conv3x3_direct_f32, (const float *xp, int64_t c, int64_t hp, int64_t wp, const float *packed,
+    int64_t o, const float *bias, int relu, int64_t oh, int64_t ow, float *y), (xp, c, hp, wp, packed, o, bias, relu, oh, ow, y))
 
 APUS_INLINE void apus_conv3x3_direct_wgrad_f32_body(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
     int64_t o, int64_t oh, int64_t ow, float *acc) {

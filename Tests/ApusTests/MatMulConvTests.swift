@@ -101,10 +101,12 @@ import ApusTestSupport
         expectGradients([x, g]) { Tensor.apply(Conv2dWeightGradOp(geometry: Conv2dGeometry(stride: (2, 1), padding: (1, 1)), weightShape: [3, 2, 3, 2]), $0)[0] }
     }
 
-    /// The direct 3×3 kernels (Float32, few input channels) against the GEMM path in Float64,
-    /// on widths that are not multiples of 16, channel counts not multiples of 8 and both paddings.
+    /// The direct 3×3 kernels (Float32) against the GEMM path in Float64, on widths that are not
+    /// multiples of 16 (tiles spanning rows), channel counts not multiples of 8, paddings 0–2:
+    /// forward with bias and ReLU, plain forward, weight gradient and input gradient.
     @Test func directConvolutionMatchesTheGEMMPath() {
-        for (channels, outputs, height, width, pad) in [(3, 5, 7, 20, 1), (1, 8, 5, 16, 0), (4, 9, 9, 33, 1), (2, 3, 3, 3, 1)] {
+        for (channels, outputs, height, width, pad) in [(3, 5, 7, 20, 1), (1, 8, 5, 16, 0), (4, 9, 9, 33, 1), (2, 3, 3, 3, 1),
+                                                        (16, 24, 6, 37, 1), (9, 8, 4, 50, 2), (12, 5, 5, 16, 0)] {
             let x = randn([3, channels, height, width], seed: 11), w = randn([outputs, channels, 3, 3], seed: 12), b = randn([outputs], seed: 13)
             let geometry = Conv2dGeometry(padding: (pad, pad))
             let reference = Tensor.apply(Conv2dBiasReLUOp(geometry: geometry, relu: true), [x, w, b])[0]
@@ -116,6 +118,10 @@ import ApusTestSupport
             let g = randn(reference.shape, seed: 14)
             let op = Conv2dWeightGradOp(geometry: geometry, weightShape: w.shape)
             expectClose(Tensor.apply(op, [x, g].map { $0.cast(to: .float32) })[0], Tensor.apply(op, [x, g])[0].scalars(as: Double.self), tolerance: 1e-4)
+            let inputGradient = Conv2dInputGradOp(geometry: geometry, inputShape: x.shape)
+            #expect(DirectConv.appliesToInputGradient(x: g.cast(to: .float32), w: w.cast(to: .float32), geometry: geometry))
+            expectClose(Tensor.apply(inputGradient, [g, w].map { $0.cast(to: .float32) })[0],
+                        Tensor.apply(inputGradient, [g, w])[0].scalars(as: Double.self), tolerance: 1e-4)
         }
     }
 }

@@ -250,6 +250,11 @@ public struct Conv2dInputGradOp: Operation {
     }
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        if DirectConv.appliesToInputGradient(x: inputs[0], w: inputs[1], geometry: geometry) {
+            let dx = Tensor(uninitialized: inputShape, dtype: inputs[0].dtype)
+            DirectConv.inputGradient(g: inputs[0].dense, w: inputs[1].dense, dx: dx, geometry: geometry)
+            return [dx]
+        }
         let dx = Tensor.zeros(inputShape, dtype: inputs[0].dtype)
         ConvKernel.run(.inputGradient, x: dx, w: inputs[1].dense, y: inputs[0].dense, geometry: geometry)
         return [dx]
@@ -281,7 +286,7 @@ public struct Conv2dWeightGradOp: Operation {
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let dw = Tensor.zeros(weightShape, dtype: inputs[0].dtype)
-        if DirectConv.applies(x: inputs[0], w: dw, geometry: geometry) {
+        if DirectConv.appliesToWeightGradient(x: inputs[0], w: dw, geometry: geometry) {
             DirectConv.weightGradient(x: inputs[0].dense, g: inputs[1].dense, dw: dw, geometry: geometry)
             return [dw]
         }

@@ -1,20 +1,27 @@
 import CApusKernels
 
-/// Direct 3×3 convolution for layers with few input channels (the first layer of an image
-/// network): forward and weight gradient without im2col. There the column matrix has only
-/// C·9 rows, so the GEMM path spends its time writing and reading it; these kernels work on a
-/// zero-padded copy of each image, 16 output pixels at a time (see conv_direct.c).
+/// Direct 3×3 convolutions (stride 1, no dilation, one group), without im2col: the forward pass
+/// and the input gradient (a convolution of the output gradient with the flipped weights) for
+/// any channel count, and the weight gradient for layers with few input channels (the first
+/// layer of an image network, where the column matrix has only C·9 rows and the GEMM path
+/// spends its time writing and reading it). Each image is copied into a zero-padded buffer;
+/// the kernels are in conv_direct.c.
 enum DirectConv {
-    /// Whether the direct kernels apply to input `x` and weight `w`: Float32, one group,
-    /// stride 1, no dilation, a 3×3 kernel and at most 4 input channels.
+    /// Whether the direct forward kernel applies to input `x` and weight `w`: Float32, one
+    /// group, stride 1, no dilation, a 3×3 kernel.
     static func applies(x: Tensor, w: Tensor, geometry: Conv2dGeometry) -> Bool {
         x.dtype == .float32 && geometry.groups == 1 && geometry.strideH == 1 && geometry.strideW == 1
-            && geometry.dilationH == 1 && geometry.dilationW == 1 && w.shape[2] == 3 && w.shape[3] == 3 && w.shape[1] <= 4
+            && geometry.dilationH == 1 && geometry.dilationW == 1 && w.shape[2] == 3 && w.shape[3] == 3
     }
 
-    /// Padded image geometry: (rows, row length) of the buffer for one channel.
-    private static func paddedSize(_ x: Tensor, _ y: Tensor, _ geometry: Conv2dGeometry) -> (Int, Int) {
-        (x.shape[2] + 2 * geometry.padH, Swift.max(x.shape[3] + 2 * geometry.padW, y.shape[3] + 2) + 16)
+    /// Whether the direct weight-gradient kernel applies (also at most 4 input channels).
+    static func appliesToWeightGradient(x: Tensor, w: Tensor, geometry: Conv2dGeometry) -> Bool {
+        applies(x: x, w: w, geometry: geometry) && w.shape[1] <= 4
+    }
+
+    /// Whether the input gradient can run as a direct convolution (padding at most 2).
+    static func appliesToInputGradient(x: Tensor, w: Tensor, geometry: Conv2dGeometry) -> Bool {
+        applies(x: x, w: w, geometry: geometry) && geometry.padH <= 2 && geometry.padW <= 2
     }
 
     /// Splits the images over the pool: `body(images, padded-image buffer, part index)`.
@@ -33,16 +40,29 @@ enum DirectConv {
 
     /// y [N, O, OH, OW] = conv(x, w) + bias, then ReLU when `relu`.
     static func forward(x: Tensor, w: Tensor, bias: Tensor?, relu: Bool, y: Tensor, geometry: Conv2dGeometry) {
+        convolve(x, weights: w, flip: false, bias: bias, relu: relu, into: y, padding: (geometry.padH, geometry.padW))
+    }
+
+    /// dx [N, C, H, W] = the input gradient for output cotangent g [N, O, OH, OW]: g convolved
+    /// (padding 2 − p) with the weights [O, C, 3, 3] swapped to [C, O] and rotated by 180°.
+    static func inputGradient(g: Tensor, w: Tensor, dx: Tensor, geometry: Conv2dGeometry) {
+        convolve(g, weights: w, flip: true, bias: nil, relu: false, into: dx, padding: (2 - geometry.padH, 2 - geometry.padW))
+    }
+
+    /// y = conv(x, packed weights) (+ bias, ReLU) image by image; `flip`: see `inputGradient`.
+    private static func convolve(_ x: Tensor, weights w: Tensor, flip: Bool, bias: Tensor?, relu: Bool, into y: Tensor, padding: (Int, Int)) {
         let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let (o, oh, ow) = (w.shape[0], y.shape[2], y.shape[3])
-        let (hp, wp) = paddedSize(x, y, geometry)
-        let xp = SendablePointer(raw: x.rawPointer), wptr = SendablePointer(raw: w.rawPointer), yp = SendablePointer(raw: y.rawPointer)
+        let (o, oh, ow) = (y.shape[1], y.shape[2], y.shape[3])
+        let hp = h + 2 * padding.0, wp = Swift.max(width + 2 * padding.1, ow + 2) + 16
+        let packed = Tensor(uninitialized: [(o + 7) / 8 * c * 9 * 8], dtype: .float32)
+        apus_pack_conv3x3_weights_f32(w.pointer(Float.self), Int64(o), Int64(c), flip ? 1 : 0, packed.pointer(Float.self))
+        let xp = SendablePointer(raw: x.rawPointer), wptr = SendablePointer(raw: packed.rawPointer), yp = SendablePointer(raw: y.rawPointer)
         let bp = bias.map { SendablePointer(raw: $0.rawPointer) }
-        _ = forImages(n, bufferElements: c * hp * wp) { images, padded, _ in
+        _ = forImages(n, bufferElements: c * hp * wp) { images, buffer, _ in
             for image in images {
                 apus_pad_image_f32(xp.raw.assumingMemoryBound(to: Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
-                                   Int64(geometry.padH), Int64(geometry.padW), Int64(hp), Int64(wp), padded)
-                apus_conv3x3_direct_f32(padded, Int64(c), Int64(hp), Int64(wp), wptr.raw.assumingMemoryBound(to: Float.self), Int64(o),
+                                   Int64(padding.0), Int64(padding.1), Int64(hp), Int64(wp), buffer)
+                apus_conv3x3_direct_f32(buffer, Int64(c), Int64(hp), Int64(wp), wptr.raw.assumingMemoryBound(to: Float.self), Int64(o),
                                         bp?.raw.assumingMemoryBound(to: Float.self), relu ? 1 : 0, Int64(oh), Int64(ow),
                                         yp.raw.assumingMemoryBound(to: Float.self) + image * o * oh * ow)
             }
@@ -53,7 +73,7 @@ enum DirectConv {
     static func weightGradient(x: Tensor, g: Tensor, dw: Tensor, geometry: Conv2dGeometry) {
         let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, oh, ow) = (g.shape[1], g.shape[2], g.shape[3])
-        let (hp, wp) = paddedSize(x, g, geometry)
+        let hp = h + 2 * geometry.padH, wp = Swift.max(width + 2 * geometry.padW, ow + 2) + 16
         let lanes = o * c * 9 * 16
         let accumulators = (0..<Swift.max(1, Swift.min(WorkerPool.shared.threads, n))).map { _ in Tensor.zeros([lanes], dtype: .float32) }
         let xp = SendablePointer(raw: x.rawPointer), gp = SendablePointer(raw: g.rawPointer)

@@ -183,13 +183,16 @@ void apus_maxpool_scatter_f32(const float *g, const int32_t *idx, const float *m
 void apus_maxpool_scatter_f64(const double *g, const int32_t *idx, const double *mask, int64_t planes, int64_t h, int64_t w,
                               int64_t oh, int64_t ow, int tiled, double *dx);
 
-/// Direct 3×3 convolution (stride 1, no dilation, one group) for few input channels
-/// (conv_direct.c). Images are first copied into a zero-padded buffer xp [C, HP, WP] with
-/// WP ≥ OW + 2 + 16 (vector loads may run past a row's end).
+/// Direct 3×3 convolution (stride 1, no dilation, one group; conv_direct.c). Images are first
+/// copied into a zero-padded buffer xp [C, HP, WP] with WP ≥ OW + 18 (vector loads may run
+/// past a row's end).
 void apus_pad_image_f32(const float *x, int64_t c, int64_t h, int64_t w, int64_t ph, int64_t pw,
                         int64_t hp, int64_t wp, float *xp);
-/// y [O, OH, OW] = conv(xp, w [O, C, 3, 3]) + bias (may be NULL), then ReLU when relu ≠ 0.
-void apus_conv3x3_direct_f32(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *w,
+/// Weights [O, C, 3, 3] (or, with flip, [C, O, 3, 3] rotated by 180°: the input gradient) packed
+/// for the forward kernel: [ceil(O/8), C, 9, 8], zero-filled past O.
+void apus_pack_conv3x3_weights_f32(const float *w, int64_t o, int64_t c, int flip, float *packed);
+/// y [O, OH, OW] = conv(xp, packed weights) + bias (may be NULL), then ReLU when relu ≠ 0.
+void apus_conv3x3_direct_f32(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *packed,
                              int64_t o, const float *bias, int relu, int64_t oh, int64_t ow, float *y);
 /// acc [O, C, 9, 16] += lane-wise partial sums of the weight gradient of one image (g [O, OH, OW]).
 void apus_conv3x3_direct_wgrad_f32(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
