@@ -1,9 +1,9 @@
 // Direct 3×3 convolution (stride 1, no dilation, one group). The forward kernel (also the input
 // gradient, as a convolution of the output gradient with the flipped weights) keeps up to 48
 // output pixels × 8 output channels in vector registers and reads a zero-padded copy of the
-// image: no column matrix is written or read. The weight-gradient kernel serves layers with few
-// input channels (the first layer of an image network, C = 3), where im2col + GEMM has an inner
-// dimension of only C·9 = 27 and is bound by the column matrix's memory traffic.
+// image: no column matrix is written or read. The weight-gradient kernel transposes a strip of
+// the output gradient to [pixel, channel] and keeps 32 output channels × 9 taps of one input
+// channel in registers while it runs over the strip's pixels.
 #include <string.h>
 #include "dispatch.h"
 
@@ -11,8 +11,8 @@ typedef float apus_v16 __attribute__((ext_vector_type(16)));
 
 // Output channels per block in the forward kernel (accumulators: up to 3 × 8 vectors).
 #define FORWARD_BLOCK 8
-// Output rows per strip of the weight-gradient kernel (its data stays in L2).
-#define WGRAD_STRIP 8
+// Elements of the transposed output-gradient strip of the weight-gradient kernel (≈ 256 KB: L2).
+#define WGRAD_STRIP_ELEMENTS 65536
 
 APUS_INLINE apus_v16 load16(const float *p) { apus_v16 v; memcpy(&v, p, sizeof v); return v; }
 
@@ -105,43 +105,53 @@ APUS_VARIANTS(apus_conv3x3_direct_f32, (const float *xp, int64_t c, int64_t hp, 
     int64_t o, const float *bias, int relu, int64_t oh, int64_t ow, float *y), (xp, c, hp, wp, packed, o, bias, relu, oh, ow, y))
 
 APUS_INLINE void apus_conv3x3_direct_wgrad_f32_body(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
-    int64_t o, int64_t oh, int64_t ow, float *acc) {
-    for (int64_t oy0 = 0; oy0 < oh; oy0 += WGRAD_STRIP) {
-        int64_t oy1 = oy0 + WGRAD_STRIP < oh ? oy0 + WGRAD_STRIP : oh;
-        for (int64_t ci = 0; ci < c; ci++)
-            for (int64_t o0 = 0; o0 < o; o0 += 2) {
-                int two = o - o0 >= 2;
-                float *acc0 = acc + ((o0 * c + ci) * 9) * 16, *acc1 = two ? acc + (((o0 + 1) * c + ci) * 9) * 16 : acc0;
-                apus_v16 a0[9], a1[9];
-                for (int t = 0; t < 9; t++) { a0[t] = load16(acc0 + 16 * t); a1[t] = two ? load16(acc1 + 16 * t) : 0; }
-                for (int64_t oy = oy0; oy < oy1; oy++)
-                    for (int64_t ox = 0; ox < ow; ox += 16) {
-                        int64_t n = ow - ox;
-                        apus_v16 g0 = load_first(g + (o0 * oh + oy) * ow + ox, n);
-                        apus_v16 g1 = two ? load_first(g + ((o0 + 1) * oh + oy) * ow + ox, n) : 0;
-                        for (int ky = 0; ky < 3; ky++) {
-                            const float *row = xp + (ci * hp + oy + ky) * wp + ox;
+    int64_t o, int64_t oh, int64_t ow, float *gt, float *acc) {
+    const int64_t o32 = (o + 31) / 32 * 32;
+    int64_t strip = WGRAD_STRIP_ELEMENTS / (ow * o32);
+    if (strip < 1) strip = 1;
+    for (int64_t oy0 = 0; oy0 < oh; oy0 += strip) {
+        int64_t rows = oh - oy0 < strip ? oh - oy0 : strip, pixels = rows * ow;
+        // This strip of the output gradient, transposed to [pixel, channel] (channels padded to
+        // 32), 16 pixels at a time so that reads are whole cache lines and writes stay in L1.
+        const float *gs = g + oy0 * ow;
+        for (int64_t p0 = 0; p0 < pixels; p0 += 16) {
+            int64_t n = pixels - p0 < 16 ? pixels - p0 : 16;
+            for (int64_t oi = 0; oi < o32; oi++) {
+                float line[16];
+                if (oi < o) memcpy(line, gs + oi * oh * ow + p0, (size_t)n * sizeof(float));
+                else memset(line, 0, sizeof line);
+                for (int64_t j = 0; j < n; j++) gt[(p0 + j) * o32 + oi] = line[j];
+            }
+        }
+        for (int64_t ob = 0; ob < o32; ob += 32)
+            for (int64_t ci = 0; ci < c; ci++) {
+                float *a = acc + ci * 9 * o32 + ob;
+                apus_v16 lo[9], hi[9];
+                for (int t = 0; t < 9; t++) { lo[t] = load16(a + t * o32); hi[t] = load16(a + t * o32 + 16); }
+                for (int64_t r = 0; r < rows; r++) {
+                    const float *x0 = xp + (ci * hp + oy0 + r) * wp, *x1 = x0 + wp, *x2 = x1 + wp;
+                    const float *gr = gt + r * ow * o32 + ob;
+                    for (int64_t ox = 0; ox < ow; ox++) {
+                        apus_v16 g0 = load16(gr + ox * o32), g1 = load16(gr + ox * o32 + 16);
+                        const float *xs[3] = {x0 + ox, x1 + ox, x2 + ox};
+                        for (int ky = 0; ky < 3; ky++)
                             for (int kx = 0; kx < 3; kx++) {
-                                apus_v16 xv = load16(row + kx);
-                                a0[ky * 3 + kx] += g0 * xv;
-                                a1[ky * 3 + kx] += g1 * xv;
+                                float v = xs[ky][kx];
+                                lo[ky * 3 + kx] += v * g0;
+                                hi[ky * 3 + kx] += v * g1;
                             }
-                        }
                     }
-                for (int t = 0; t < 9; t++) {
-                    memcpy(acc0 + 16 * t, &a0[t], sizeof(apus_v16));
-                    if (two) memcpy(acc1 + 16 * t, &a1[t], sizeof(apus_v16));
                 }
+                for (int t = 0; t < 9; t++) { memcpy(a + t * o32, &lo[t], sizeof(apus_v16)); memcpy(a + t * o32 + 16, &hi[t], sizeof(apus_v16)); }
             }
     }
 }
 APUS_VARIANTS(apus_conv3x3_direct_wgrad_f32, (const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
-    int64_t o, int64_t oh, int64_t ow, float *acc), (xp, c, hp, wp, g, o, oh, ow, acc))
+    int64_t o, int64_t oh, int64_t ow, float *gt, float *acc), (xp, c, hp, wp, g, o, oh, ow, gt, acc))
 
-void apus_sum_lanes_f32(const float *acc, int64_t n, float *out) {
-    for (int64_t i = 0; i < n; i++) {
-        float s = 0;
-        for (int l = 0; l < 16; l++) s += acc[i * 16 + l];
-        out[i] += s;
-    }
+void apus_conv3x3_wgrad_finish_f32(const float *acc, int64_t o, int64_t c, float *dw) {
+    const int64_t o32 = (o + 31) / 32 * 32;
+    for (int64_t oi = 0; oi < o; oi++)
+        for (int64_t ci = 0; ci < c; ci++)
+            for (int t = 0; t < 9; t++) dw[(oi * c + ci) * 9 + t] += acc[(ci * 9 + t) * o32 + oi];
 }

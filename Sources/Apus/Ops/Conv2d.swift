@@ -286,7 +286,7 @@ public struct Conv2dWeightGradOp: Operation {
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let dw = Tensor.zeros(weightShape, dtype: inputs[0].dtype)
-        if DirectConv.appliesToWeightGradient(x: inputs[0], w: dw, geometry: geometry) {
+        if DirectConv.applies(x: inputs[0], w: dw, geometry: geometry) {
             DirectConv.weightGradient(x: inputs[0].dense, g: inputs[1].dense, dw: dw, geometry: geometry)
             return [dw]
         }

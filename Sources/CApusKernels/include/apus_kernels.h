@@ -194,10 +194,11 @@ void apus_pack_conv3x3_weights_f32(const float *w, int64_t o, int64_t c, int fli
 /// y [O, OH, OW] = conv(xp, packed weights) + bias (may be NULL), then ReLU when relu ≠ 0.
 void apus_conv3x3_direct_f32(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *packed,
                              int64_t o, const float *bias, int relu, int64_t oh, int64_t ow, float *y);
-/// acc [O, C, 9, 16] += lane-wise partial sums of the weight gradient of one image (g [O, OH, OW]).
+/// acc [C, 9, O32] += the weight gradient of one image (g [O, OH, OW]; O32 = O rounded up to 32),
+/// using gt (at least 65536 + OW·O32 floats) as scratch.
 void apus_conv3x3_direct_wgrad_f32(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
-                                   int64_t o, int64_t oh, int64_t ow, float *acc);
-/// out[i] += the sum of the 16 lanes acc[i, 0..<16], for i < n.
-void apus_sum_lanes_f32(const float *acc, int64_t n, float *out);
+                                   int64_t o, int64_t oh, int64_t ow, float *gt, float *acc);
+/// dw [O, C, 3, 3] += acc [C, 9, O32] transposed.
+void apus_conv3x3_wgrad_finish_f32(const float *acc, int64_t o, int64_t c, float *dw);
 
 #endif
