@@ -1,4 +1,5 @@
 // 2-D max and average pooling over planes of [H, W], forward and backward.
+#include <string.h>
 #include "dispatch.h"
 
 #define WINDOW_LOOP(BODY)                                                                      \
@@ -107,6 +108,56 @@
 DEFINE_POOL(float, f32)
 DEFINE_POOL(double, f64)
 
+
+// One output row of a 2×2-tiled max-pool scatter: each window's four input positions get the
+// (masked) cotangent at its recorded maximum and zeros elsewhere; rows d0 = d and d1 = d + w.
+#define SCATTER_ROW_SCALAR(T, SUF)                                                             \
+    APUS_INLINE void scatter_row_scalar_##SUF(const T *g, const int32_t *idx, const T *mask,   \
+        int32_t row, int32_t w, int64_t from, int64_t ow, T *d) {                              \
+        for (int64_t ox = from; ox < ow; ox++) {                                               \
+            T v = mask && !(mask[ox] > 0) ? (T)0 : g[ox];                                      \
+            int32_t q = idx[ox] - row - 2 * (int32_t)ox;   /* 0, 1, w or w + 1 */              \
+            d[2 * ox] = q == 0 ? v : (T)0;                                                     \
+            d[2 * ox + 1] = q == 1 ? v : (T)0;                                                 \
+            d[w + 2 * ox] = q == w ? v : (T)0;                                                 \
+            d[w + 2 * ox + 1] = q == w + 1 ? v : (T)0;                                         \
+        }                                                                                      \
+    }
+SCATTER_ROW_SCALAR(float, f32)
+SCATTER_ROW_SCALAR(double, f64)
+
+typedef float pool_v16 __attribute__((ext_vector_type(16)));
+typedef float pool_v32 __attribute__((ext_vector_type(32)));
+typedef int32_t pool_i16 __attribute__((ext_vector_type(16)));
+
+// Float32: 16 windows at a time, the two output rows built by interleaving lanes.
+APUS_INLINE void scatter_row_f32(const float *g, const int32_t *idx, const float *mask, int32_t row, int32_t w,
+                                 int64_t ow, float *d) {
+    const pool_i16 lane = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    int64_t ox = 0;
+    for (; ox + 16 <= ow; ox += 16) {
+        pool_v16 v, m;
+        pool_i16 at;
+        memcpy(&v, g + ox, sizeof v);
+        memcpy(&at, idx + ox, sizeof at);
+        if (mask) { memcpy(&m, mask + ox, sizeof m); v = m > 0 ? v : 0; }
+        pool_i16 q = at - (row + 2 * (int32_t)ox) - lane;
+        pool_v16 e0 = q == 0 ? v : 0, e1 = q == 1 ? v : 0, e2 = q == w ? v : 0, e3 = q == w + 1 ? v : 0;
+        pool_v32 top = __builtin_shufflevector(e0, e1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                               8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        pool_v32 bottom = __builtin_shufflevector(e2, e3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                                  8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        memcpy(d + 2 * ox, &top, sizeof top);
+        memcpy(d + w + 2 * ox, &bottom, sizeof bottom);
+    }
+    scatter_row_scalar_f32(g, idx, mask, row, w, ox, ow, d);
+}
+
+APUS_INLINE void scatter_row_f64(const double *g, const int32_t *idx, const double *mask, int32_t row, int32_t w,
+                                 int64_t ow, double *d) {
+    scatter_row_scalar_f64(g, idx, mask, row, w, 0, ow, d);
+}
+
 // Max pooling with indices: each output also records where (iy·w + ix within its plane) its
 // window's first maximum lies, so the backward pass needs neither the input nor the output.
 #define DEFINE_POOL_INDICES(T, SUF)                                                            \
@@ -146,30 +197,25 @@ DEFINE_POOL(double, f64)
     APUS_VARIANTS(apus_maxpool_indices_##SUF, (const T *x, int64_t planes, int64_t h, int64_t w, \
         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh,    \
         int64_t ow, T *y, int32_t *idx), (x, planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow, y, idx)) \
-    void apus_maxpool_scatter_##SUF(const T *g, const int32_t *idx, const T *mask, int64_t planes,      \
-        int64_t h, int64_t w, int64_t oh, int64_t ow, int tiled, T *dx) {                      \
+    APUS_INLINE void apus_maxpool_scatter_##SUF##_body(const T *g, const int32_t *idx, const T *mask,   \
+        int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow, int tiled, T *dx) {     \
         for (int64_t p = 0; p < planes; p++) {                                                 \
             T *d = dx + p * h * w;                                                             \
             const T *gp = g + p * oh * ow, *mp = mask ? mask + p * oh * ow : 0;                \
             const int32_t *ip = idx + p * oh * ow;                                             \
             if (tiled) { /* 2×2 windows tiling the plane: write each element once */           \
                 for (int64_t oy = 0; oy < oh; oy++)                                            \
-                    for (int64_t ox = 0; ox < ow; ox++) {                                      \
-                        int64_t j = oy * ow + ox, r0 = 2 * oy * w + 2 * ox, r1 = r0 + w;      \
-                        T v = mp && !(mp[j] > 0) ? (T)0 : gp[j];                               \
-                        int64_t at = ip[j];                                                    \
-                        d[r0] = at == r0 ? v : (T)0;                                           \
-                        d[r0 + 1] = at == r0 + 1 ? v : (T)0;                                   \
-                        d[r1] = at == r1 ? v : (T)0;                                           \
-                        d[r1 + 1] = at == r1 + 1 ? v : (T)0;                                   \
-                    }                                                                          \
+                    scatter_row_##SUF(gp + oy * ow, ip + oy * ow, mp ? mp + oy * ow : 0,       \
+                                      (int32_t)(2 * oy * w), (int32_t)w, ow, d + 2 * oy * w);  \
                 continue;                                                                      \
             }                                                                                  \
             for (int64_t i = 0; i < h * w; i++) d[i] = (T)0;                                   \
             for (int64_t j = 0; j < oh * ow; j++)                                              \
                 if (!mp || mp[j] > 0) d[ip[j]] += gp[j];                                       \
         }                                                                                      \
-    }
+    }                                                                                          \
+    APUS_VARIANTS(apus_maxpool_scatter_##SUF, (const T *g, const int32_t *idx, const T *mask, int64_t planes, \
+        int64_t h, int64_t w, int64_t oh, int64_t ow, int tiled, T *dx), (g, idx, mask, planes, h, w, oh, ow, tiled, dx))
 
 DEFINE_POOL_INDICES(float, f32)
 DEFINE_POOL_INDICES(double, f64)

@@ -162,5 +162,21 @@ private struct CountingOp: Operation {
         let w = Tensor.normal([4, 3, 3, 3], generator: RandomGenerator(seed: 3))
         #expect(conv2d(Tensor.zeros([0, 3, 8, 8]), weight: w, padding: (1, 1), relu: true).shape == [0, 4, 8, 8])
     }
+
+    /// The scatter's 2×2 fast path (16 windows per vector, then a scalar tail) and its ReLU mask
+    /// against max pooling's own gradient, in Float32 and Float64.
+    @Test func maxPoolScatterMatchesMaxPoolGradient() {
+        let geometry = PoolGeometry(kernel: (2, 2))
+        for dtype in [DType.float32, .float64] {
+            let x = Tensor.normal([2, 3, 40, 36], dtype: dtype, generator: RandomGenerator(seed: 11))
+            let g = Tensor.normal([2, 3, 20, 18], dtype: dtype, generator: RandomGenerator(seed: 12))
+            let pooled = Tensor.apply(MaxPool2dWithIndicesOp(geometry: geometry), [x])
+            let reference = Tensor.apply(MaxPool2dGradOp(geometry: geometry), [x, g])[0]
+            let scattered = Tensor.apply(MaxPool2dScatterOp(geometry: geometry, inputShape: x.shape), [g, pooled[1]])[0]
+            expectClose(scattered, reference.scalars(as: Double.self), tolerance: 0)
+            let masked = Tensor.apply(MaxPool2dScatterOp(geometry: geometry, inputShape: x.shape, masked: true), [g, pooled[1], pooled[0]])[0]
+            expectClose(masked, Tensor.binary(.reluGrad, reference, x).scalars(as: Double.self), tolerance: 0)
+        }
+    }
 }
 
