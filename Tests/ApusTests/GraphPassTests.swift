@@ -125,7 +125,8 @@ private struct CountingOp: Operation {
             let f = compile(body)
             for shape in [[2, 2, 6, 6], [1, 2, 7, 5]] {
                 let names = try f.graph(for: [TensorSpec(shape)]).nodes.map(\.op.name)
-                #expect(names.contains("maxPool2dWithIndices") && names.contains(fused ? "maxPool2dScatterReLU" : "maxPool2dScatter"), "\(names)")
+                // (with a fused ReLU the convolution itself is fused into the pooling)
+                #expect(names.contains(fused ? "conv2dBiasReLUMaxPool" : "maxPool2dWithIndices") && names.contains(fused ? "maxPool2dScatterReLU" : "maxPool2dScatter"), "\(names)")
                 #expect(!names.contains("maxPool2dGrad") && !names.contains("maxPool2d") && names.contains("reluGrad") != fused)
                 let x = Tensor.normal(shape, generator: RandomGenerator(seed: 10))
                 expectClose(f([x])[0], body([x])[0].scalars(as: Double.self), tolerance: 1e-5)
@@ -177,6 +178,22 @@ private struct CountingOp: Operation {
             let masked = Tensor.apply(MaxPool2dScatterOp(geometry: geometry, inputShape: x.shape, masked: true), [g, pooled[1], pooled[0]])[0]
             expectClose(masked, Tensor.binary(.reluGrad, reference, x).scalars(as: Double.self), tolerance: 0)
         }
+    }
+
+    /// A convolution whose only reader is the max pooling runs fused with it: the same values,
+    /// and its full-size output never appears in the graph (training and inference graphs).
+    @Test func convolutionFusesIntoTheFollowingPooling() throws {
+        let weight = Tensor.normal([5, 3, 3, 3], generator: RandomGenerator(seed: 13)).requiringGrad()
+        let bias = Tensor.normal([5], generator: RandomGenerator(seed: 14)).requiringGrad()
+        let forward = { (x: Tensor) in maxPool2d(conv2d(x, weight: weight, bias: bias, padding: (1, 1), relu: true), kernel: (2, 2)) }
+        let inference = compile { xs in [forward(xs[0])] }
+        let training: ([Tensor]) -> [Tensor] = { xs in let y = forward(xs[0]); return [y] + gradients(of: (y * y).sum(), wrt: [weight, bias]) }
+        let step = compile(training)
+        let x = Tensor.normal([3, 3, 10, 34], generator: RandomGenerator(seed: 15))
+        #expect(try inference.graph(for: [x.spec]).nodes.map(\.op.name) == ["conv2dBiasReLUMaxPool"])
+        #expect(!(try step.graph(for: [x.spec]).nodes.map(\.op.name).contains("conv2dBiasReLU")))
+        expectClose(inference([x])[0], forward(x).scalars(as: Double.self), tolerance: 1e-5)
+        for (compiled, eager) in zip(step([x]), training([x])) { expectClose(compiled, eager.scalars(as: Double.self), tolerance: 1e-4) }
     }
 }
 

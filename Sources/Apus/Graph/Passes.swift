@@ -2,8 +2,8 @@
 /// less work or holds less memory; `optimized()` runs them all, in order.
 extension Graph {
     /// A copy with every pass applied (what `compile` runs): common subexpressions merged,
-    /// constants folded, dead code removed, max pools rewritten to keep indices, and
-    /// elementwise chains fused.
+    /// constants folded, dead code removed, max pools rewritten to keep indices, convolutions
+    /// fused into the pooling that follows them, and elementwise chains fused.
     public func optimized() -> Graph {
         let graph = copy()
         graph.eliminateCommonSubexpressions()
@@ -11,6 +11,7 @@ extension Graph {
         graph.eliminateDeadCode()
         graph.rewriteMaxPoolsToIndices()
         graph.eliminateDeadCode()
+        graph.fuseConvolutionPooling()
         graph.fuseElementwise()
         return graph
     }
@@ -108,6 +109,27 @@ extension Graph {
     private struct PooledInput: Hashable {
         let value: Int
         let geometry: PoolGeometry
+    }
+
+    /// Fuses a convolution (+ bias, ReLU) into the max pooling with indices that is its only
+    /// reader (`Conv2dMaxPoolOp`): the convolution's output, the largest activation of a CNN,
+    /// is then never written to memory at all.
+    func fuseConvolutionPooling() {
+        let readers = readerCounts(), outputSet = Set(outputs)
+        var producer: [Int: Int] = [:]
+        for (index, node) in nodes.enumerated() { for v in node.outputs { producer[v] = index } }
+        var replaced: [Int: Node] = [:], removed = Set<Int>()
+        for (index, node) in nodes.enumerated() {
+            // A plain pooling (no gradient in the graph) gets indices that nobody reads.
+            guard let geometry = (node.op as? MaxPool2dWithIndicesOp)?.geometry ?? (node.op as? MaxPool2dOp)?.geometry,
+                  let c = node.inputs.first, readers[c] == 1, !outputSet.contains(c),
+                  let at = producer[c], let conv = nodes[at].op as? Conv2dBiasReLUOp,
+                  Conv2dMaxPoolOp.supports(conv.geometry, input: values[nodes[at].inputs[0]], weight: values[nodes[at].inputs[1]]) else { continue }
+            let outputs = node.outputs.count == 2 ? node.outputs : node.outputs + [newValue(TensorSpec(values[node.outputs[0]].shape, .int32)).id]
+            replaced[index] = Node(op: Conv2dMaxPoolOp(convolution: conv.geometry, relu: conv.relu, pool: geometry), inputs: nodes[at].inputs, outputs: outputs)
+            removed.insert(at)
+        }
+        nodes = nodes.indices.compactMap { removed.contains($0) ? nil : (replaced[$0] ?? nodes[$0]) }
     }
 
     /// How many nodes read each value.

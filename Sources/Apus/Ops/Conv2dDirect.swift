@@ -10,8 +10,13 @@ enum DirectConv {
     /// Whether the direct kernels apply to input `x` and weight `w`: Float32, one group,
     /// stride 1, no dilation, a 3×3 kernel.
     static func applies(x: Tensor, w: Tensor, geometry: Conv2dGeometry) -> Bool {
-        x.dtype == .float32 && geometry.groups == 1 && geometry.strideH == 1 && geometry.strideW == 1
-            && geometry.dilationH == 1 && geometry.dilationW == 1 && w.shape[2] == 3 && w.shape[3] == 3
+        x.dtype == .float32 && applies(geometry: geometry, kernel: (w.shape[2], w.shape[3]))
+    }
+
+    /// Whether the geometry and kernel size suit the direct kernels (the Float32 part aside).
+    static func applies(geometry: Conv2dGeometry, kernel: (Int, Int)) -> Bool {
+        geometry.groups == 1 && geometry.strideH == 1 && geometry.strideW == 1 && geometry.dilationH == 1 && geometry.dilationW == 1
+            && kernel == (3, 3)
     }
 
     /// Whether the input gradient can run as a direct convolution (padding at most 2).
@@ -46,21 +51,55 @@ enum DirectConv {
 
     /// y = conv(x, packed weights) (+ bias, ReLU) image by image; `flip`: see `inputGradient`.
     private static func convolve(_ x: Tensor, weights w: Tensor, flip: Bool, bias: Tensor?, relu: Bool, into y: Tensor, padding: (Int, Int)) {
-        let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, oh, ow) = (y.shape[1], y.shape[2], y.shape[3])
+        let yp = SendablePointer(raw: y.rawPointer)
+        convolve(x, weights: w, flip: flip, bias: bias, relu: relu, outputShape: (o, oh, ow), padding: padding) { image, convolve, _ in
+            convolve(yp.raw.assumingMemoryBound(to: Float.self) + image * o * oh * ow)
+        }
+    }
+
+    /// Runs the convolution image by image, parallel over images: `perImage(image, convolve,
+    /// part)` is handed a function that writes that image's output [O, OH, OW] where it is told.
+    private static func convolve(_ x: Tensor, weights w: Tensor, flip: Bool, bias: Tensor?, relu: Bool, outputShape: (Int, Int, Int),
+                                 padding: (Int, Int), perImage: (Int, (UnsafeMutablePointer<Float>) -> Void, Int) -> Void) {
+        let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (o, oh, ow) = outputShape
         let hp = h + 2 * padding.0, wp = Swift.max(width + 2 * padding.1, ow + 2) + 16
         let packed = Tensor(uninitialized: [(o + 7) / 8 * c * 9 * 8], dtype: .float32)
         apus_pack_conv3x3_weights_f32(w.pointer(Float.self), Int64(o), Int64(c), flip ? 1 : 0, packed.pointer(Float.self))
-        let xp = SendablePointer(raw: x.rawPointer), wptr = SendablePointer(raw: packed.rawPointer), yp = SendablePointer(raw: y.rawPointer)
+        let xp = SendablePointer(raw: x.rawPointer), wptr = SendablePointer(raw: packed.rawPointer)
         let bp = bias.map { SendablePointer(raw: $0.rawPointer) }
-        _ = forImages(n, bufferElements: c * hp * wp) { images, buffer, _ in
+        _ = forImages(n, bufferElements: c * hp * wp) { images, buffer, part in
             for image in images {
                 apus_pad_image_f32(xp.raw.assumingMemoryBound(to: Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
                                    Int64(padding.0), Int64(padding.1), Int64(hp), Int64(wp), buffer)
-                apus_conv3x3_direct_f32(buffer, Int64(c), Int64(hp), Int64(wp), wptr.raw.assumingMemoryBound(to: Float.self), Int64(o),
-                                        bp?.raw.assumingMemoryBound(to: Float.self), relu ? 1 : 0, Int64(oh), Int64(ow),
-                                        yp.raw.assumingMemoryBound(to: Float.self) + image * o * oh * ow)
+                perImage(image, { out in
+                    apus_conv3x3_direct_f32(buffer, Int64(c), Int64(hp), Int64(wp), wptr.raw.assumingMemoryBound(to: Float.self), Int64(o),
+                                            bp?.raw.assumingMemoryBound(to: Float.self), relu ? 1 : 0, Int64(oh), Int64(ow), out)
+                }, part)
             }
+        }
+    }
+
+    /// Convolution (+ bias, ReLU) then max pooling with indices, image by image: each image's
+    /// convolution output goes to a per-thread scratch buffer (still in cache when it is
+    /// pooled) and only the pooled output [N, O, PH, PW] and indices reach memory.
+    static func forwardPooled(x: Tensor, w: Tensor, bias: Tensor, relu: Bool, geometry: Conv2dGeometry, pool: PoolGeometry,
+                              convolutionShape: [Int], pooled: Tensor, indices: Tensor) {
+        let (o, oh, ow) = (convolutionShape[1], convolutionShape[2], convolutionShape[3])
+        let (ph, pw) = (pooled.shape[2], pooled.shape[3])
+        let threads = Swift.max(1, Swift.min(WorkerPool.shared.threads, x.shape[0]))
+        let scratch = (0..<threads).map { _ in Tensor(uninitialized: [o * oh * ow], dtype: .float32) }
+        let scratchPointers = scratch.map { SendablePointer(raw: $0.rawPointer) }
+        let yp = SendablePointer(raw: pooled.rawPointer), ip = SendablePointer(raw: indices.rawPointer)
+        let (_, _, _, kh, kw, sh, sw, pph, ppw, poh, pow) = pool.args([1, o, oh, ow], [1, o, ph, pw])
+        convolve(x, weights: w, flip: false, bias: bias, relu: relu, outputShape: (o, oh, ow),
+                 padding: (geometry.padH, geometry.padW)) { image, convolve, part in
+            let buffer = scratchPointers[part].raw.assumingMemoryBound(to: Float.self)
+            convolve(buffer)
+            apus_maxpool_indices_f32(buffer, Int64(o), Int64(oh), Int64(ow), kh, kw, sh, sw, pph, ppw, poh, pow,
+                                     yp.raw.assumingMemoryBound(to: Float.self) + image * o * ph * pw,
+                                     ip.raw.assumingMemoryBound(to: Int32.self) + image * o * ph * pw)
         }
     }
 

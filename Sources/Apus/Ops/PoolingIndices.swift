@@ -93,3 +93,42 @@ public struct MaxPool2dScatterOp: Operation {
         return [dx]
     }
 }
+
+/// Convolution (+ bias, optionally ReLU) followed by max pooling with indices, as one op:
+/// (input [N, C, H, W], weight [O, C, 3, 3], bias [O]) → (pooled [N, O, PH, PW], indices int32).
+/// The convolution's output never reaches memory: each image's is pooled while it is in cache.
+/// Made by graph mode when the convolution's output is read only by the pooling (after the
+/// max-pool index rewrite its gradient needs only the pooled output and the indices); Float32
+/// 3×3 stride-1 convolutions (the direct kernels). Not differentiable: it only exists in
+/// graphs whose backward pass is already traced.
+public struct Conv2dMaxPoolOp: Operation {
+    public let convolution: Conv2dGeometry
+    public let relu: Bool
+    public let pool: PoolGeometry
+
+    public init(convolution: Conv2dGeometry, relu: Bool, pool: PoolGeometry) {
+        (self.convolution, self.relu, self.pool) = (convolution, relu, pool)
+    }
+    public var name: String { relu ? "conv2dBiasReLUMaxPool" : "conv2dBiasMaxPool" }
+    public var outputCount: Int { 2 }
+    public var isDifferentiable: Bool { false }
+
+    /// Whether the fused op can run a convolution of these input and weight specs.
+    public static func supports(_ convolution: Conv2dGeometry, input: TensorSpec, weight: TensorSpec) -> Bool {
+        input.dtype == .float32 && weight.shape.count == 4 && DirectConv.applies(geometry: convolution, kernel: (weight.shape[2], weight.shape[3]))
+    }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        let y = try Conv2dBiasReLUOp(geometry: convolution, relu: relu).outputSpecs(inputs)[0]
+        try require(Self.supports(convolution, input: inputs[0], weight: inputs[1]), name, inputs, "a Float32 3×3 convolution with stride 1, no dilation and one group")
+        return try MaxPool2dWithIndicesOp(geometry: pool).outputSpecs([y])
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let pooled = Tensor(uninitialized: outputs[0].shape, dtype: outputs[0].dtype), indices = Tensor(uninitialized: outputs[1].shape, dtype: .int32)
+        let convolutionShape = try! Conv2dBiasReLUOp(geometry: convolution, relu: relu).outputSpecs(inputs.map(\.spec))[0].shape
+        DirectConv.forwardPooled(x: inputs[0].dense, w: inputs[1].dense, bias: inputs[2].dense, relu: relu, geometry: convolution, pool: pool,
+                                 convolutionShape: convolutionShape, pooled: pooled, indices: indices)
+        return [pooled, indices]
+    }
+}
