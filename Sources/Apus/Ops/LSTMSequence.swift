@@ -19,7 +19,9 @@ enum RawGEMM {
         }
         let size = dtype.byteSize
         let (ap, bp, cp) = (SendablePointer(raw: a), SendablePointer(raw: b), SendablePointer(raw: c))
-        let byRows = m >= 2 * parts && m >= n / 8
+        // Splitting C's rows makes every thread read all of op(B); splitting its columns, all of
+        // op(A): split the side that keeps the larger operand partitioned (rows when m ≥ n).
+        let byRows = m >= 2 * parts && (n < 32 * parts || m >= n)
         let total = byRows ? m : n, step = (total + parts - 1) / parts
         WorkerPool.shared.run { part in
             let start = part * step, count = Swift.min(step, total - start)
