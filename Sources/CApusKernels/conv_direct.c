@@ -105,7 +105,7 @@ APUS_VARIANTS(apus_conv3x3_direct_f32, (const float *xp, int64_t c, int64_t hp, 
     int64_t o, const float *bias, int relu, int64_t oh, int64_t ow, float *y), (xp, c, hp, wp, packed, o, bias, relu, oh, ow, y))
 
 APUS_INLINE void apus_conv3x3_direct_wgrad_f32_body(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
-    int64_t o, int64_t oh, int64_t ow, float *gt, float *acc) {
+    int64_t o, int64_t oh, int64_t ow, float *gt, float *acc, float *bias_acc) {
     const int64_t o32 = (o + 31) / 32 * 32;
     int64_t strip = WGRAD_STRIP_ELEMENTS / (ow * o32);
     if (strip < 1) strip = 1;
@@ -120,7 +120,9 @@ APUS_INLINE void apus_conv3x3_direct_wgrad_f32_body(const float *xp, int64_t c, 
                 float line[16];
                 if (oi < o) memcpy(line, gs + oi * oh * ow + p0, (size_t)n * sizeof(float));
                 else memset(line, 0, sizeof line);
-                for (int64_t j = 0; j < n; j++) gt[(p0 + j) * o32 + oi] = line[j];
+                float sum = 0;
+                for (int64_t j = 0; j < n; j++) { gt[(p0 + j) * o32 + oi] = line[j]; sum += line[j]; }
+                if (bias_acc && oi < o) bias_acc[oi] += sum;
             }
         }
         for (int64_t ob = 0; ob < o32; ob += 32)
@@ -147,7 +149,7 @@ APUS_INLINE void apus_conv3x3_direct_wgrad_f32_body(const float *xp, int64_t c, 
     }
 }
 APUS_VARIANTS(apus_conv3x3_direct_wgrad_f32, (const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
-    int64_t o, int64_t oh, int64_t ow, float *gt, float *acc), (xp, c, hp, wp, g, o, oh, ow, gt, acc))
+    int64_t o, int64_t oh, int64_t ow, float *gt, float *acc, float *bias_acc), (xp, c, hp, wp, g, o, oh, ow, gt, acc, bias_acc))
 
 void apus_conv3x3_wgrad_finish_f32(const float *acc, int64_t o, int64_t c, float *dw) {
     const int64_t o32 = (o + 31) / 32 * 32;

@@ -99,6 +99,9 @@ import ApusTestSupport
         let g = randn([1, 3, 3, 5], seed: 3)
         expectGradients([g, w]) { Tensor.apply(Conv2dInputGradOp(geometry: Conv2dGeometry(stride: (2, 1), padding: (1, 1)), inputShape: [1, 2, 5, 4]), $0)[0] }
         expectGradients([x, g]) { Tensor.apply(Conv2dWeightGradOp(geometry: Conv2dGeometry(stride: (2, 1), padding: (1, 1)), weightShape: [3, 2, 3, 2]), $0)[0] }
+        // With the bias gradient as a second output: both outputs differentiate (and the bias one is g summed).
+        let withBias = Conv2dWeightGradOp(geometry: Conv2dGeometry(stride: (2, 1), padding: (1, 1)), weightShape: [3, 2, 3, 2], withBias: true)
+        expectGradients([x, g]) { let r = Tensor.apply(withBias, $0); return (r[0] * r[0]).sum() + (r[1] * r[1]).sum() }
     }
 
     /// The direct 3×3 kernels (Float32) against the GEMM path in Float64, on widths that are not
@@ -118,6 +121,9 @@ import ApusTestSupport
             let g = randn(reference.shape, seed: 14)
             let op = Conv2dWeightGradOp(geometry: geometry, weightShape: w.shape)
             expectClose(Tensor.apply(op, [x, g].map { $0.cast(to: .float32) })[0], Tensor.apply(op, [x, g])[0].scalars(as: Double.self), tolerance: 1e-4)
+            let both = Tensor.apply(Conv2dWeightGradOp(geometry: geometry, weightShape: w.shape, withBias: true), [x, g].map { $0.cast(to: .float32) })
+            expectClose(both[0], Tensor.apply(op, [x, g])[0].scalars(as: Double.self), tolerance: 1e-4)
+            expectClose(both[1], g.sum(axes: [0, 2, 3]).scalars(as: Double.self), tolerance: 1e-4)
             let inputGradient = Conv2dInputGradOp(geometry: geometry, inputShape: x.shape)
             #expect(DirectConv.appliesToInputGradient(x: g.cast(to: .float32), w: w.cast(to: .float32), geometry: geometry))
             expectClose(Tensor.apply(inputGradient, [g, w].map { $0.cast(to: .float32) })[0],

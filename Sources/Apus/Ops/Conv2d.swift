@@ -226,8 +226,12 @@ public struct Conv2dBiasReLUOp: Operation {
     public func vjp(_ c: VJPContext) -> [Tensor?] {
         let x = c.inputs[0], w = c.inputs[1]
         let g = relu ? Tensor.binary(.reluGrad, c.cotangents[0], c.outputs[0]) : c.cotangents[0]
-        return [c.needsGradient(0) ? Tensor.apply(Conv2dInputGradOp(geometry: geometry, inputShape: x.shape), [g, w])[0] : nil,
-                c.needsGradient(1) ? Tensor.apply(Conv2dWeightGradOp(geometry: geometry, weightShape: w.shape), [x, g])[0] : nil,
+        let input = c.needsGradient(0) ? Tensor.apply(Conv2dInputGradOp(geometry: geometry, inputShape: x.shape), [g, w])[0] : nil
+        if c.needsGradient(1) && c.needsGradient(2) {   // one pass over the cotangent for both
+            let grads = Tensor.apply(Conv2dWeightGradOp(geometry: geometry, weightShape: w.shape, withBias: true), [x, g])
+            return [input, grads[0], grads[1]]
+        }
+        return [input, c.needsGradient(1) ? Tensor.apply(Conv2dWeightGradOp(geometry: geometry, weightShape: w.shape), [x, g])[0] : nil,
                 c.needsGradient(2) ? g.sum(axes: [0, 2, 3]) : nil]
     }
 }
@@ -267,37 +271,46 @@ public struct Conv2dInputGradOp: Operation {
     }
 }
 
-/// Gradient of conv2d with respect to its weight: (input [N, C, H, W], output cotangent) → [O, C/groups, KH, KW].
+/// Gradient of conv2d with respect to its weight: (input [N, C, H, W], output cotangent) → [O, C/groups, KH, KW],
+/// and with `withBias` also the bias gradient [O] (the cotangent summed over N, H, W), taken in
+/// the same pass over the cotangent.
 public struct Conv2dWeightGradOp: Operation {
     public let geometry: Conv2dGeometry
     public let weightShape: [Int]
+    public let withBias: Bool
 
-    public init(geometry: Conv2dGeometry, weightShape: [Int]) {
+    public init(geometry: Conv2dGeometry, weightShape: [Int], withBias: Bool = false) {
         self.geometry = geometry
         self.weightShape = weightShape
+        self.withBias = withBias
     }
-    public var name: String { "conv2dWeightGrad" }
+    public var name: String { withBias ? "conv2dWeightBiasGrad" : "conv2dWeightGrad" }
+    public var outputCount: Int { withBias ? 2 : 1 }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
         let y = try convSpecs(name, inputs, x: inputs[0].shape, w: weightShape, geometry)
         try require(y == inputs[1].shape, name, inputs, "cotangent must have the convolution's output shape \(y)")
-        return [TensorSpec(weightShape, inputs[0].dtype)]
+        let dw = TensorSpec(weightShape, inputs[0].dtype)
+        return withBias ? [dw, TensorSpec([weightShape[0]], inputs[0].dtype)] : [dw]
     }
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let dw = Tensor.zeros(weightShape, dtype: inputs[0].dtype)
+        let g = inputs[1].dense
         if DirectConv.applies(x: inputs[0], w: dw, geometry: geometry) {
-            DirectConv.weightGradient(x: inputs[0].dense, g: inputs[1].dense, dw: dw, geometry: geometry)
-            return [dw]
+            let db = withBias ? Tensor.zeros([weightShape[0]], dtype: dw.dtype) : nil
+            DirectConv.weightGradient(x: inputs[0].dense, g: g, dw: dw, db: db, geometry: geometry)
+            return [dw] + (db.map { [$0] } ?? [])
         }
-        ConvKernel.run(.weightGradient, x: inputs[0].dense, w: dw, y: inputs[1].dense, geometry: geometry)
-        return [dw]
+        ConvKernel.run(.weightGradient, x: inputs[0].dense, w: dw, y: g, geometry: geometry)
+        return withBias ? [dw, ReduceOp(.sum, axes: [0, 2, 3], keepDims: false).cpu([g], [outputs[1]])[0]] : [dw]
     }
 
     public func vjp(_ c: VJPContext) -> [Tensor?] {
         let v = c.cotangents[0], x = c.inputs[0], g = c.inputs[1]
-        return [c.needsGradient(0) ? Tensor.apply(Conv2dInputGradOp(geometry: geometry, inputShape: x.shape), [g, v])[0] : nil,
-                c.needsGradient(1) ? Tensor.apply(Conv2dOp(geometry: geometry), [x, v])[0] : nil]
+        var gg = c.needsGradient(1) ? Tensor.apply(Conv2dOp(geometry: geometry), [x, v])[0] : nil
+        if withBias, let gg0 = gg { gg = gg0 + c.cotangents[1].reshaped([1, -1, 1, 1]) }
+        return [c.needsGradient(0) ? Tensor.apply(Conv2dInputGradOp(geometry: geometry, inputShape: x.shape), [g, v])[0] : nil, gg]
     }
 }
 

@@ -103,13 +103,15 @@ enum DirectConv {
         }
     }
 
-    /// dw [O, C, 3, 3] += the weight gradient for input x and output cotangent g.
-    static func weightGradient(x: Tensor, g: Tensor, dw: Tensor, geometry: Conv2dGeometry) {
+    /// dw [O, C, 3, 3] += the weight gradient for input x and output cotangent g, and (when
+    /// given) db [O] += g summed over images and pixels.
+    static func weightGradient(x: Tensor, g: Tensor, dw: Tensor, db: Tensor?, geometry: Conv2dGeometry) {
         let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, oh, ow) = (g.shape[1], g.shape[2], g.shape[3])
         let hp = h + 2 * geometry.padH, wp = Swift.max(width + 2 * geometry.padW, ow + 2) + 16
         let o32 = (o + 31) / 32 * 32, threads = Swift.max(1, Swift.min(WorkerPool.shared.threads, n))
-        let accumulators = (0..<threads).map { _ in Tensor.zeros([c * 9 * o32], dtype: .float32) }
+        // Per thread: [C, 9, O32] weight accumulators, then [O] bias accumulators.
+        let accumulators = (0..<threads).map { _ in Tensor.zeros([c * 9 * o32 + o], dtype: .float32) }
         let scratch = (0..<threads).map { _ in Tensor(uninitialized: [65536 + ow * o32], dtype: .float32) }
         let xp = SendablePointer(raw: x.rawPointer), gp = SendablePointer(raw: g.rawPointer)
         let accs = accumulators.map { SendablePointer(raw: $0.rawPointer) }, gts = scratch.map { SendablePointer(raw: $0.rawPointer) }
@@ -119,9 +121,13 @@ enum DirectConv {
                                    Int64(geometry.padH), Int64(geometry.padW), Int64(hp), Int64(wp), padded)
                 apus_conv3x3_direct_wgrad_f32(padded, Int64(c), Int64(hp), Int64(wp), gp.raw.assumingMemoryBound(to: Float.self) + image * o * oh * ow,
                                               Int64(o), Int64(oh), Int64(ow), gts[part].raw.assumingMemoryBound(to: Float.self),
-                                              accs[part].raw.assumingMemoryBound(to: Float.self))
+                                              accs[part].raw.assumingMemoryBound(to: Float.self),
+                                              db == nil ? nil : accs[part].raw.assumingMemoryBound(to: Float.self) + c * 9 * o32)
             }
         }
-        for acc in accumulators.prefix(parts) { apus_conv3x3_wgrad_finish_f32(acc.pointer(Float.self), Int64(o), Int64(c), dw.pointer(Float.self)) }
+        for acc in accumulators.prefix(parts) {
+            apus_conv3x3_wgrad_finish_f32(acc.pointer(Float.self), Int64(o), Int64(c), dw.pointer(Float.self))
+            if let db { for i in 0..<o { db.pointer(Float.self)[i] += acc.pointer(Float.self)[c * 9 * o32 + i] } }
+        }
     }
 }
