@@ -3,7 +3,8 @@
 extension Graph {
     /// A copy with every pass applied (what `compile` runs): common subexpressions merged,
     /// constants folded, dead code removed, max pools rewritten to keep indices, convolutions
-    /// fused into the pooling that follows them, and elementwise chains fused.
+    /// fused into the pooling that follows them (and the first layer's weight gradient with
+    /// the scatter before it), and elementwise chains fused.
     public func optimized() -> Graph {
         let graph = copy()
         graph.eliminateCommonSubexpressions()
@@ -12,6 +13,7 @@ extension Graph {
         graph.rewriteMaxPoolsToIndices()
         graph.eliminateDeadCode()
         graph.fuseConvolutionPooling()
+        graph.fuseScatterIntoWeightGradient()
         graph.fuseElementwise()
         return graph
     }
@@ -127,6 +129,27 @@ extension Graph {
                   Conv2dMaxPoolOp.supports(conv.geometry, input: values[nodes[at].inputs[0]], weight: values[nodes[at].inputs[1]]) else { continue }
             let outputs = node.outputs.count == 2 ? node.outputs : node.outputs + [newValue(TensorSpec(values[node.outputs[0]].shape, .int32)).id]
             replaced[index] = Node(op: Conv2dMaxPoolOp(convolution: conv.geometry, relu: conv.relu, pool: geometry), inputs: nodes[at].inputs, outputs: outputs)
+            removed.insert(at)
+        }
+        nodes = nodes.indices.compactMap { removed.contains($0) ? nil : (replaced[$0] ?? nodes[$0]) }
+    }
+
+    /// Fuses a max-pool scatter into the convolution weight gradient that is its only reader
+    /// (`Conv2dWeightGradPooledOp`): the full-size cotangent is then expanded one image at a
+    /// time and never stored (the first layer of a CNN, whose input needs no gradient).
+    func fuseScatterIntoWeightGradient() {
+        let readers = readerCounts(), outputSet = Set(outputs)
+        var producer: [Int: Int] = [:]
+        for (index, node) in nodes.enumerated() { for v in node.outputs { producer[v] = index } }
+        var replaced: [Int: Node] = [:], removed = Set<Int>()
+        for (index, node) in nodes.enumerated() {
+            guard let weightGrad = node.op as? Conv2dWeightGradOp, let g = node.inputs.last, readers[g] == 1, !outputSet.contains(g),
+                  let at = producer[g], let scatter = nodes[at].op as? MaxPool2dScatterOp,
+                  Conv2dMaxPoolOp.supports(weightGrad.geometry, input: values[node.inputs[0]], weight: TensorSpec(weightGrad.weightShape, values[g].dtype))
+            else { continue }
+            let op = Conv2dWeightGradPooledOp(convolution: weightGrad.geometry, weightShape: weightGrad.weightShape, withBias: weightGrad.withBias,
+                                              pool: scatter.geometry, masked: scatter.masked)
+            replaced[index] = Node(op: op, inputs: [node.inputs[0]] + nodes[at].inputs, outputs: node.outputs)
             removed.insert(at)
         }
         nodes = nodes.indices.compactMap { removed.contains($0) ? nil : (replaced[$0] ?? nodes[$0]) }

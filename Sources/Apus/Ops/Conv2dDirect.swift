@@ -103,25 +103,46 @@ enum DirectConv {
         }
     }
 
-    /// dw [O, C, 3, 3] += the weight gradient for input x and output cotangent g, and (when
-    /// given) db [O] += g summed over images and pixels.
-    static func weightGradient(x: Tensor, g: Tensor, dw: Tensor, db: Tensor?, geometry: Conv2dGeometry) {
+    /// The output cotangent of a weight gradient: a tensor, or a max-pool scatter (cotangent of
+    /// the pooled output, indices, optional ReLU mask) expanded one image at a time.
+    enum Cotangent {
+        case dense(Tensor)
+        case scattered(pooled: Tensor, indices: Tensor, mask: Tensor?, pool: PoolGeometry)
+    }
+
+    /// dw [O, C, 3, 3] += the weight gradient for input x and output cotangent g [N, O, OH, OW],
+    /// and (when given) db [O] += g summed over images and pixels.
+    static func weightGradient(x: Tensor, g cotangent: Cotangent, outputShape: [Int], dw: Tensor, db: Tensor?, geometry: Conv2dGeometry) {
         let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let (o, oh, ow) = (g.shape[1], g.shape[2], g.shape[3])
+        let (o, oh, ow) = (outputShape[1], outputShape[2], outputShape[3])
         let hp = h + 2 * geometry.padH, wp = Swift.max(width + 2 * geometry.padW, ow + 2) + 16
         let o32 = (o + 31) / 32 * 32, threads = Swift.max(1, Swift.min(WorkerPool.shared.threads, n))
-        // Per thread: [C, 9, O32] weight accumulators, then [O] bias accumulators.
+        // Per thread: [C, 9, O32] weight accumulators, then [O] bias accumulators; the transposed
+        // strip; for a scattered cotangent, one image of it.
         let accumulators = (0..<threads).map { _ in Tensor.zeros([c * 9 * o32 + o], dtype: .float32) }
         let scratch = (0..<threads).map { _ in Tensor(uninitialized: [65536 + ow * o32], dtype: .float32) }
-        let xp = SendablePointer(raw: x.rawPointer), gp = SendablePointer(raw: g.rawPointer)
+        var images: [Tensor] = []
+        if case .scattered = cotangent { images = (0..<threads).map { _ in Tensor(uninitialized: [o * oh * ow], dtype: .float32) } }
+        let xp = SendablePointer(raw: x.rawPointer)
         let accs = accumulators.map { SendablePointer(raw: $0.rawPointer) }, gts = scratch.map { SendablePointer(raw: $0.rawPointer) }
-        let parts = forImages(n, bufferElements: c * hp * wp) { images, padded, part in
-            for image in images {
+        let imageBuffers = images.map { SendablePointer(raw: $0.rawPointer) }
+        let parts = forImages(n, bufferElements: c * hp * wp) { range, padded, part in
+            for image in range {
                 apus_pad_image_f32(xp.raw.assumingMemoryBound(to: Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
                                    Int64(geometry.padH), Int64(geometry.padW), Int64(hp), Int64(wp), padded)
-                apus_conv3x3_direct_wgrad_f32(padded, Int64(c), Int64(hp), Int64(wp), gp.raw.assumingMemoryBound(to: Float.self) + image * o * oh * ow,
-                                              Int64(o), Int64(oh), Int64(ow), gts[part].raw.assumingMemoryBound(to: Float.self),
-                                              accs[part].raw.assumingMemoryBound(to: Float.self),
+                let g: UnsafeMutablePointer<Float>
+                switch cotangent {
+                case .dense(let tensor):
+                    g = tensor.pointer(Float.self) + image * o * oh * ow
+                case let .scattered(pooled, indices, mask, pool):
+                    g = imageBuffers[part].raw.assumingMemoryBound(to: Float.self)
+                    let (ph, pw) = (pooled.shape[2], pooled.shape[3]), offset = image * o * ph * pw
+                    let tiled: Int32 = pool == PoolGeometry(kernel: (2, 2)) && oh == 2 * ph && ow == 2 * pw ? 1 : 0
+                    apus_maxpool_scatter_f32(pooled.pointer(Float.self) + offset, indices.pointer(Int32.self) + offset,
+                                             mask.map { $0.pointer(Float.self) + offset }, Int64(o), Int64(oh), Int64(ow), Int64(ph), Int64(pw), tiled, g)
+                }
+                apus_conv3x3_direct_wgrad_f32(padded, Int64(c), Int64(hp), Int64(wp), g, Int64(o), Int64(oh), Int64(ow),
+                                              gts[part].raw.assumingMemoryBound(to: Float.self), accs[part].raw.assumingMemoryBound(to: Float.self),
                                               db == nil ? nil : accs[part].raw.assumingMemoryBound(to: Float.self) + c * 9 * o32)
             }
         }

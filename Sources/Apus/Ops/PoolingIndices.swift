@@ -132,3 +132,47 @@ public struct Conv2dMaxPoolOp: Operation {
         return [pooled, indices]
     }
 }
+
+/// A convolution's weight (and bias) gradient whose output cotangent is a max-pool scatter:
+/// (input [N, C, H, W], pooled cotangent, indices[, ReLU mask]) → (dw[, db]). Each image's
+/// cotangent is scattered into a per-thread buffer right before it is used, so the full-size
+/// cotangent never reaches memory. Made by graph mode when the scatter's only reader is the
+/// weight gradient (the first layer: its input needs no gradient); same restrictions as
+/// `Conv2dMaxPoolOp`. Not differentiable.
+public struct Conv2dWeightGradPooledOp: Operation {
+    public let convolution: Conv2dGeometry
+    public let weightShape: [Int]
+    public let withBias: Bool
+    public let pool: PoolGeometry
+    public let masked: Bool
+
+    public init(convolution: Conv2dGeometry, weightShape: [Int], withBias: Bool, pool: PoolGeometry, masked: Bool) {
+        (self.convolution, self.weightShape, self.withBias, self.pool, self.masked) = (convolution, weightShape, withBias, pool, masked)
+    }
+    public var name: String { "conv2dWeightGradFromPool" }
+    public var outputCount: Int { withBias ? 2 : 1 }
+    public var isDifferentiable: Bool { false }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        let scatter = MaxPool2dScatterOp(geometry: pool, inputShape: try convolutionShape(inputs[0]), masked: masked)
+        let g = try scatter.outputSpecs(Array(inputs.dropFirst()))[0]
+        try require(Conv2dMaxPoolOp.supports(convolution, input: inputs[0], weight: TensorSpec(weightShape, inputs[0].dtype)), name, inputs,
+                    "a Float32 3×3 convolution with stride 1, no dilation and one group")
+        return try Conv2dWeightGradOp(geometry: convolution, weightShape: weightShape, withBias: withBias).outputSpecs([inputs[0], g])
+    }
+
+    private func convolutionShape(_ input: TensorSpec) throws -> [Int] {
+        switch convolution.outputShape(input: input.shape, weight: weightShape) {
+        case .success(let shape): return shape
+        case .failure(let mismatch): throw ShapeError(op: name, shapes: [input.shape, weightShape], expected: mismatch.reason)
+        }
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let dw = Tensor.zeros(weightShape, dtype: .float32), db = withBias ? Tensor.zeros([weightShape[0]], dtype: .float32) : nil
+        let cotangent = DirectConv.Cotangent.scattered(pooled: inputs[1].dense, indices: inputs[2].dense, mask: masked ? inputs[3].dense : nil, pool: pool)
+        DirectConv.weightGradient(x: inputs[0].dense, g: cotangent, outputShape: try! convolutionShape(inputs[0].spec), dw: dw, db: db,
+                                  geometry: convolution)
+        return [dw] + (db.map { [$0] } ?? [])
+    }
+}
