@@ -199,5 +199,19 @@ private struct CountingOp: Operation {
         expectClose(inference([x])[0], forward(x).scalars(as: Double.self), tolerance: 1e-5)
         for (compiled, eager) in zip(step([x]), training([x])) { expectClose(compiled, eager.scalars(as: Double.self), tolerance: 1e-4) }
     }
+
+    /// Input and weight gradients of a convolution reading one cotangent become one op.
+    @Test func convolutionBackwardFusesItsGradients() throws {
+        let weight = Tensor.normal([6, 4, 3, 3], generator: RandomGenerator(seed: 16)).requiringGrad()
+        let bias = Tensor.normal([6], generator: RandomGenerator(seed: 17)).requiringGrad()
+        let body: ([Tensor]) -> [Tensor] = { xs in
+            let x = xs[0].requiringGrad(), y = conv2d(x, weight: weight, bias: bias, padding: (1, 1), relu: true)
+            return gradients(of: (y * y).sum(), wrt: [x, weight, bias])
+        }
+        let f = compile(body)
+        let x = Tensor.normal([2, 4, 7, 19], generator: RandomGenerator(seed: 18))
+        #expect(try f.graph(for: [x.spec]).nodes.map(\.op.name).contains("conv2dBackward"))
+        for (compiled, eager) in zip(f([x]), body([x])) { expectClose(compiled, eager.scalars(as: Double.self), tolerance: 1e-4) }
+    }
 }
 

@@ -3,8 +3,8 @@
 extension Graph {
     /// A copy with every pass applied (what `compile` runs): common subexpressions merged,
     /// constants folded, dead code removed, max pools rewritten to keep indices, convolutions
-    /// fused into the pooling that follows them (and the first layer's weight gradient with
-    /// the scatter before it), and elementwise chains fused.
+    /// fused into the pooling that follows them, each convolution's backward pass fused into
+    /// one op (with the scatter that makes its cotangent), and elementwise chains fused.
     public func optimized() -> Graph {
         let graph = copy()
         graph.eliminateCommonSubexpressions()
@@ -13,7 +13,7 @@ extension Graph {
         graph.rewriteMaxPoolsToIndices()
         graph.eliminateDeadCode()
         graph.fuseConvolutionPooling()
-        graph.fuseScatterIntoWeightGradient()
+        graph.fuseConvolutionBackward()
         graph.fuseElementwise()
         return graph
     }
@@ -134,23 +134,42 @@ extension Graph {
         nodes = nodes.indices.compactMap { removed.contains($0) ? nil : (replaced[$0] ?? nodes[$0]) }
     }
 
-    /// Fuses a max-pool scatter into the convolution weight gradient that is its only reader
-    /// (`Conv2dWeightGradPooledOp`): the full-size cotangent is then expanded one image at a
-    /// time and never stored (the first layer of a CNN, whose input needs no gradient).
-    func fuseScatterIntoWeightGradient() {
-        let readers = readerCounts(), outputSet = Set(outputs)
-        var producer: [Int: Int] = [:]
-        for (index, node) in nodes.enumerated() { for v in node.outputs { producer[v] = index } }
-        var replaced: [Int: Node] = [:], removed = Set<Int>()
+    /// Fuses a convolution's backward pass into one `Conv2dBackwardOp`: its weight gradient
+    /// with the input gradient reading the same cotangent, and with the max-pool scatter that
+    /// makes that cotangent when nothing else reads it. Each image's cotangent is then made and
+    /// read once, and a scattered one never reaches memory.
+    func fuseConvolutionBackward() {
+        let outputSet = Set(outputs)
+        var producer: [Int: Int] = [:], readers: [Int: [Int]] = [:]
         for (index, node) in nodes.enumerated() {
-            guard let weightGrad = node.op as? Conv2dWeightGradOp, let g = node.inputs.last, readers[g] == 1, !outputSet.contains(g),
-                  let at = producer[g], let scatter = nodes[at].op as? MaxPool2dScatterOp,
-                  Conv2dMaxPoolOp.supports(weightGrad.geometry, input: values[node.inputs[0]], weight: TensorSpec(weightGrad.weightShape, values[g].dtype))
-            else { continue }
-            let op = Conv2dWeightGradPooledOp(convolution: weightGrad.geometry, weightShape: weightGrad.weightShape, withBias: weightGrad.withBias,
-                                              pool: scatter.geometry, masked: scatter.masked)
-            replaced[index] = Node(op: op, inputs: [node.inputs[0]] + nodes[at].inputs, outputs: node.outputs)
-            removed.insert(at)
+            for v in node.outputs { producer[v] = index }
+            for v in Set(node.inputs) { readers[v, default: []].append(index) }
+        }
+        var replaced: [Int: Node] = [:], removed = Set<Int>()
+        for (w, node) in nodes.enumerated() {
+            guard let weightGrad = node.op as? Conv2dWeightGradOp, let g = node.inputs.last, !outputSet.contains(g),
+                  Conv2dBackwardOp.supports(weightGrad.geometry, input: values[node.inputs[0]], weightShape: weightGrad.weightShape) else { continue }
+            let others = readers[g, default: []].filter { $0 != w }
+            let inputGrad = others.first.flatMap { i -> Int? in
+                guard others.count == 1, let op = nodes[i].op as? Conv2dInputGradOp, op.geometry == weightGrad.geometry,
+                      nodes[i].inputs[0] == g, op.inputShape == values[node.inputs[0]].shape else { return nil }
+                return i
+            }
+            guard others.isEmpty || inputGrad != nil else { continue }
+            let scatter = producer[g].flatMap { nodes[$0].op is MaxPool2dScatterOp ? $0 : nil }
+            guard scatter != nil || inputGrad != nil else { continue }
+            // The fused node takes the later position; nothing in between may read the earlier one's outputs.
+            let (first, last) = (Swift.min(w, inputGrad ?? w), Swift.max(w, inputGrad ?? w))
+            let early = Set(nodes[first].outputs)
+            guard first == last || !nodes[(first + 1)..<last].contains(where: { $0.inputs.contains(where: early.contains) }),
+                  !([w, inputGrad, scatter].compactMap { $0 }.contains { replaced[$0] != nil || removed.contains($0) }) else { continue }
+            let scatterOp = scatter.map { nodes[$0].op as! MaxPool2dScatterOp }
+            let op = Conv2dBackwardOp(convolution: weightGrad.geometry, weightShape: weightGrad.weightShape, inputGradient: inputGrad != nil,
+                                      withBias: weightGrad.withBias, pool: scatterOp?.geometry, masked: scatterOp?.masked ?? false)
+            let fusedInputs = [node.inputs[0]] + (inputGrad.map { [nodes[$0].inputs[1]] } ?? []) + (scatter.map { nodes[$0].inputs } ?? [g])
+            replaced[last] = Node(op: op, inputs: fusedInputs, outputs: (inputGrad.map { nodes[$0].outputs } ?? []) + node.outputs)
+            if first != last { removed.insert(first) }
+            if let scatter { removed.insert(scatter) }
         }
         nodes = nodes.indices.compactMap { removed.contains($0) ? nil : (replaced[$0] ?? nodes[$0]) }
     }

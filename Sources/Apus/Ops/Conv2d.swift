@@ -299,7 +299,7 @@ public struct Conv2dWeightGradOp: Operation {
         let g = inputs[1].dense
         if DirectConv.applies(x: inputs[0], w: dw, geometry: geometry) {
             let db = withBias ? Tensor.zeros([weightShape[0]], dtype: dw.dtype) : nil
-            DirectConv.weightGradient(x: inputs[0].dense, g: .dense(g), outputShape: g.shape, dw: dw, db: db, geometry: geometry)
+            DirectConv.backward(x: inputs[0].dense, g: .dense(g), outputShape: g.shape, dw: dw, db: db, input: nil, geometry: geometry)
             return [dw] + (db.map { [$0] } ?? [])
         }
         ConvKernel.run(.weightGradient, x: inputs[0].dense, w: dw, y: g, geometry: geometry)

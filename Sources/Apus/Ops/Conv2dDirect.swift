@@ -110,22 +110,34 @@ enum DirectConv {
         case scattered(pooled: Tensor, indices: Tensor, mask: Tensor?, pool: PoolGeometry)
     }
 
-    /// dw [O, C, 3, 3] += the weight gradient for input x and output cotangent g [N, O, OH, OW],
-    /// and (when given) db [O] += g summed over images and pixels.
-    static func weightGradient(x: Tensor, g cotangent: Cotangent, outputShape: [Int], dw: Tensor, db: Tensor?, geometry: Conv2dGeometry) {
+    /// The backward pass of a convolution, image by image: dw [O, C, 3, 3] += the weight
+    /// gradient for input x and output cotangent g [N, O, OH, OW]; with `db`, db [O] += g summed
+    /// over images and pixels; with `input`, input.dx = the input gradient for weights input.w.
+    /// Each image's cotangent is read (or, scattered, made) once for all of them.
+    static func backward(x: Tensor, g cotangent: Cotangent, outputShape: [Int], dw: Tensor, db: Tensor?,
+                         input: (w: Tensor, dx: Tensor)?, geometry: Conv2dGeometry) {
         let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, oh, ow) = (outputShape[1], outputShape[2], outputShape[3])
         let hp = h + 2 * geometry.padH, wp = Swift.max(width + 2 * geometry.padW, ow + 2) + 16
         let o32 = (o + 31) / 32 * 32, threads = Swift.max(1, Swift.min(WorkerPool.shared.threads, n))
         // Per thread: [C, 9, O32] weight accumulators, then [O] bias accumulators; the transposed
-        // strip; for a scattered cotangent, one image of it.
+        // strip; for a scattered cotangent, one image of it; for the input gradient, one padded
+        // image of the cotangent.
         let accumulators = (0..<threads).map { _ in Tensor.zeros([c * 9 * o32 + o], dtype: .float32) }
         let scratch = (0..<threads).map { _ in Tensor(uninitialized: [65536 + ow * o32], dtype: .float32) }
         var images: [Tensor] = []
         if case .scattered = cotangent { images = (0..<threads).map { _ in Tensor(uninitialized: [o * oh * ow], dtype: .float32) } }
+        // Input gradient: the cotangent padded by 2 − p, convolved with the flipped weights.
+        let (gh, gw) = (oh + 2 * (2 - geometry.padH), Swift.max(ow + 2 * (2 - geometry.padW), width + 2) + 16)
+        let paddedCotangents = input == nil ? [] : (0..<threads).map { _ in Tensor(uninitialized: [o * gh * gw], dtype: .float32) }
+        let packed = input.map { input in
+            let packed = Tensor(uninitialized: [(c + 7) / 8 * o * 9 * 8], dtype: .float32)
+            apus_pack_conv3x3_weights_f32(input.w.pointer(Float.self), Int64(c), Int64(o), 1, packed.pointer(Float.self))
+            return packed
+        }
         let xp = SendablePointer(raw: x.rawPointer)
         let accs = accumulators.map { SendablePointer(raw: $0.rawPointer) }, gts = scratch.map { SendablePointer(raw: $0.rawPointer) }
-        let imageBuffers = images.map { SendablePointer(raw: $0.rawPointer) }
+        let imageBuffers = images.map { SendablePointer(raw: $0.rawPointer) }, gpads = paddedCotangents.map { SendablePointer(raw: $0.rawPointer) }
         let parts = forImages(n, bufferElements: c * hp * wp) { range, padded, part in
             for image in range {
                 apus_pad_image_f32(xp.raw.assumingMemoryBound(to: Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
@@ -144,6 +156,12 @@ enum DirectConv {
                 apus_conv3x3_direct_wgrad_f32(padded, Int64(c), Int64(hp), Int64(wp), g, Int64(o), Int64(oh), Int64(ow),
                                               gts[part].raw.assumingMemoryBound(to: Float.self), accs[part].raw.assumingMemoryBound(to: Float.self),
                                               db == nil ? nil : accs[part].raw.assumingMemoryBound(to: Float.self) + c * 9 * o32)
+                if let input, let packed {
+                    let gpad = gpads[part].raw.assumingMemoryBound(to: Float.self)
+                    apus_pad_image_f32(g, Int64(o), Int64(oh), Int64(ow), Int64(2 - geometry.padH), Int64(2 - geometry.padW), Int64(gh), Int64(gw), gpad)
+                    apus_conv3x3_direct_f32(gpad, Int64(o), Int64(gh), Int64(gw), packed.pointer(Float.self), Int64(c), nil, 0, Int64(h), Int64(width),
+                                            input.dx.pointer(Float.self) + image * c * h * width)
+                }
             }
         }
         for acc in accumulators.prefix(parts) {

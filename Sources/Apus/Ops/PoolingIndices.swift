@@ -133,32 +133,33 @@ public struct Conv2dMaxPoolOp: Operation {
     }
 }
 
-/// A convolution's weight (and bias) gradient whose output cotangent is a max-pool scatter:
-/// (input [N, C, H, W], pooled cotangent, indices[, ReLU mask]) → (dw[, db]). Each image's
-/// cotangent is scattered into a per-thread buffer right before it is used, so the full-size
-/// cotangent never reaches memory. Made by graph mode when the scatter's only reader is the
-/// weight gradient (the first layer: its input needs no gradient); same restrictions as
-/// `Conv2dMaxPoolOp`. Not differentiable.
-public struct Conv2dWeightGradPooledOp: Operation {
+/// A convolution's backward pass as one op, each image's output cotangent read (or made) once:
+/// inputs [x] + ([w] with `inputGradient`) + ([g], or [pooled cotangent, indices] + [ReLU mask
+/// when `masked`] when the cotangent is a max-pool scatter, `pool`) → outputs ([dx] with
+/// `inputGradient`) + [dw] + ([db] with `withBias`). A scattered cotangent is expanded one image
+/// at a time into a per-thread buffer, so it never reaches memory. Made by graph mode from a
+/// convolution's input and weight gradients reading one cotangent, or from a weight gradient
+/// whose cotangent is a scatter read by nothing else (the first layer); Float32 3×3 stride-1
+/// convolutions with padding ≤ 2. Not differentiable.
+public struct Conv2dBackwardOp: Operation {
     public let convolution: Conv2dGeometry
     public let weightShape: [Int]
+    public let inputGradient: Bool
     public let withBias: Bool
-    public let pool: PoolGeometry
+    public let pool: PoolGeometry?
     public let masked: Bool
 
-    public init(convolution: Conv2dGeometry, weightShape: [Int], withBias: Bool, pool: PoolGeometry, masked: Bool) {
-        (self.convolution, self.weightShape, self.withBias, self.pool, self.masked) = (convolution, weightShape, withBias, pool, masked)
+    public init(convolution: Conv2dGeometry, weightShape: [Int], inputGradient: Bool, withBias: Bool, pool: PoolGeometry?, masked: Bool) {
+        (self.convolution, self.weightShape, self.inputGradient, self.withBias, self.pool, self.masked) =
+            (convolution, weightShape, inputGradient, withBias, pool, masked)
     }
-    public var name: String { "conv2dWeightGradFromPool" }
-    public var outputCount: Int { withBias ? 2 : 1 }
+    public var name: String { (inputGradient ? "conv2dBackward" : "conv2dWeightGrad") + (pool != nil ? "FromPool" : "") }
+    public var outputCount: Int { (inputGradient ? 1 : 0) + 1 + (withBias ? 1 : 0) }
     public var isDifferentiable: Bool { false }
 
-    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
-        let scatter = MaxPool2dScatterOp(geometry: pool, inputShape: try convolutionShape(inputs[0]), masked: masked)
-        let g = try scatter.outputSpecs(Array(inputs.dropFirst()))[0]
-        try require(Conv2dMaxPoolOp.supports(convolution, input: inputs[0], weight: TensorSpec(weightShape, inputs[0].dtype)), name, inputs,
-                    "a Float32 3×3 convolution with stride 1, no dilation and one group")
-        return try Conv2dWeightGradOp(geometry: convolution, weightShape: weightShape, withBias: withBias).outputSpecs([inputs[0], g])
+    /// Whether the fused backward supports this convolution.
+    public static func supports(_ convolution: Conv2dGeometry, input: TensorSpec, weightShape: [Int]) -> Bool {
+        Conv2dMaxPoolOp.supports(convolution, input: input, weight: TensorSpec(weightShape, input.dtype)) && convolution.padH <= 2 && convolution.padW <= 2
     }
 
     private func convolutionShape(_ input: TensorSpec) throws -> [Int] {
@@ -168,11 +169,22 @@ public struct Conv2dWeightGradPooledOp: Operation {
         }
     }
 
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        let x = inputs[0], rest = Array(inputs.dropFirst(inputGradient ? 2 : 1))
+        try require(Self.supports(convolution, input: x, weightShape: weightShape) && (!inputGradient || inputs[1] == TensorSpec(weightShape, x.dtype)),
+                    name, inputs, "a Float32 3×3 convolution with stride 1, no dilation, one group and padding ≤ 2")
+        let g = try pool.map { try MaxPool2dScatterOp(geometry: $0, inputShape: try convolutionShape(x), masked: masked).outputSpecs(rest)[0] } ?? rest[0]
+        return (inputGradient ? [x] : []) + (try Conv2dWeightGradOp(geometry: convolution, weightShape: weightShape, withBias: withBias).outputSpecs([x, g]))
+    }
+
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let x = inputs[0].dense, rest = Array(inputs.dropFirst(inputGradient ? 2 : 1))
+        let dx = inputGradient ? Tensor(uninitialized: x.shape, dtype: .float32) : nil
         let dw = Tensor.zeros(weightShape, dtype: .float32), db = withBias ? Tensor.zeros([weightShape[0]], dtype: .float32) : nil
-        let cotangent = DirectConv.Cotangent.scattered(pooled: inputs[1].dense, indices: inputs[2].dense, mask: masked ? inputs[3].dense : nil, pool: pool)
-        DirectConv.weightGradient(x: inputs[0].dense, g: cotangent, outputShape: try! convolutionShape(inputs[0].spec), dw: dw, db: db,
-                                  geometry: convolution)
-        return [dw] + (db.map { [$0] } ?? [])
+        let cotangent = pool.map { DirectConv.Cotangent.scattered(pooled: rest[0].dense, indices: rest[1].dense, mask: masked ? rest[2].dense : nil, pool: $0) }
+            ?? .dense(rest[0].dense)
+        DirectConv.backward(x: x, g: cotangent, outputShape: try! convolutionShape(x.spec), dw: dw, db: db,
+                            input: dx.map { (inputs[1].dense, $0) }, geometry: convolution)
+        return (dx.map { [$0] } ?? []) + [dw] + (db.map { [$0] } ?? [])
     }
 }
