@@ -117,12 +117,13 @@ APUS_INLINE void apus_conv3x3_direct_wgrad_f32_body(const float *xp, int64_t c, 
         for (int64_t p0 = 0; p0 < pixels; p0 += 16) {
             int64_t n = pixels - p0 < 16 ? pixels - p0 : 16;
             for (int64_t oi = 0; oi < o32; oi++) {
-                float line[16];
+                float line[16] = {0};
                 if (oi < o) memcpy(line, gs + oi * oh * ow + p0, (size_t)n * sizeof(float));
-                else memset(line, 0, sizeof line);
-                float sum = 0;
-                for (int64_t j = 0; j < n; j++) { gt[(p0 + j) * o32 + oi] = line[j]; sum += line[j]; }
-                if (bias_acc && oi < o) bias_acc[oi] += sum;
+                for (int64_t j = 0; j < n; j++) gt[(p0 + j) * o32 + oi] = line[j];
+                if (bias_acc && oi < o) {   // lane-wise partial sums: no serial chain of additions
+                    apus_v16 lanes = load16(bias_acc + 16 * oi) + load16(line);
+                    memcpy(bias_acc + 16 * oi, &lanes, sizeof lanes);
+                }
             }
         }
         for (int64_t ob = 0; ob < o32; ob += 32)

@@ -120,10 +120,10 @@ enum DirectConv {
         let (o, oh, ow) = (outputShape[1], outputShape[2], outputShape[3])
         let hp = h + 2 * geometry.padH, wp = Swift.max(width + 2 * geometry.padW, ow + 2) + 16
         let o32 = (o + 31) / 32 * 32, threads = Swift.max(1, Swift.min(WorkerPool.shared.threads, n))
-        // Per thread: [C, 9, O32] weight accumulators, then [O] bias accumulators; the transposed
+        // Per thread: [C, 9, O32] weight accumulators, then [O, 16] bias lane sums; the transposed
         // strip; for a scattered cotangent, one image of it; for the input gradient, one padded
         // image of the cotangent.
-        let accumulators = (0..<threads).map { _ in Tensor.zeros([c * 9 * o32 + o], dtype: .float32) }
+        let accumulators = (0..<threads).map { _ in Tensor.zeros([c * 9 * o32 + 16 * o], dtype: .float32) }
         let scratch = (0..<threads).map { _ in Tensor(uninitialized: [65536 + ow * o32], dtype: .float32) }
         var images: [Tensor] = []
         if case .scattered = cotangent { images = (0..<threads).map { _ in Tensor(uninitialized: [o * oh * ow], dtype: .float32) } }
@@ -166,7 +166,10 @@ enum DirectConv {
         }
         for acc in accumulators.prefix(parts) {
             apus_conv3x3_wgrad_finish_f32(acc.pointer(Float.self), Int64(o), Int64(c), dw.pointer(Float.self))
-            if let db { for i in 0..<o { db.pointer(Float.self)[i] += acc.pointer(Float.self)[c * 9 * o32 + i] } }
+            if let db {
+                let lanes = acc.pointer(Float.self) + c * 9 * o32
+                for i in 0..<o { db.pointer(Float.self)[i] += (0..<16).reduce(Float(0)) { $0 + lanes[16 * i + $1] } }
+            }
         }
     }
 }
