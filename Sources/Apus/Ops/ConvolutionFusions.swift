@@ -1,0 +1,97 @@
+// Convolution ops that exist only in graph mode, made by the passes in Graph/Passes.swift:
+// a convolution fused with the pooling after it, and a convolution's whole backward pass.
+
+/// Convolution (+ bias, optionally ReLU) followed by max pooling with indices, as one op:
+/// (input [N, C, H, W], weight [O, C, 3, 3], bias [O]) → (pooled [N, O, PH, PW], indices int32).
+/// The convolution's output never reaches memory: each image's is pooled while it is in cache.
+/// Made by graph mode when the convolution's output is read only by the pooling (after the
+/// max-pool index rewrite its gradient needs only the pooled output and the indices); Float32
+/// 3×3 stride-1 convolutions (the direct kernels). Not differentiable: it only exists in
+/// graphs whose backward pass is already traced.
+public struct Conv2dMaxPoolOp: Operation {
+    public let convolution: Conv2dGeometry
+    public let relu: Bool
+    public let pool: PoolGeometry
+
+    public init(convolution: Conv2dGeometry, relu: Bool, pool: PoolGeometry) {
+        (self.convolution, self.relu, self.pool) = (convolution, relu, pool)
+    }
+    public var name: String { relu ? "conv2dBiasReLUMaxPool" : "conv2dBiasMaxPool" }
+    public var outputCount: Int { 2 }
+    public var isDifferentiable: Bool { false }
+
+    /// Whether the fused op can run a convolution of these input and weight specs.
+    public static func supports(_ convolution: Conv2dGeometry, input: TensorSpec, weight: TensorSpec) -> Bool {
+        input.dtype == .float32 && weight.shape.count == 4 && DirectConv.applies(geometry: convolution, kernel: (weight.shape[2], weight.shape[3]))
+    }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        let y = try Conv2dBiasReLUOp(geometry: convolution, relu: relu).outputSpecs(inputs)[0]
+        try require(Self.supports(convolution, input: inputs[0], weight: inputs[1]), name, inputs, "a Float32 3×3 convolution with stride 1, no dilation and one group")
+        return try MaxPool2dWithIndicesOp(geometry: pool).outputSpecs([y])
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let pooled = Tensor(uninitialized: outputs[0].shape, dtype: outputs[0].dtype), indices = Tensor(uninitialized: outputs[1].shape, dtype: .int32)
+        let convolutionShape = try! Conv2dBiasReLUOp(geometry: convolution, relu: relu).outputSpecs(inputs.map(\.spec))[0].shape
+        DirectConv.forwardPooled(x: inputs[0].dense, w: inputs[1].dense, bias: inputs[2].dense, relu: relu, geometry: convolution, pool: pool,
+                                 convolutionShape: convolutionShape, pooled: pooled, indices: indices)
+        return [pooled, indices]
+    }
+}
+
+/// A convolution's backward pass as one op, each image's output cotangent read (or made) once:
+/// inputs [x] + ([w] with `inputGradient`) + ([g], or [pooled cotangent, indices] + [ReLU mask
+/// when `masked`] when the cotangent is a max-pool scatter, `pool`) → outputs ([dx] with
+/// `inputGradient`) + [dw] + ([db] with `withBias`). A scattered cotangent is expanded one image
+/// at a time into a per-thread buffer, so it never reaches memory. Made by graph mode from a
+/// convolution's input and weight gradients reading one cotangent, or from a weight gradient
+/// whose cotangent is a scatter read by nothing else (the first layer); Float32 3×3 stride-1
+/// convolutions with padding ≤ 2. Not differentiable.
+public struct Conv2dBackwardOp: Operation {
+    public let convolution: Conv2dGeometry
+    public let weightShape: [Int]
+    public let inputGradient: Bool
+    public let withBias: Bool
+    public let pool: PoolGeometry?
+    public let masked: Bool
+
+    public init(convolution: Conv2dGeometry, weightShape: [Int], inputGradient: Bool, withBias: Bool, pool: PoolGeometry?, masked: Bool) {
+        (self.convolution, self.weightShape, self.inputGradient, self.withBias, self.pool, self.masked) =
+            (convolution, weightShape, inputGradient, withBias, pool, masked)
+    }
+    public var name: String { (inputGradient ? "conv2dBackward" : "conv2dWeightGrad") + (pool != nil ? "FromPool" : "") }
+    public var outputCount: Int { (inputGradient ? 1 : 0) + 1 + (withBias ? 1 : 0) }
+    public var isDifferentiable: Bool { false }
+
+    /// Whether the fused backward supports this convolution.
+    public static func supports(_ convolution: Conv2dGeometry, input: TensorSpec, weightShape: [Int]) -> Bool {
+        Conv2dMaxPoolOp.supports(convolution, input: input, weight: TensorSpec(weightShape, input.dtype)) && convolution.padH <= 2 && convolution.padW <= 2
+    }
+
+    private func convolutionShape(_ input: TensorSpec) throws -> [Int] {
+        switch convolution.outputShape(input: input.shape, weight: weightShape) {
+        case .success(let shape): return shape
+        case .failure(let mismatch): throw ShapeError(op: name, shapes: [input.shape, weightShape], expected: mismatch.reason)
+        }
+    }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        let x = inputs[0], rest = Array(inputs.dropFirst(inputGradient ? 2 : 1))
+        try require(Self.supports(convolution, input: x, weightShape: weightShape) && (!inputGradient || inputs[1] == TensorSpec(weightShape, x.dtype)),
+                    name, inputs, "a Float32 3×3 convolution with stride 1, no dilation, one group and padding ≤ 2")
+        let g = try pool.map { try MaxPool2dScatterOp(geometry: $0, inputShape: try convolutionShape(x), masked: masked).outputSpecs(rest)[0] } ?? rest[0]
+        return (inputGradient ? [x] : []) + (try Conv2dWeightGradOp(geometry: convolution, weightShape: weightShape, withBias: withBias).outputSpecs([x, g]))
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let x = inputs[0].dense, rest = Array(inputs.dropFirst(inputGradient ? 2 : 1))
+        let dx = inputGradient ? Tensor(uninitialized: x.shape, dtype: .float32) : nil
+        let dw = Tensor.zeros(weightShape, dtype: .float32), db = withBias ? Tensor.zeros([weightShape[0]], dtype: .float32) : nil
+        let cotangent = pool.map { DirectConv.Cotangent.scattered(pooled: rest[0].dense, indices: rest[1].dense, mask: masked ? rest[2].dense : nil, pool: $0) }
+            ?? .dense(rest[0].dense)
+        DirectConv.backward(x: x, g: cotangent, outputShape: try! convolutionShape(x.spec), dw: dw, db: db,
+                            input: dx.map { (inputs[1].dense, $0) }, geometry: convolution)
+        return (dx.map { [$0] } ?? []) + [dw] + (db.map { [$0] } ?? [])
+    }
+}
