@@ -1,5 +1,5 @@
 # Apus — the project's commands. `make test` is what CI runs.
-.PHONY: deps build test demo bench-core bench-nn bench-data bench-vqa bench-graph
+.PHONY: deps build test demo bench-core bench-nn bench-data bench-vqa bench-graph bench-accuracy
 
 deps:
 	./scripts/install-system-deps.sh
@@ -35,6 +35,10 @@ bench-data: deps
 # compiled), Keras/TensorFlow, JAX/Flax and MXNet, one framework at a time.
 bench-vqa: deps
 	./Benchmarks/vqa/run.sh
+
+# Accuracy parity on real easy-VQA: Apus (the config demo) and the PyTorch reference, 3 epochs each.
+bench-accuracy: deps
+	./Benchmarks/vqa/run.sh --accuracy
 
 # Graph mode against eager mode (time, activation memory, arena, peak RSS) at 64 and 224 pixels.
 bench-graph: deps

@@ -4,6 +4,7 @@
 # this machine. Ratios in the table are peer ÷ Apus hybridized.
 #
 #   Benchmarks/vqa/run.sh ["NAME=COMMAND"]...
+#   Benchmarks/vqa/run.sh --accuracy      (accuracy parity on real easy-VQA: see accuracy.sh)
 #
 # Each extra "NAME=COMMAND" (e.g. "Apus graph=.build/release/apus-bench vqa-graph") is run like
 # `apus-bench vqa`: it gets APUS_VQA_SIZES=<one size> and prints the same Markdown table.
@@ -14,6 +15,7 @@
 # Writes Benchmarks/results/vqa-<date>.md and .json (via Benchmarks/vqa/report.py).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+if [ "${1:-}" = "--accuracy" ]; then exec ./Benchmarks/vqa/accuracy.sh; fi
 peers_dir="${APUS_PEERS_DIR:-$HOME/.cache/apus-peers}"
 sizes="${VQA_SIZES:-50 64 224}"
 iterations="${VQA_ITERATIONS:-20}"
