@@ -36,7 +36,7 @@ private struct CountingOp: Operation {
     }
 
     @Test func constantFoldingFoldsLiteralsButNotCapturedState() throws {
-        var parameter = Tensor([1.0, 2.0, 3.0])
+        let parameter = Tensor([1.0, 2.0, 3.0])
         let captured = parameter
         let f = compile { xs in [xs[0] * (Tensor([2.0, 2.0, 2.0]) + 1).exp() + captured.sin()] }
         let graph = try f.graph(for: [TensorSpec([3])])

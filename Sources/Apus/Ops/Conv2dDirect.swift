@@ -24,82 +24,91 @@ enum DirectConv {
         applies(x: x, w: w, geometry: geometry) && geometry.padH <= 2 && geometry.padW <= 2
     }
 
-    /// Splits the images over the pool: `body(images, padded-image buffer, part index)`.
-    private static func forImages(_ n: Int, bufferElements: Int, _ body: (Range<Int>, UnsafeMutablePointer<Float>, Int) -> Void) -> Int {
-        guard n > 0 else { return 0 }
+    /// Rows and row length of the zero-padded copy of one image [C, H, W] whose convolution
+    /// output is `outputWidth` wide (vector loads may run 16 floats past a row's end).
+    static func paddedSize(height: Int, width: Int, outputWidth: Int, padding: (Int, Int)) -> (rows: Int, rowLength: Int) {
+        (height + 2 * padding.0, Swift.max(width + 2 * padding.1, outputWidth + 2) + 16)
+    }
+
+    /// Weights [O, C, 3, 3] packed for the forward kernel; `flip`: weights [C, O, 3, 3] of the
+    /// convolution whose input gradient this is (swapped and rotated by 180°).
+    static func pack(_ w: Tensor, outputs o: Int, inputs c: Int, flip: Bool) -> Tensor {
+        let packed = Tensor(uninitialized: [(o + 7) / 8 * c * 9 * 8], dtype: .float32)
+        apus_pack_conv3x3_weights_f32(w.pointer(Float.self), Int64(o), Int64(c), flip ? 1 : 0, packed.pointer(Float.self))
+        return packed
+    }
+
+    /// Splits the images over the pool, each part with its own buffers of the given element
+    /// counts (zero-filled where asked): `body(images, buffers)`. Returns every part's buffers.
+    @discardableResult
+    private static func forImages(_ n: Int, buffers sizes: [(elements: Int, zeroed: Bool)],
+                                  _ body: (Range<Int>, [UnsafeMutablePointer<Float>]) -> Void) -> [[Tensor]] {
+        guard n > 0 else { return [] }
         let parts = CPUThreads.canUsePool ? Swift.min(WorkerPool.shared.threads, n) : 1
-        let buffers = (0..<parts).map { _ in Tensor(uninitialized: [bufferElements], dtype: .float32) }
-        let perPart = (n + parts - 1) / Swift.max(parts, 1)
+        let buffers = (0..<parts).map { _ in
+            sizes.map { $0.zeroed ? Tensor.zeros([$0.elements], dtype: .float32) : Tensor(uninitialized: [$0.elements], dtype: .float32) }
+        }
+        let perPart = (n + parts - 1) / parts
         func work(_ part: Int) {
             let range = Swift.min(n, part * perPart)..<Swift.min(n, (part + 1) * perPart)
-            if !range.isEmpty { body(range, buffers[part].pointer(Float.self), part) }
+            if !range.isEmpty { body(range, buffers[part].map { $0.pointer(Float.self) }) }
         }
-        if parts <= 1 { work(0) } else { WorkerPool.shared.run { part in if part < parts { work(part) } } }
-        return parts
+        if parts == 1 { work(0) } else { WorkerPool.shared.run { part in if part < parts { work(part) } } }
+        return buffers
     }
 
     /// y [N, O, OH, OW] = conv(x, w) + bias, then ReLU when `relu`.
     static func forward(x: Tensor, w: Tensor, bias: Tensor?, relu: Bool, y: Tensor, geometry: Conv2dGeometry) {
-        convolve(x, weights: w, flip: false, bias: bias, relu: relu, into: y, padding: (geometry.padH, geometry.padW))
+        convolve(x, weights: pack(w, outputs: y.shape[1], inputs: x.shape[1], flip: false), bias: bias, relu: relu, into: y,
+                 padding: (geometry.padH, geometry.padW))
     }
 
     /// dx [N, C, H, W] = the input gradient for output cotangent g [N, O, OH, OW]: g convolved
     /// (padding 2 − p) with the weights [O, C, 3, 3] swapped to [C, O] and rotated by 180°.
     static func inputGradient(g: Tensor, w: Tensor, dx: Tensor, geometry: Conv2dGeometry) {
-        convolve(g, weights: w, flip: true, bias: nil, relu: false, into: dx, padding: (2 - geometry.padH, 2 - geometry.padW))
+        convolve(g, weights: pack(w, outputs: dx.shape[1], inputs: g.shape[1], flip: true), bias: nil, relu: false, into: dx,
+                 padding: (2 - geometry.padH, 2 - geometry.padW))
     }
 
-    /// y = conv(x, packed weights) (+ bias, ReLU) image by image; `flip`: see `inputGradient`.
-    private static func convolve(_ x: Tensor, weights w: Tensor, flip: Bool, bias: Tensor?, relu: Bool, into y: Tensor, padding: (Int, Int)) {
-        let (o, oh, ow) = (y.shape[1], y.shape[2], y.shape[3])
-        let yp = SendablePointer(raw: y.rawPointer)
-        convolve(x, weights: w, flip: flip, bias: bias, relu: relu, outputShape: (o, oh, ow), padding: padding) { image, convolve, _ in
-            convolve(yp.raw.assumingMemoryBound(to: Float.self) + image * o * oh * ow)
-        }
-    }
-
-    /// Runs the convolution image by image, parallel over images: `perImage(image, convolve,
-    /// part)` is handed a function that writes that image's output [O, OH, OW] where it is told.
-    private static func convolve(_ x: Tensor, weights w: Tensor, flip: Bool, bias: Tensor?, relu: Bool, outputShape: (Int, Int, Int),
-                                 padding: (Int, Int), perImage: (Int, (UnsafeMutablePointer<Float>) -> Void, Int) -> Void) {
+    /// y = conv(x, packed weights) (+ bias, ReLU), image by image.
+    private static func convolve(_ x: Tensor, weights packed: Tensor, bias: Tensor?, relu: Bool, into y: Tensor, padding: (Int, Int)) {
         let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let (o, oh, ow) = outputShape
-        let hp = h + 2 * padding.0, wp = Swift.max(width + 2 * padding.1, ow + 2) + 16
-        let packed = Tensor(uninitialized: [(o + 7) / 8 * c * 9 * 8], dtype: .float32)
-        apus_pack_conv3x3_weights_f32(w.pointer(Float.self), Int64(o), Int64(c), flip ? 1 : 0, packed.pointer(Float.self))
-        let xp = SendablePointer(raw: x.rawPointer), wptr = SendablePointer(raw: packed.rawPointer)
-        let bp = bias.map { SendablePointer(raw: $0.rawPointer) }
-        _ = forImages(n, bufferElements: c * hp * wp) { images, buffer, part in
-            for image in images {
-                apus_pad_image_f32(xp.raw.assumingMemoryBound(to: Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
-                                   Int64(padding.0), Int64(padding.1), Int64(hp), Int64(wp), buffer)
-                perImage(image, { out in
-                    apus_conv3x3_direct_f32(buffer, Int64(c), Int64(hp), Int64(wp), wptr.raw.assumingMemoryBound(to: Float.self), Int64(o),
-                                            bp?.raw.assumingMemoryBound(to: Float.self), relu ? 1 : 0, Int64(oh), Int64(ow), out)
-                }, part)
+        let (o, oh, ow) = (y.shape[1], y.shape[2], y.shape[3])
+        let (hp, wp) = paddedSize(height: h, width: width, outputWidth: ow, padding: padding)
+        withExtendedLifetime((x, packed, bias, y)) {
+            forImages(n, buffers: [(c * hp * wp, false)]) { images, buffers in
+                for image in images {
+                    apus_pad_image_f32(x.pointer(Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
+                                       Int64(padding.0), Int64(padding.1), Int64(hp), Int64(wp), buffers[0])
+                    apus_conv3x3_direct_f32(buffers[0], Int64(c), Int64(hp), Int64(wp), packed.pointer(Float.self), Int64(o),
+                                            bias?.pointer(Float.self), relu ? 1 : 0, Int64(oh), Int64(ow), y.pointer(Float.self) + image * o * oh * ow)
+                }
             }
         }
     }
 
     /// Convolution (+ bias, ReLU) then max pooling with indices, image by image: each image's
-    /// convolution output goes to a per-thread scratch buffer (still in cache when it is
-    /// pooled) and only the pooled output [N, O, PH, PW] and indices reach memory.
+    /// convolution output goes to a per-thread buffer (still in cache when it is pooled) and
+    /// only the pooled output [N, O, PH, PW] and the indices reach memory.
     static func forwardPooled(x: Tensor, w: Tensor, bias: Tensor, relu: Bool, geometry: Conv2dGeometry, pool: PoolGeometry,
                               convolutionShape: [Int], pooled: Tensor, indices: Tensor) {
+        let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, oh, ow) = (convolutionShape[1], convolutionShape[2], convolutionShape[3])
         let (ph, pw) = (pooled.shape[2], pooled.shape[3])
-        let threads = Swift.max(1, Swift.min(WorkerPool.shared.threads, x.shape[0]))
-        let scratch = (0..<threads).map { _ in Tensor(uninitialized: [o * oh * ow], dtype: .float32) }
-        let scratchPointers = scratch.map { SendablePointer(raw: $0.rawPointer) }
-        let yp = SendablePointer(raw: pooled.rawPointer), ip = SendablePointer(raw: indices.rawPointer)
+        let (hp, wp) = paddedSize(height: h, width: width, outputWidth: ow, padding: (geometry.padH, geometry.padW))
         let (_, _, _, kh, kw, sh, sw, pph, ppw, poh, pow) = pool.args([1, o, oh, ow], [1, o, ph, pw])
-        convolve(x, weights: w, flip: false, bias: bias, relu: relu, outputShape: (o, oh, ow),
-                 padding: (geometry.padH, geometry.padW)) { image, convolve, part in
-            let buffer = scratchPointers[part].raw.assumingMemoryBound(to: Float.self)
-            convolve(buffer)
-            apus_maxpool_indices_f32(buffer, Int64(o), Int64(oh), Int64(ow), kh, kw, sh, sw, pph, ppw, poh, pow,
-                                     yp.raw.assumingMemoryBound(to: Float.self) + image * o * ph * pw,
-                                     ip.raw.assumingMemoryBound(to: Int32.self) + image * o * ph * pw)
+        let packed = pack(w, outputs: o, inputs: c, flip: false)
+        withExtendedLifetime((x, packed, bias, pooled, indices)) {
+            forImages(n, buffers: [(c * hp * wp, false), (o * oh * ow, false)]) { images, buffers in
+                for image in images {
+                    apus_pad_image_f32(x.pointer(Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
+                                       Int64(geometry.padH), Int64(geometry.padW), Int64(hp), Int64(wp), buffers[0])
+                    apus_conv3x3_direct_f32(buffers[0], Int64(c), Int64(hp), Int64(wp), packed.pointer(Float.self), Int64(o),
+                                            bias.pointer(Float.self), relu ? 1 : 0, Int64(oh), Int64(ow), buffers[1])
+                    apus_maxpool_indices_f32(buffers[1], Int64(o), Int64(oh), Int64(ow), kh, kw, sh, sw, pph, ppw, poh, pow,
+                                             pooled.pointer(Float.self) + image * o * ph * pw, indices.pointer(Int32.self) + image * o * ph * pw)
+                }
+            }
         }
     }
 
@@ -112,62 +121,57 @@ enum DirectConv {
 
     /// The backward pass of a convolution, image by image: dw [O, C, 3, 3] += the weight
     /// gradient for input x and output cotangent g [N, O, OH, OW]; with `db`, db [O] += g summed
-    /// over images and pixels; with `input`, input.dx = the input gradient for weights input.w.
-    /// Each image's cotangent is read (or, scattered, made) once for all of them.
+    /// over images and pixels; with `input` (padding ≤ 2), input.dx = the input gradient for
+    /// weights input.w. Each image's cotangent is read (or, scattered, made) once for all of them.
     static func backward(x: Tensor, g cotangent: Cotangent, outputShape: [Int], dw: Tensor, db: Tensor?,
                          input: (w: Tensor, dx: Tensor)?, geometry: Conv2dGeometry) {
+        precondition(input == nil || (geometry.padH <= 2 && geometry.padW <= 2), "DirectConv.backward: input gradient needs padding ≤ 2")
         let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, oh, ow) = (outputShape[1], outputShape[2], outputShape[3])
-        let hp = h + 2 * geometry.padH, wp = Swift.max(width + 2 * geometry.padW, ow + 2) + 16
-        let o32 = (o + 31) / 32 * 32, threads = Swift.max(1, Swift.min(WorkerPool.shared.threads, n))
-        // Per thread: [C, 9, O32] weight accumulators, then [O, 16] bias lane sums; the transposed
-        // strip; for a scattered cotangent, one image of it; for the input gradient, one padded
-        // image of the cotangent.
-        let accumulators = (0..<threads).map { _ in Tensor.zeros([c * 9 * o32 + 16 * o], dtype: .float32) }
-        let scratch = (0..<threads).map { _ in Tensor(uninitialized: [65536 + ow * o32], dtype: .float32) }
-        var images: [Tensor] = []
-        if case .scattered = cotangent { images = (0..<threads).map { _ in Tensor(uninitialized: [o * oh * ow], dtype: .float32) } }
-        // Input gradient: the cotangent padded by 2 − p, convolved with the flipped weights.
-        let (gh, gw) = (oh + 2 * (2 - geometry.padH), Swift.max(ow + 2 * (2 - geometry.padW), width + 2) + 16)
-        let paddedCotangents = input == nil ? [] : (0..<threads).map { _ in Tensor(uninitialized: [o * gh * gw], dtype: .float32) }
-        let packed = input.map { input in
-            let packed = Tensor(uninitialized: [(c + 7) / 8 * o * 9 * 8], dtype: .float32)
-            apus_pack_conv3x3_weights_f32(input.w.pointer(Float.self), Int64(c), Int64(o), 1, packed.pointer(Float.self))
-            return packed
-        }
-        let xp = SendablePointer(raw: x.rawPointer)
-        let accs = accumulators.map { SendablePointer(raw: $0.rawPointer) }, gts = scratch.map { SendablePointer(raw: $0.rawPointer) }
-        let imageBuffers = images.map { SendablePointer(raw: $0.rawPointer) }, gpads = paddedCotangents.map { SendablePointer(raw: $0.rawPointer) }
-        let parts = forImages(n, bufferElements: c * hp * wp) { range, padded, part in
-            for image in range {
-                apus_pad_image_f32(xp.raw.assumingMemoryBound(to: Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
-                                   Int64(geometry.padH), Int64(geometry.padW), Int64(hp), Int64(wp), padded)
-                let g: UnsafeMutablePointer<Float>
-                switch cotangent {
-                case .dense(let tensor):
-                    g = tensor.pointer(Float.self) + image * o * oh * ow
-                case let .scattered(pooled, indices, mask, pool):
-                    g = imageBuffers[part].raw.assumingMemoryBound(to: Float.self)
-                    let (ph, pw) = (pooled.shape[2], pooled.shape[3]), offset = image * o * ph * pw
-                    let tiled: Int32 = pool == PoolGeometry(kernel: (2, 2)) && oh == 2 * ph && ow == 2 * pw ? 1 : 0
-                    apus_maxpool_scatter_f32(pooled.pointer(Float.self) + offset, indices.pointer(Int32.self) + offset,
-                                             mask.map { $0.pointer(Float.self) + offset }, Int64(o), Int64(oh), Int64(ow), Int64(ph), Int64(pw), tiled, g)
-                }
-                apus_conv3x3_direct_wgrad_f32(padded, Int64(c), Int64(hp), Int64(wp), g, Int64(o), Int64(oh), Int64(ow),
-                                              gts[part].raw.assumingMemoryBound(to: Float.self), accs[part].raw.assumingMemoryBound(to: Float.self),
-                                              db == nil ? nil : accs[part].raw.assumingMemoryBound(to: Float.self) + c * 9 * o32)
-                if let input, let packed {
-                    let gpad = gpads[part].raw.assumingMemoryBound(to: Float.self)
-                    apus_pad_image_f32(g, Int64(o), Int64(oh), Int64(ow), Int64(2 - geometry.padH), Int64(2 - geometry.padW), Int64(gh), Int64(gw), gpad)
-                    apus_conv3x3_direct_f32(gpad, Int64(o), Int64(gh), Int64(gw), packed.pointer(Float.self), Int64(c), nil, 0, Int64(h), Int64(width),
-                                            input.dx.pointer(Float.self) + image * c * h * width)
+        let (hp, wp) = paddedSize(height: h, width: width, outputWidth: ow, padding: (geometry.padH, geometry.padW))
+        let cotangentPadding = (2 - geometry.padH, 2 - geometry.padW)
+        let (gh, gw) = paddedSize(height: oh, width: ow, outputWidth: width, padding: cotangentPadding)
+        let o32 = (o + 31) / 32 * 32, accumulatorElements = c * 9 * o32 + 16 * o
+        let scattered: Bool = { if case .scattered = cotangent { return true } else { return false } }()
+        let packed = input.map { pack($0.w, outputs: c, inputs: o, flip: true) }
+        // Per part: the padded image, the weight kernel's transposed strip, the accumulators
+        // ([C, 9, O32] weights, then [O, 16] bias lane sums), one scattered cotangent image, and
+        // the padded cotangent image for the input gradient.
+        var sizes: [(elements: Int, zeroed: Bool)] = [(c * hp * wp, false), (Swift.max(65536, ow * o32), false), (accumulatorElements, true)]
+        if scattered { sizes.append((o * oh * ow, false)) }
+        if input != nil { sizes.append((o * gh * gw, false)) }
+        let buffers = withExtendedLifetime((x, cotangent, packed, input)) {
+            forImages(n, buffers: sizes) { images, buffers in
+                for image in images {
+                    apus_pad_image_f32(x.pointer(Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
+                                       Int64(geometry.padH), Int64(geometry.padW), Int64(hp), Int64(wp), buffers[0])
+                    let g: UnsafeMutablePointer<Float>
+                    switch cotangent {
+                    case .dense(let tensor):
+                        g = tensor.pointer(Float.self) + image * o * oh * ow
+                    case let .scattered(pooled, indices, mask, pool):
+                        g = buffers[3]
+                        let (ph, pw) = (pooled.shape[2], pooled.shape[3]), offset = image * o * ph * pw
+                        apus_maxpool_scatter_f32(pooled.pointer(Float.self) + offset, indices.pointer(Int32.self) + offset,
+                                                 mask.map { $0.pointer(Float.self) + offset }, Int64(o), Int64(oh), Int64(ow), Int64(ph), Int64(pw),
+                                                 pool.tilesTwoByTwo(height: oh, width: ow) ? 1 : 0, g)
+                    }
+                    apus_conv3x3_direct_wgrad_f32(buffers[0], Int64(c), Int64(hp), Int64(wp), g, Int64(o), Int64(oh), Int64(ow), buffers[1], buffers[2],
+                                                  db == nil ? nil : buffers[2] + c * 9 * o32)
+                    if let input, let packed {
+                        let padded = buffers[buffers.count - 1]
+                        apus_pad_image_f32(g, Int64(o), Int64(oh), Int64(ow), Int64(cotangentPadding.0), Int64(cotangentPadding.1), Int64(gh), Int64(gw), padded)
+                        apus_conv3x3_direct_f32(padded, Int64(o), Int64(gh), Int64(gw), packed.pointer(Float.self), Int64(c), nil, 0, Int64(h), Int64(width),
+                                                input.dx.pointer(Float.self) + image * c * h * width)
+                    }
                 }
             }
         }
-        for acc in accumulators.prefix(parts) {
-            apus_conv3x3_wgrad_finish_f32(acc.pointer(Float.self), Int64(o), Int64(c), dw.pointer(Float.self))
+        for part in buffers {
+            let acc = part[2].pointer(Float.self)
+            apus_conv3x3_wgrad_finish_f32(acc, Int64(o), Int64(c), dw.pointer(Float.self))
             if let db {
-                let lanes = acc.pointer(Float.self) + c * 9 * o32
+                let lanes = acc + c * 9 * o32
                 for i in 0..<o { db.pointer(Float.self)[i] += (0..<16).reduce(Float(0)) { $0 + lanes[16 * i + $1] } }
             }
         }

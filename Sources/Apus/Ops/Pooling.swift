@@ -38,6 +38,12 @@ public struct PoolGeometry: Hashable, Sendable {
         }
     }
 
+    /// Whether these are 2×2, stride-2 windows without padding that tile a [height, width]
+    /// plane exactly (the pooling kernels' fast path).
+    func tilesTwoByTwo(height: Int, width: Int) -> Bool {
+        self == PoolGeometry(kernel: (2, 2)) && height % 2 == 0 && width % 2 == 0
+    }
+
     /// (planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow) for the C kernels.
     func args(_ x: [Int], _ y: [Int]) -> (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64) {
         (Int64(x[0] * x[1]), Int64(x[2]), Int64(x[3]), Int64(kernelH), Int64(kernelW), Int64(strideH), Int64(strideW),

@@ -74,7 +74,7 @@ public struct MaxPool2dScatterOp: Operation {
         let dx = Tensor(uninitialized: inputShape, dtype: inputs[0].dtype)
         let g = inputs[0].dense, indices = inputs[1].dense, mask = masked ? inputs[2].dense : nil
         let (h, w, oh, ow) = (inputShape[2], inputShape[3], g.shape[2], g.shape[3])
-        let tiled: Int32 = geometry == PoolGeometry(kernel: (2, 2)) && h == 2 * oh && w == 2 * ow ? 1 : 0
+        let tiled: Int32 = geometry.tilesTwoByTwo(height: h, width: w) ? 1 : 0
         let gp = SendablePointer(raw: g.rawPointer), ip = SendablePointer(raw: indices.rawPointer), dp = SendablePointer(raw: dx.rawPointer)
         let mp = mask.map { SendablePointer(raw: $0.rawPointer) }
         let inPlane = h * w, outPlane = oh * ow, size = g.dtype.byteSize
