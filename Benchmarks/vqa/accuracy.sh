@@ -2,7 +2,8 @@
 # Accuracy parity on real easy-VQA: Apus (the configuration-file demo, Examples/easy-vqa/vqa.yaml)
 # and the PyTorch reference (Benchmarks/vqa/pytorch_reference.py), same model and settings,
 # ACCURACY_EPOCHS epochs (default 3), one after the other, 2 threads each.
-# Writes Benchmarks/results/vqa-accuracy-<date>.md. Also reached as `Benchmarks/vqa/run.sh --accuracy`.
+# Writes Benchmarks/results/vqa-accuracy-<date>.md (vqa-accuracy-<N>-epochs-<date>.md for other
+# epoch counts). Also reached as `Benchmarks/vqa/run.sh --accuracy`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 epochs="${ACCURACY_EPOCHS:-3}"
@@ -18,7 +19,8 @@ apus_seconds=$(( $(date +%s) - start ))
 start=$(date +%s)
 env -u OPENBLAS_CORETYPE "$peers_dir/torch/bin/python" Benchmarks/vqa/pytorch_reference.py --epochs "$epochs" | tee "$work/torch.txt"
 torch_seconds=$(( $(date +%s) - start ))
-python3 - "$work/run/log.csv" "$work/torch.txt" "$apus_seconds" "$torch_seconds" "Benchmarks/results/vqa-accuracy-$(date +%Y-%m-%d).md" <<'PY'
+suffix=$([ "$epochs" = 3 ] && echo "" || echo "-$epochs-epochs")
+python3 - "$work/run/log.csv" "$work/torch.txt" "$apus_seconds" "$torch_seconds" "Benchmarks/results/vqa-accuracy$suffix-$(date +%Y-%m-%d).md" <<'PY'
 import csv, datetime, json, sys
 log, torch_out, apus_s, torch_s, out = sys.argv[1:]
 apus = [float(r["val_accuracy"]) * 100 for r in csv.DictReader(open(log))]
