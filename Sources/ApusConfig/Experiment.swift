@@ -102,8 +102,16 @@ public final class Experiment {
         folder = URL(fileURLWithPath: folderPath, relativeTo: base)
         checkpointEvery = try checkpoint?.int("every", default: 1, minimum: 1) ?? 1
         trainer = Trainer(model, optimizer: optimizer, loss: loss, metrics: metrics, target: data.target)
-        trainer.hybridize = try solver.bool("hybridize", default: false)
-        if trainer.hybridize, let reason = trainer.reasonNotToHybridize { throw solver.error("hybridize: \(reason)") }
+        // hybridize: auto (default) compiles each training step whenever the model allows it.
+        switch solver.map?["hybridize"] {
+        case nil, "auto" as String:
+            trainer.hybridize = trainer.reasonNotToHybridize == nil
+        case let on as Bool:
+            if on, let reason = trainer.reasonNotToHybridize { throw solver.error("hybridize: \(reason)") }
+            trainer.hybridize = on
+        case let other?:
+            throw solver.child("hybridize", other).error("expected true, false or auto, got \(solver.describe(other))")
+        }
         try checkFirstBatch()
     }
 
