@@ -43,30 +43,27 @@ struct ConfigArgument: ParsableArguments {
     @Argument(help: "The configuration file (YAML).") var config: String
 }
 
+/// Trains `config` (from scratch or resuming), then prints the test accuracy (and, for a fresh
+/// run, the checkpoint it comes from).
+func trainThenTest(_ config: String, resume: Bool) throws {
+    try guarded {
+        let experiment = try Experiment(configPath: config)
+        try experiment.train(resume: resume)
+        let accuracy = String(format: "test accuracy: %.2f %%", (try experiment.test()["accuracy"] ?? .nan) * 100)
+        print(resume ? accuracy : "\(accuracy) (checkpoint \(try experiment.modelURL.path))")
+    }
+}
+
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Check the configuration, then train from scratch, checkpointing every epoch.")
     @OptionGroup var options: ConfigArgument
-    func run() throws {
-        try guarded {
-            let experiment = try Experiment(configPath: options.config)
-            try experiment.train()
-            let logs = try experiment.test()
-            print(String(format: "test accuracy: %.2f %% (checkpoint %@)", (logs["accuracy"] ?? .nan) * 100, try experiment.modelURL.path))
-        }
-    }
+    func run() throws { try trainThenTest(options.config, resume: false) }
 }
 
 struct Resume: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Continue training from the last checkpoint: same weights, optimizer state, epoch and data order.")
     @OptionGroup var options: ConfigArgument
-    func run() throws {
-        try guarded {
-            let experiment = try Experiment(configPath: options.config)
-            try experiment.train(resume: true)
-            let logs = try experiment.test()
-            print(String(format: "test accuracy: %.2f %%", (logs["accuracy"] ?? .nan) * 100))
-        }
-    }
+    func run() throws { try trainThenTest(options.config, resume: true) }
 }
 
 struct Test: ParsableCommand {

@@ -1,13 +1,18 @@
 /// A problem with a configuration file: the file, where in it, and what is wrong — one line.
 public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    /// The configuration file.
     public let file: String
+    /// Where in it (a dotted path; "" for the file as a whole).
     public let location: String
+    /// What is wrong.
     public let message: String
 
+    /// An error in `file` at `location` saying `message`.
     public init(file: String, location: String, message: String) {
         (self.file, self.location, self.message) = (file, location, message)
     }
 
+    /// `file: location: message` on one line.
     public var description: String { location.isEmpty ? "\(file): \(message)" : "\(file): \(location): \(message)" }
 }
 

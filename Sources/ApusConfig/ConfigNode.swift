@@ -5,7 +5,9 @@ import Yams
 /// typed accessors that throw one-line `ConfigError`s naming the file, the place and the problem.
 public struct ConfigNode {
     let value: Any
+    /// The configuration file this value comes from.
     public let file: String
+    /// Where in the file: a dotted path such as `model.layers[2] (conv2)` ("" at the top).
     public let location: String
 
     /// Parses YAML text (`file` names it in errors).
@@ -29,6 +31,7 @@ public struct ConfigNode {
         return try parse(text, file: path)
     }
 
+    /// An error about this value: the file, its location and `message`.
     public func error(_ message: String) -> ConfigError { ConfigError(file: file, location: location, message: message) }
 
     func child(_ key: String, _ value: Any) -> ConfigNode {
@@ -46,13 +49,16 @@ public struct ConfigNode {
         }
     }
 
+    /// Whether this mapping holds `key`.
     public func has(_ key: String) -> Bool { map?[key] != nil }
 
+    /// The value at `key`; throws when it is missing.
     public func node(_ key: String) throws -> ConfigNode {
         guard let v = map?[key] else { throw error("missing required option '\(key)'") }
         return child(key, v)
     }
 
+    /// The value at `key`, or nil.
     public func optionalNode(_ key: String) -> ConfigNode? { map?[key].map { child(key, $0) } }
 
     func typed<T>(_ key: String, _ type: String, default fallback: T?, _ convert: (Any) -> T?) throws -> T {
@@ -74,24 +80,30 @@ public struct ConfigNode {
         }
     }
 
+    /// The integer at `key` (or `fallback` when missing), at least `minimum`; throws otherwise.
     public func int(_ key: String, default fallback: Int? = nil, minimum: Int? = nil) throws -> Int {
         let value = try typed(key, "an integer", default: fallback) { ($0 as? Int) ?? (($0 as? Double).flatMap { Int(exactly: $0) }) }
         if let minimum, value < minimum { throw child(key, value).error("must be at least \(minimum), got \(value)") }
         return value
     }
 
+    /// The finite number at `key` (or `fallback` when missing); throws otherwise.
     public func double(_ key: String, default fallback: Double? = nil) throws -> Double {
         try typed(key, "a finite number", default: fallback) { (($0 as? Double) ?? ($0 as? Int).map(Double.init)).flatMap { $0.isFinite ? $0 : nil } }
     }
 
+    /// The text at `key` (or `fallback` when missing); throws otherwise.
     public func string(_ key: String, default fallback: String? = nil) throws -> String {
         try typed(key, "a text", default: fallback) { $0 as? String }
     }
 
+    /// The true/false at `key` (or `fallback` when missing); throws otherwise.
     public func bool(_ key: String, default fallback: Bool? = nil) throws -> Bool {
         try typed(key, "true or false", default: fallback) { $0 as? Bool }
     }
 
+    /// The integer list at `key` (a single integer counts as a list of one, or `fallback` when
+    /// missing), each at least `minimum`; throws otherwise.
     public func intList(_ key: String, default fallback: [Int]? = nil, minimum: Int? = nil) throws -> [Int] {
         let values = try typed(key, "a list of integers", default: fallback) { raw -> [Int]? in
             if let n = raw as? Int { return [n] }
@@ -106,6 +118,7 @@ public struct ConfigNode {
         return values
     }
 
+    /// The list of texts at `key` (a single text counts as a list of one), or nil when missing.
     public func stringList(_ key: String) throws -> [String]? {
         guard let raw = map?[key] else { return nil }
         if let s = raw as? String { return [s] }

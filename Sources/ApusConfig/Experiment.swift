@@ -10,13 +10,21 @@ import Foundation
 /// the optimizer state and the logs every epoch), `resume` continues exactly where the last
 /// checkpoint left off, `test` evaluates.
 public final class Experiment {
+    /// The configuration file.
     public let configPath: String
+    /// The model of the `model` section.
     public let model: Model
+    /// Optimizer, loss and metrics of the `solver`, `loss` and `metrics` sections.
     public let trainer: Trainer
+    /// Epochs to train in all (`solver.epochs`).
     public let epochs: Int
+    /// Examples per batch (`solver.batch_size`).
     public let batchSize: Int
+    /// Seed of the weights, the data order and dropout (`solver.seed`).
     public let seed: UInt64
+    /// Where checkpoints and logs go (`solver.checkpoint.folder`).
     public let folder: URL
+    /// Epochs between checkpoints (`solver.checkpoint.every`).
     public let checkpointEvery: Int
     let data: DataSection
     let schedule: ((Int) -> Double)?
@@ -151,6 +159,7 @@ public final class Experiment {
 
     var stateURL: URL { folder.appendingPathComponent("state.json") }
     var stepsURL: URL { folder.appendingPathComponent("steps.csv") }
+    /// The per-epoch log (CSV: epoch, metrics, validation metrics).
     public var logURL: URL { folder.appendingPathComponent("log.csv") }
 
     /// The committed training state: the epochs completed and the files of that checkpoint.

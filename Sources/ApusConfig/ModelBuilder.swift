@@ -4,7 +4,9 @@ import ApusTrain
 
 /// What the data section tells the model section: class count and vocabulary size.
 public struct DataFacts {
+    /// Number of classes (answers, labels), when the data has them.
     public var classes: Int?
+    /// Size of the token vocabulary, when the data has text.
     public var vocabularySize: Int?
 }
 

@@ -59,6 +59,8 @@ final class HybridState {
 
 /// Graph mode refused: the module's training-mode behaviour cannot be traced.
 public struct HybridizeError: Error, CustomStringConvertible {
+    /// Which layer, and why.
     public let description: String
+    /// An error saying `description`.
     public init(_ description: String) { self.description = description }
 }

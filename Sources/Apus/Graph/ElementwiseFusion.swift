@@ -11,12 +11,17 @@ public struct FusedElementwiseOp: Operation {
     public enum Source: Hashable { case input(Int), step(Int) }
     /// One op of the chain.
     public struct Step {
+        /// The elementwise op this step runs.
         public enum Kind { case unary(UnaryOp), binary(BinaryOp) }
+        /// This step's op.
         public let kind: Kind
+        /// Where it reads its operands (one for a unary op, two for a binary one).
         public let operands: [Source]
     }
 
+    /// The chain, in order; the last step writes the output.
     public let steps: [Step]
+    /// Shape and dtype of the result (every step's result has them).
     public let output: TensorSpec
     /// Elements per block (per thread, per step): small enough that every step's block stays in L1.
     static let blockElements = 1024
@@ -167,6 +172,6 @@ extension Graph {
             replaced[chain.members.last!] = Node(op: op, inputs: chain.inputs, outputs: [chain.output])
             removed.formUnion(chain.members.dropLast())
         }
-        nodes = nodes.indices.compactMap { removed.contains($0) ? nil : (replaced[$0] ?? nodes[$0]) }
+        replaceNodes(replaced, removing: removed)
     }
 }

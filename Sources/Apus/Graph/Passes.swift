@@ -118,8 +118,7 @@ extension Graph {
     /// is then never written to memory at all.
     func fuseConvolutionPooling() {
         let readers = readerCounts(), outputSet = Set(outputs)
-        var producer: [Int: Int] = [:]
-        for (index, node) in nodes.enumerated() { for v in node.outputs { producer[v] = index } }
+        let producer = producers()
         var replaced: [Int: Node] = [:], removed = Set<Int>()
         for (index, node) in nodes.enumerated() {
             // A plain pooling (no gradient in the graph) gets indices that nobody reads.
@@ -131,7 +130,7 @@ extension Graph {
             replaced[index] = Node(op: Conv2dMaxPoolOp(convolution: conv.geometry, relu: conv.relu, pool: geometry), inputs: nodes[at].inputs, outputs: outputs)
             removed.insert(at)
         }
-        nodes = nodes.indices.compactMap { removed.contains($0) ? nil : (replaced[$0] ?? nodes[$0]) }
+        replaceNodes(replaced, removing: removed)
     }
 
     /// Fuses a convolution's backward pass into one `Conv2dBackwardOp`: its weight gradient
@@ -140,11 +139,9 @@ extension Graph {
     /// read once, and a scattered one never reaches memory.
     func fuseConvolutionBackward() {
         let outputSet = Set(outputs)
-        var producer: [Int: Int] = [:], readers: [Int: [Int]] = [:]
-        for (index, node) in nodes.enumerated() {
-            for v in node.outputs { producer[v] = index }
-            for v in Set(node.inputs) { readers[v, default: []].append(index) }
-        }
+        let producer = producers()
+        var readers: [Int: [Int]] = [:]
+        for (index, node) in nodes.enumerated() { for v in Set(node.inputs) { readers[v, default: []].append(index) } }
         var replaced: [Int: Node] = [:], removed = Set<Int>()
         for (w, node) in nodes.enumerated() {
             guard let weightGrad = node.op as? Conv2dWeightGradOp, let g = node.inputs.last, !outputSet.contains(g),
@@ -171,7 +168,19 @@ extension Graph {
             if first != last { removed.insert(first) }
             if let scatter { removed.insert(scatter) }
         }
-        nodes = nodes.indices.compactMap { removed.contains($0) ? nil : (replaced[$0] ?? nodes[$0]) }
+        replaceNodes(replaced, removing: removed)
+    }
+
+    /// The index of the node that makes each value.
+    func producers() -> [Int: Int] {
+        var producer: [Int: Int] = [:]
+        for (index, node) in nodes.enumerated() { for v in node.outputs { producer[v] = index } }
+        return producer
+    }
+
+    /// Puts the node `replacement[i]` in place of node i and drops the nodes at `removed`.
+    func replaceNodes(_ replacement: [Int: Node], removing removed: Set<Int>) {
+        nodes = nodes.indices.compactMap { removed.contains($0) ? nil : (replacement[$0] ?? nodes[$0]) }
     }
 
     /// How many nodes read each value.

@@ -187,6 +187,7 @@ public struct Conv2dOp: Operation {
 /// keeps only the output (ReLU's mask is `output > 0`).
 public struct Conv2dBiasReLUOp: Operation {
     public let geometry: Conv2dGeometry
+    /// Whether max(·, 0) follows the bias.
     public let relu: Bool
 
     public init(geometry: Conv2dGeometry, relu: Bool) {
@@ -205,13 +206,13 @@ public struct Conv2dBiasReLUOp: Operation {
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let y = Tensor(uninitialized: outputs[0].shape, dtype: outputs[0].dtype)
         let bias = inputs[2].dense
-        let (channels, pixels) = (y.shape[1], y.shape[2] * y.shape[3])
-        let yp = SendablePointer(raw: y.rawPointer), bp = SendablePointer(raw: bias.rawPointer)
-        let size = y.dtype.byteSize, flag: Int32 = relu ? 1 : 0, isFloat = y.dtype == .float32
         if DirectConv.applies(x: inputs[0], w: inputs[1], geometry: geometry) {
             DirectConv.forward(x: inputs[0].dense, w: inputs[1].dense, bias: bias, relu: relu, y: y, geometry: geometry)
             return [y]
         }
+        let (channels, pixels) = (y.shape[1], y.shape[2] * y.shape[3])
+        let yp = SendablePointer(raw: y.rawPointer), bp = SendablePointer(raw: bias.rawPointer)
+        let size = y.dtype.byteSize, flag: Int32 = relu ? 1 : 0, isFloat = y.dtype == .float32
         ConvKernel.run(.forward, x: inputs[0].dense, w: inputs[1].dense, y: y, geometry: geometry) { image in
             let out = yp.raw + image * channels * pixels * size
             if isFloat {
@@ -277,6 +278,7 @@ public struct Conv2dInputGradOp: Operation {
 public struct Conv2dWeightGradOp: Operation {
     public let geometry: Conv2dGeometry
     public let weightShape: [Int]
+    /// Whether the bias gradient [O] is a second output.
     public let withBias: Bool
 
     public init(geometry: Conv2dGeometry, weightShape: [Int], withBias: Bool = false) {

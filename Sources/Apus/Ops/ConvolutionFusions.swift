@@ -9,8 +9,11 @@
 /// 3×3 stride-1 convolutions (the direct kernels). Not differentiable: it only exists in
 /// graphs whose backward pass is already traced.
 public struct Conv2dMaxPoolOp: Operation {
+    /// The convolution's stride, padding, dilation and groups.
     public let convolution: Conv2dGeometry
+    /// Whether max(·, 0) follows the bias.
     public let relu: Bool
+    /// The pooling window.
     public let pool: PoolGeometry
 
     public init(convolution: Conv2dGeometry, relu: Bool, pool: PoolGeometry) {
@@ -49,11 +52,17 @@ public struct Conv2dMaxPoolOp: Operation {
 /// whose cotangent is a scatter read by nothing else (the first layer); Float32 3×3 stride-1
 /// convolutions with padding ≤ 2. Not differentiable.
 public struct Conv2dBackwardOp: Operation {
+    /// The convolution's stride, padding, dilation and groups.
     public let convolution: Conv2dGeometry
+    /// The weight's shape [O, C, 3, 3].
     public let weightShape: [Int]
+    /// Whether the weight is an input and the input gradient dx [N, C, H, W] the first output.
     public let inputGradient: Bool
+    /// Whether the bias gradient [O] is the last output.
     public let withBias: Bool
+    /// The pooling whose scatter makes the cotangent, when the cotangent arrives pooled.
     public let pool: PoolGeometry?
+    /// Whether the pooled cotangent is masked by the pooled output (ReLU's gradient).
     public let masked: Bool
 
     public init(convolution: Conv2dGeometry, weightShape: [Int], inputGradient: Bool, withBias: Bool, pool: PoolGeometry?, masked: Bool) {

@@ -44,14 +44,11 @@ extension Tensor {
         var outputs: [Tensor]
         if let graph = state.recorder {
             outputs = graph.record(op, inputs, specs)
-        } else if OpProfiler.isEnabled {
-            apus_flush_denormals()
-            let start = DispatchTime.now().uptimeNanoseconds
-            outputs = op.cpu(inputs, specs)
-            OpProfiler.record(op.name, since: start)
         } else {
-            apus_flush_denormals()
+            apus_flush_denormals()   // once per thread (a thread-local flag in C)
+            let start = OpProfiler.isEnabled ? DispatchTime.now().uptimeNanoseconds : 0
             outputs = op.cpu(inputs, specs)
+            if OpProfiler.isEnabled { OpProfiler.record(op.name, since: start) }
         }
         if state.gradEnabled && op.isDifferentiable && inputs.contains(where: \.requiresGrad) {
             let node = BackwardNode(op: op, inputs: inputs, outputs: outputs)

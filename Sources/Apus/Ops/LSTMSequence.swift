@@ -122,13 +122,13 @@ public struct LSTMSequenceOp: Operation {
                 accumulateRows(dtype, m: n, n: 4 * hidden, k: hidden, a: hpp.raw + row, lda: hidden, b: wp.raw, ldb: 4 * hidden,
                                c: gp.raw + gateRow, ldc: 4 * hidden)
                 if dtype == .float32 {
-                    func p(_ x: SendablePointer, _ offset: Int) -> UnsafeMutablePointer<Float> { (x.raw + offset).assumingMemoryBound(to: Float.self) }
-                    apus_lstm_step_forward_f32(Int64(n), Int64(hidden), p(gp, gateRow), p(cpp, row), p(hpp, row), m.map { p($0, r * size) },
-                                               p(cnp, row), p(csp, row), p(hsp, row), p(yp, row))
+                    let f = Float.self
+                    apus_lstm_step_forward_f32(Int64(n), Int64(hidden), gp.typed(gateRow, as: f), cpp.typed(row, as: f), hpp.typed(row, as: f),
+                                               m?.typed(r * size, as: f), cnp.typed(row, as: f), csp.typed(row, as: f), hsp.typed(row, as: f), yp.typed(row, as: f))
                 } else {
-                    func p(_ x: SendablePointer, _ offset: Int) -> UnsafeMutablePointer<Double> { (x.raw + offset).assumingMemoryBound(to: Double.self) }
-                    apus_lstm_step_forward_f64(Int64(n), Int64(hidden), p(gp, gateRow), p(cpp, row), p(hpp, row), m.map { p($0, r * size) },
-                                               p(cnp, row), p(csp, row), p(hsp, row), p(yp, row))
+                    let d = Double.self
+                    apus_lstm_step_forward_f64(Int64(n), Int64(hidden), gp.typed(gateRow, as: d), cpp.typed(row, as: d), hpp.typed(row, as: d),
+                                               m?.typed(r * size, as: d), cnp.typed(row, as: d), csp.typed(row, as: d), hsp.typed(row, as: d), yp.typed(row, as: d))
                 }
             }
         }
@@ -186,13 +186,15 @@ public struct LSTMSequenceGradOp: Operation {
                 let (r, n) = (rows.lowerBound, rows.count)
                 let row = r * hidden * size, gateRow = r * 4 * hidden * size
                 if dtype == .float32 {
-                    func p(_ x: SendablePointer, _ offset: Int) -> UnsafeMutablePointer<Float> { (x.raw + offset).assumingMemoryBound(to: Float.self) }
-                    apus_lstm_step_backward_f32(Int64(n), Int64(hidden), p(gp, gateRow), p(cpp, row), p(cnp, row), m.map { p($0, r * size) },
-                                                p(dyp, row), p(dhp, row), p(dcp, row), p(dgp, gateRow))
+                    let f = Float.self
+                    apus_lstm_step_backward_f32(Int64(n), Int64(hidden), gp.typed(gateRow, as: f), cpp.typed(row, as: f), cnp.typed(row, as: f),
+                                                m?.typed(r * size, as: f), dyp.typed(row, as: f), dhp.typed(row, as: f), dcp.typed(row, as: f),
+                                                dgp.typed(gateRow, as: f))
                 } else {
-                    func p(_ x: SendablePointer, _ offset: Int) -> UnsafeMutablePointer<Double> { (x.raw + offset).assumingMemoryBound(to: Double.self) }
-                    apus_lstm_step_backward_f64(Int64(n), Int64(hidden), p(gp, gateRow), p(cpp, row), p(cnp, row), m.map { p($0, r * size) },
-                                                p(dyp, row), p(dhp, row), p(dcp, row), p(dgp, gateRow))
+                    let d = Double.self
+                    apus_lstm_step_backward_f64(Int64(n), Int64(hidden), gp.typed(gateRow, as: d), cpp.typed(row, as: d), cnp.typed(row, as: d),
+                                                m?.typed(r * size, as: d), dyp.typed(row, as: d), dhp.typed(row, as: d), dcp.typed(row, as: d),
+                                                dgp.typed(gateRow, as: d))
                 }
                 accumulateRows(dtype, m: n, n: hidden, k: 4 * hidden, a: dgp.raw + gateRow, lda: 4 * hidden, b: wp.raw, ldb: hidden,
                                c: dhp.raw + row, ldc: hidden)

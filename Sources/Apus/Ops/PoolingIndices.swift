@@ -52,6 +52,7 @@ public struct MaxPool2dScatterOp: Operation {
     public let geometry: PoolGeometry
     /// The pooled input's shape [N, C, H, W].
     public let inputShape: [Int]
+    /// Whether a third input (the pooled output) masks the cotangent (ReLU's gradient).
     public let masked: Bool
 
     public init(geometry: PoolGeometry, inputShape: [Int], masked: Bool = false) {

@@ -37,10 +37,9 @@ extension Array: TensorLiteralConvertible where Element: TensorLiteralConvertibl
 }
 
 extension Tensor {
-    /// Values outside an integer dtype's range saturate and NaN becomes 0 (no trap).
-    ///
     /// A tensor from a scalar or (nested) Swift arrays: `Tensor([[1, 2], [3, 4]])` has shape [2, 2].
     /// Integer literals become Int64 and floating-point ones Float32 unless `dtype` says otherwise.
+    /// Values outside an integer dtype's range saturate and NaN becomes 0 (no trap).
     public init<L: TensorLiteralConvertible>(_ literal: L, dtype: DType? = nil) {
         var shape: [Int] = []
         literal.appendShape(to: &shape)

@@ -195,7 +195,7 @@ void apus_pack_conv3x3_weights_f32(const float *w, int64_t o, int64_t c, int fli
 void apus_conv3x3_direct_f32(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *packed,
                              int64_t o, const float *bias, int relu, int64_t oh, int64_t ow, float *y);
 /// acc [C, 9, O32] += the weight gradient of one image (g [O, OH, OW]; O32 = O rounded up to 32),
-/// using gt (at least 65536 + OW·O32 floats) as scratch; bias_acc [O, 16] (may be NULL) += g
+/// using gt (at least max(65536, OW·O32) floats) as scratch; bias_acc [O, 16] (may be NULL) += g
 /// summed over the image's pixels, as 16 lane-wise partial sums per channel.
 void apus_conv3x3_direct_wgrad_f32(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
                                    int64_t o, int64_t oh, int64_t ow, float *gt, float *acc, float *bias_acc);

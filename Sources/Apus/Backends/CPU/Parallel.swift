@@ -45,6 +45,9 @@ public enum CPUThreads {
 /// A raw pointer that may cross into a worker closure.
 struct SendablePointer: @unchecked Sendable {
     let raw: UnsafeMutableRawPointer
+
+    /// The address `byteOffset` bytes on, as a pointer to `T`.
+    func typed<T>(_ byteOffset: Int, as type: T.Type) -> UnsafeMutablePointer<T> { (raw + byteOffset).assumingMemoryBound(to: T.self) }
 }
 
 extension Tensor {
