@@ -33,12 +33,13 @@ cpu_torch_wheel() {
   done | sort -V | tail -n 1
 }
 
-# peer -> "<module to import>|<pip requirements>"
+# peer -> "<modules to import>|<pip requirements>"
 spec() {
   case "$1" in
     numpy)      echo "numpy|numpy threadpoolctl" ;;
     torch)      local t="${APUS_TORCH_SPEC:-$(cpu_torch_wheel)}"
-                echo "torch|numpy threadpoolctl ${t:-torch}" ;;
+                # Pillow and safetensors: the accuracy reference (Benchmarks/vqa/pytorch_reference.py).
+                echo "torch, PIL, safetensors|numpy threadpoolctl pillow safetensors ${t:-torch}" ;;
     tensorflow) echo "tensorflow|tensorflow keras" ;;
     jax)        echo "jax|jax flax optax" ;;
     mxnet)      echo "mxnet|mxnet==1.9.1 numpy<1.24" ;;

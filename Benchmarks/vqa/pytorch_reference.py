@@ -27,6 +27,12 @@ state; elementwise product; Linear(256, 256)+ReLU; Linear(256, 13).
 CrossEntropyLoss, Adam lr 1e-3, batch 32, shuffled each epoch (torch.Generator
 seeded 0), torch.manual_seed(0), 2 threads.
 
+With --export-start DIR it first writes the run's starting point for Apus
+(`apus-bench vqa-parity --start DIR`): DIR/weights.safetensors, the initial
+weights under the Apus reference model's parameter names, and
+DIR/order.safetensors, "order" int64 [epochs, train questions], the example
+order of every epoch. Training then proceeds from exactly that start.
+
 All images of a split are decoded once, before training, into one tensor, so
 image loading is not part of the measured epoch time (which covers training
 only, not the evaluation).
@@ -34,7 +40,7 @@ only, not the evaluation).
 After each epoch one line is printed; at the end one JSON line:
   {"framework": "pytorch", "torch_version": ..., "epochs": [{"epoch",
    "train_loss", "train_accuracy", "test_accuracy", "seconds"}, ...],
-   "final_test_accuracy": ...}
+   "final_test_accuracy": ..., "step_losses": [every step's loss]}
 """
 
 import argparse
@@ -124,6 +130,33 @@ class VQAModel(nn.Module):
         return self.head(img * h_n[-1])
 
 
+def apus_state(model):
+    """The model's weights under the names of Apus's ReferenceModels.visualQuestionAnswering
+    ("layers.<index in the functional model's layer list>"; same layouts, LSTM gates i, f, g, o)."""
+    names = {
+        "image.0.weight": "layers.0.weight", "image.0.bias": "layers.0.bias",
+        "image.3.weight": "layers.2.weight", "image.3.bias": "layers.2.bias",
+        "image.6.weight": "layers.4.weight", "image.6.bias": "layers.4.bias",
+        "image.10.weight": "layers.7.weight", "image.10.bias": "layers.7.bias",
+        "embedding.weight": "layers.9.weight",
+        "lstm.weight_ih_l0": "layers.10.cells.0.weightIH", "lstm.weight_hh_l0": "layers.10.cells.0.weightHH",
+        "lstm.bias_ih_l0": "layers.10.cells.0.biasIH", "lstm.bias_hh_l0": "layers.10.cells.0.biasHH",
+        "head.0.weight": "layers.12.weight", "head.0.bias": "layers.12.bias",
+        "head.2.weight": "layers.14.weight", "head.2.bias": "layers.14.bias",
+    }
+    state = model.state_dict()
+    if set(state) != set(names):
+        raise SystemExit(f"error: parameter names changed: {sorted(set(state) ^ set(names))}")
+    return {names[k]: v.detach().contiguous() for k, v in state.items()}
+
+
+def export_start(directory, model, orders):
+    from safetensors.torch import save_file
+    os.makedirs(directory, exist_ok=True)
+    save_file(apus_state(model), os.path.join(directory, "weights.safetensors"))
+    save_file({"order": torch.stack(orders).contiguous()}, os.path.join(directory, "order.safetensors"))
+
+
 def evaluate(model, split, batch_size=64):
     images, image_index, tokens, labels = split
     model.eval()
@@ -141,6 +174,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--data", default=os.path.join(root, "data", "easy-vqa"))
+    parser.add_argument("--export-start", metavar="DIR",
+                        help="write the initial weights and every epoch's example order here first")
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -167,10 +202,14 @@ def main():
 
     images, image_index, tokens, labels = train
     n = len(labels)
+    orders = [torch.randperm(n, generator=generator) for _ in range(args.epochs)]
+    if args.export_start:
+        export_start(args.export_start, model, orders)
     history = []
+    step_losses = []
     for epoch in range(1, args.epochs + 1):
         model.train()
-        perm = torch.randperm(n, generator=generator)
+        perm = orders[epoch - 1]
         loss_sum = 0.0
         correct = 0
         start_time = time.perf_counter()
@@ -182,7 +221,8 @@ def main():
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            loss_sum += loss.item() * len(idx)
+            step_losses.append(loss.item())
+            loss_sum += step_losses[-1] * len(idx)
             correct += (logits.argmax(1) == y).sum().item()
         seconds = time.perf_counter() - start_time
         record = {
@@ -202,6 +242,7 @@ def main():
         "torch_version": torch.__version__,
         "epochs": history,
         "final_test_accuracy": history[-1]["test_accuracy"] if history else None,
+        "step_losses": step_losses,
     }))
 
 

@@ -52,7 +52,8 @@ open class Optimizer {
     /// order) unless `loss` is not finite. Inside `compile` (graph mode) this records one graph
     /// node that updates the parameters in place when the graph runs.
     public func step(loss: Tensor, gradients: [Tensor]) {
-        _ = Tensor.apply(OptimizerStepOp(optimizer: self), [loss] + gradients)
+        let op = OptimizerStepOp(optimizer: self)
+        _ = Tensor.apply(op, [loss] + gradients + op.updated.map { parameters[$0].value })
     }
 
     /// One update from a gradient (or none) per parameter.
@@ -68,16 +69,30 @@ open class Optimizer {
         }
     }
 
-    /// Applies one update to `value` (contiguous, updated in place) from `gradient`. Subclasses override.
+    /// Applies one update to `value` (contiguous, updated in place) from `gradient` (contiguous,
+    /// same shape and dtype), split across cores. Optimizers with an elementwise update implement
+    /// `spanUpdate` instead; others override this.
     open func update(index: Int, value: Tensor, gradient: Tensor) {
-        fatalError("\(type(of: self)) must override update(index:value:gradient:)")
+        guard let span = spanUpdate(index: index, value: value, step: stepCount) else {
+            fatalError("\(type(of: self)) must override update(index:value:gradient:) or spanUpdate(index:value:step:)")
+        }
+        let g = UnsafeRawPointer(value.isDouble ? UnsafeRawPointer(gradient.unsafeMutableElements(of: Double.self))
+                                                : UnsafeRawPointer(gradient.unsafeMutableElements(of: Float.self)))
+        let size = value.dtype.byteSize
+        CPUThreads.forChunks(value.count, costPerItem: 4) { range in span(range.lowerBound, range.count, g + range.lowerBound * size) }
     }
 
-    /// Runs an elementwise update kernel over `count` elements, split across cores:
-    /// `kernel(first element, element count)`.
-    func inChunks(_ count: Int, _ kernel: (Int, Int64) -> Void) {
-        CPUThreads.forChunks(count, costPerItem: 4) { range in kernel(range.lowerBound, Int64(range.count)) }
-    }
+    /// Whether the update is elementwise: `spanUpdate` returns a kernel (true for the built-in
+    /// optimizers). A compiled training step then applies each weight's update inside the op
+    /// that makes its gradient, block by block (see `MatMulUpdateOp`).
+    open var updatesElementwise: Bool { false }
+
+    /// Parameter `index`'s update for step number `step` (1 for the first) as a kernel over
+    /// spans of elements: `kernel(offset, count, gradient)` updates `value`'s elements
+    /// offset..<offset+count (and the optimizer state) in place from `gradient`, their `count`
+    /// gradient elements (of `value`'s dtype). Spans may run concurrently. Nil unless
+    /// `updatesElementwise`.
+    open func spanUpdate(index: Int, value: Tensor, step: Int) -> SpanUpdate? { nil }
 
     /// Clears the gradients of all parameters.
     public func zeroGrad() { for p in parameters { p.grad = nil } }

@@ -18,17 +18,18 @@ public final class SGD: Optimizer {
         super.init(parameters: parameters, learningRate: learningRate)
     }
 
-    override public func update(index: Int, value: Tensor, gradient: Tensor) {
-        let first = momentum != 0 && slots[index]["momentum"] == nil
+    override public var updatesElementwise: Bool { true }
+
+    override public func spanUpdate(index: Int, value: Tensor, step: Int) -> SpanUpdate? {
+        let first: Int32 = momentum != 0 && slots[index]["momentum"] == nil ? 1 : 0
         let buffer = momentum != 0 ? slot("momentum", index, like: value) : nil
-        let f: Int32 = first ? 1 : 0, nest: Int32 = nesterov ? 1 : 0
+        let (lr, mu, damp, wd, nest) = (learningRate, momentum, dampening, weightDecay, Int32(nesterov ? 1 : 0))
         if value.isDouble {
-            let (p, g, b) = (value.unsafeMutableElements(of: Double.self), gradient.unsafeMutableElements(of: Double.self), buffer?.unsafeMutableElements(of: Double.self))
-            inChunks(value.count) { o, n in apus_sgd_f64(n, p + o, g + o, b.map { $0 + o }, learningRate, momentum, dampening, weightDecay, nest, f) }
-        } else {
-            let (p, g, b) = (value.unsafeMutableElements(of: Float.self), gradient.unsafeMutableElements(of: Float.self), buffer?.unsafeMutableElements(of: Float.self))
-            inChunks(value.count) { o, n in apus_sgd_f32(n, p + o, g + o, b.map { $0 + o }, learningRate, momentum, dampening, weightDecay, nest, f) }
+            let (p, b) = (value.unsafeMutableElements(of: Double.self), buffer?.unsafeMutableElements(of: Double.self))
+            return { o, n, g in apus_sgd_f64(Int64(n), p + o, g.assumingMemoryBound(to: Double.self), b.map { $0 + o }, lr, mu, damp, wd, nest, first) }
         }
+        let (p, b) = (value.unsafeMutableElements(of: Float.self), buffer?.unsafeMutableElements(of: Float.self))
+        return { o, n, g in apus_sgd_f32(Int64(n), p + o, g.assumingMemoryBound(to: Float.self), b.map { $0 + o }, lr, mu, damp, wd, nest, first) }
     }
 }
 
@@ -54,20 +55,18 @@ public class Adam: Optimizer {
         super.init(parameters: parameters, learningRate: learningRate)
     }
 
-    override public func update(index: Int, value: Tensor, gradient: Tensor) {
+    override public var updatesElementwise: Bool { true }
+
+    override public func spanUpdate(index: Int, value: Tensor, step: Int) -> SpanUpdate? {
         let m = slot("m", index, like: value), v = slot("v", index, like: value)
-        let steps = Double(stepCount)
-        let bc1 = 1 - pow(beta1, steps), bc2 = 1 - pow(beta2, steps)
-        let d: Int32 = decoupled ? 1 : 0
+        let bc1 = 1 - pow(beta1, Double(step)), bc2 = 1 - pow(beta2, Double(step))
+        let (lr, b1, b2, eps, wd, d) = (learningRate, beta1, beta2, epsilon, weightDecay, Int32(decoupled ? 1 : 0))
         if value.isDouble {
-            let (p, g, mp, vp) = (value.unsafeMutableElements(of: Double.self), gradient.unsafeMutableElements(of: Double.self),
-                                  m.unsafeMutableElements(of: Double.self), v.unsafeMutableElements(of: Double.self))
-            inChunks(value.count) { o, n in apus_adam_f64(n, p + o, g + o, mp + o, vp + o, learningRate, beta1, beta2, epsilon, weightDecay, d, bc1, bc2) }
-        } else {
-            let (p, g, mp, vp) = (value.unsafeMutableElements(of: Float.self), gradient.unsafeMutableElements(of: Float.self),
-                                  m.unsafeMutableElements(of: Float.self), v.unsafeMutableElements(of: Float.self))
-            inChunks(value.count) { o, n in apus_adam_f32(n, p + o, g + o, mp + o, vp + o, learningRate, beta1, beta2, epsilon, weightDecay, d, bc1, bc2) }
+            let (p, mp, vp) = (value.unsafeMutableElements(of: Double.self), m.unsafeMutableElements(of: Double.self), v.unsafeMutableElements(of: Double.self))
+            return { o, n, g in apus_adam_f64(Int64(n), p + o, g.assumingMemoryBound(to: Double.self), mp + o, vp + o, lr, b1, b2, eps, wd, d, bc1, bc2) }
         }
+        let (p, mp, vp) = (value.unsafeMutableElements(of: Float.self), m.unsafeMutableElements(of: Float.self), v.unsafeMutableElements(of: Float.self))
+        return { o, n, g in apus_adam_f32(Int64(n), p + o, g.assumingMemoryBound(to: Float.self), mp + o, vp + o, lr, b1, b2, eps, wd, d, bc1, bc2) }
     }
 }
 
@@ -94,22 +93,24 @@ public final class RMSprop: Optimizer {
         super.init(parameters: parameters, learningRate: learningRate)
     }
 
-    override public func update(index: Int, value: Tensor, gradient: Tensor) {
+    override public var updatesElementwise: Bool { true }
+
+    override public func spanUpdate(index: Int, value: Tensor, step: Int) -> SpanUpdate? {
         let square = slot("square", index, like: value)
         let average = centered ? slot("average", index, like: value) : nil
         let buffer = momentum > 0 ? slot("momentum", index, like: value) : nil
+        let (lr, a, eps, wd, mu) = (learningRate, alpha, epsilon, weightDecay, momentum)
         if value.isDouble {
-            let (p, g, sq) = (value.unsafeMutableElements(of: Double.self), gradient.unsafeMutableElements(of: Double.self), square.unsafeMutableElements(of: Double.self))
+            let (p, sq) = (value.unsafeMutableElements(of: Double.self), square.unsafeMutableElements(of: Double.self))
             let (avg, b) = (average?.unsafeMutableElements(of: Double.self), buffer?.unsafeMutableElements(of: Double.self))
-            inChunks(value.count) { o, n in
-                apus_rmsprop_f64(n, p + o, g + o, sq + o, avg.map { $0 + o }, b.map { $0 + o }, learningRate, alpha, epsilon, weightDecay, momentum)
+            return { o, n, g in
+                apus_rmsprop_f64(Int64(n), p + o, g.assumingMemoryBound(to: Double.self), sq + o, avg.map { $0 + o }, b.map { $0 + o }, lr, a, eps, wd, mu)
             }
-        } else {
-            let (p, g, sq) = (value.unsafeMutableElements(of: Float.self), gradient.unsafeMutableElements(of: Float.self), square.unsafeMutableElements(of: Float.self))
-            let (avg, b) = (average?.unsafeMutableElements(of: Float.self), buffer?.unsafeMutableElements(of: Float.self))
-            inChunks(value.count) { o, n in
-                apus_rmsprop_f32(n, p + o, g + o, sq + o, avg.map { $0 + o }, b.map { $0 + o }, learningRate, alpha, epsilon, weightDecay, momentum)
-            }
+        }
+        let (p, sq) = (value.unsafeMutableElements(of: Float.self), square.unsafeMutableElements(of: Float.self))
+        let (avg, b) = (average?.unsafeMutableElements(of: Float.self), buffer?.unsafeMutableElements(of: Float.self))
+        return { o, n, g in
+            apus_rmsprop_f32(Int64(n), p + o, g.assumingMemoryBound(to: Float.self), sq + o, avg.map { $0 + o }, b.map { $0 + o }, lr, a, eps, wd, mu)
         }
     }
 }
@@ -127,15 +128,16 @@ public final class Adagrad: Optimizer {
         super.init(parameters: parameters, learningRate: learningRate)
     }
 
-    override public func update(index: Int, value: Tensor, gradient: Tensor) {
+    override public var updatesElementwise: Bool { true }
+
+    override public func spanUpdate(index: Int, value: Tensor, step: Int) -> SpanUpdate? {
         let sum = slot("sum", index, like: value, initial: initialAccumulator)
-        let clr = learningRate / (1 + Double(stepCount - 1) * learningRateDecay)
+        let (clr, eps, wd) = (learningRate / (1 + Double(step - 1) * learningRateDecay), epsilon, weightDecay)
         if value.isDouble {
-            let (p, g, s) = (value.unsafeMutableElements(of: Double.self), gradient.unsafeMutableElements(of: Double.self), sum.unsafeMutableElements(of: Double.self))
-            inChunks(value.count) { o, n in apus_adagrad_f64(n, p + o, g + o, s + o, clr, epsilon, weightDecay) }
-        } else {
-            let (p, g, s) = (value.unsafeMutableElements(of: Float.self), gradient.unsafeMutableElements(of: Float.self), sum.unsafeMutableElements(of: Float.self))
-            inChunks(value.count) { o, n in apus_adagrad_f32(n, p + o, g + o, s + o, clr, epsilon, weightDecay) }
+            let (p, s) = (value.unsafeMutableElements(of: Double.self), sum.unsafeMutableElements(of: Double.self))
+            return { o, n, g in apus_adagrad_f64(Int64(n), p + o, g.assumingMemoryBound(to: Double.self), s + o, clr, eps, wd) }
         }
+        let (p, s) = (value.unsafeMutableElements(of: Float.self), sum.unsafeMutableElements(of: Float.self))
+        return { o, n, g in apus_adagrad_f32(Int64(n), p + o, g.assumingMemoryBound(to: Float.self), s + o, clr, eps, wd) }
     }
 }

@@ -34,6 +34,16 @@ func drain(_ loader: DataLoader, epoch: Int) throws -> [[Int64]] {
         #expect(try drain(DataLoader(data, batchSize: 10, workers: 0), epoch: 0)[0] == Array(0..<10))
     }
 
+    @Test func samplerSetsEachEpochsOrder() throws {
+        let data = Counting(count: 5)
+        let orders = [[4, 2, 0, 1, 3], [1, 0, 3, 4, 2]]
+        for workers in [0, 2] {
+            let loader = DataLoader(data, batchSize: 2, shuffle: true, workers: workers, sampler: { orders[$0] })
+            #expect(try drain(loader, epoch: 0) == [[4, 2], [0, 1], [3]])
+            #expect(try drain(loader, epoch: 1) == [[1, 0], [3, 4], [2]])
+        }
+    }
+
     @Test func prefetchingGivesTheSynchronousBatches() throws {
         let data = Counting(count: 257)
         for workers in [1, 2, 3] {

@@ -172,4 +172,42 @@ private func ids(_ shape: Int...) -> TensorSpec { TensorSpec(shape, .int64) }
         normalized.eval()
         #expect(throws: Never.self) { try refused([x]) }
     }
+
+    @Test func weightUpdatesFuseIntoTheirGradientProducts() throws {
+        // Linear(700, 96): its weight gradient is made in two column blocks (672 + 28), one per core.
+        let makers: [(String, ([Parameter]) -> Optimizer)] = [
+            ("SGD", { SGD(parameters: $0, learningRate: 0.05, momentum: 0.9, nesterov: true) }),
+            ("Adam", { Adam(parameters: $0, learningRate: 0.01, weightDecay: 0.01) }),
+            ("AdamW", { AdamW(parameters: $0, learningRate: 0.01) }),
+            ("RMSprop", { RMSprop(parameters: $0, learningRate: 0.01, momentum: 0.5, centered: true) }),
+            ("Adagrad", { Adagrad(parameters: $0, learningRate: 0.05, learningRateDecay: 0.1) }),
+        ]
+        let x = Tensor.normal([8, 700], generator: g), r = Tensor.normal([8, 3], generator: g)
+        for (name, make) in makers {
+            let eager = Sequential(Linear(700, 96, generator: g), ReLU(), Linear(96, 3, generator: g))
+            let compiled = Sequential(Linear(700, 96), ReLU(), Linear(96, 3))
+            try compiled.loadStateDict(eager.stateDict())
+            let eagerOptimizer = make(eager.parameters()), optimizer = make(compiled.parameters())
+            // The loss is scaled by the second input: 1, or NaN to check that a non-finite loss updates nothing.
+            let step = CompiledTrainingStep(module: compiled, optimizer: optimizer) { xs in [(compiled(xs[0]) * r).sum() * xs[1]] }
+            let one = Tensor([1.0])
+            let names = try step.graph(for: [x.spec, one.spec]).nodes.map(\.op.name)
+            #expect(names.filter { $0 == "matmulUpdate" }.count == 2, "\(name): \(names)")
+            for _ in 0..<3 {
+                eagerOptimizer.zeroGrad()
+                (eager(x) * r).sum().backward()
+                eagerOptimizer.step()
+                try step([x, one])
+            }
+            for ((path, a), (_, b)) in zip(compiled.namedParameters(), eager.namedParameters()) {
+                relativeClose(a.value, b.value, "\(name) \(path) after 3 steps")
+            }
+            // A loss that is not finite updates nothing and does not count a step.
+            let before = compiled.parameters().map { $0.value.scalars(as: Float.self) }
+            try step([x, Tensor([Double.nan])])
+            let unchanged = compiled.parameters().map { $0.value.scalars(as: Float.self) } == before
+            #expect(unchanged, "\(name)")
+            #expect(optimizer.stepCount == 3, "\(name)")
+        }
+    }
 }

@@ -17,6 +17,45 @@ private struct CountingOp: Operation {
     }
 }
 
+/// Plain gradient descent as a parameter update op (a stand-in for an optimizer step):
+/// inputs [loss, gradients…, parameters…]; counts its elementwise updates (split off or not).
+private final class DescentLog: @unchecked Sendable { var spans = 0 }
+private struct DescentStep: ParameterUpdateOp {
+    let rate: Float, parameterCount: Int, log: DescentLog
+    var name: String { "descent" }
+    var outputCount: Int { 0 }
+    var hasSideEffects: Bool { true }
+    var isDifferentiable: Bool { false }
+    func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] { [] }
+    func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        for i in 0..<parameterCount {
+            let g = inputs[1 + i].contiguous()
+            inputs[1 + parameterCount + i].updateInPlace(of: Float.self) { p in
+                g.withUnsafeBuffer(of: Float.self) { for k in p.indices { p[k] -= rate * $0[k] } }
+            }
+        }
+        return []
+    }
+    struct Update: BlockwiseUpdate {
+        let rate: Float, parameter: Tensor, log: DescentLog
+        func kernel(loss: Tensor) -> SpanUpdate? {
+            let p = parameter.unsafeMutableElements(of: Float.self), (rate, log) = (self.rate, self.log)
+            return { offset, count, gradient in
+                let g = gradient.assumingMemoryBound(to: Float.self)
+                for k in 0..<count { p[offset + k] -= rate * g[k] }
+                log.spans += 1
+            }
+        }
+    }
+    /// Parameters are known only by position, so the split-off update captures the tensor.
+    let parameters: [Tensor]
+    func splitting(parameter i: Int) -> (rest: any ParameterUpdateOp, update: any BlockwiseUpdate)? {
+        var rest = parameters
+        let p = rest.remove(at: i)
+        return (DescentStep(rate: rate, parameterCount: parameterCount - 1, log: log, parameters: rest), Update(rate: rate, parameter: p, log: log))
+    }
+}
+
 /// Each graph pass on small graphs: what it removes, folds, fuses, reuses and where values live.
 @Suite struct GraphPassTests {
     let w = Tensor.normal([6, 6], generator: RandomGenerator(seed: 1))
@@ -213,5 +252,31 @@ private struct CountingOp: Operation {
         #expect(try f.graph(for: [x.spec]).nodes.map(\.op.name).contains("conv2dBackward"))
         for (compiled, eager) in zip(f([x]), body([x])) { expectClose(compiled, eager.scalars(as: Double.self), tolerance: 1e-4) }
     }
-}
 
+    @Test func weightUpdatesMoveIntoTheirGradientProducts() throws {
+        let w0 = Tensor.normal([40, 300], generator: RandomGenerator(seed: 5)), bias = Tensor.normal([40], generator: RandomGenerator(seed: 6))
+        let w = w0.copied(), b = bias.copied(), log = DescentLog()
+        // The parameters are inputs (as in a compiled training step); the update captures the real ones.
+        let f = compile { xs in
+            let (x, wIn, bIn) = (xs[0].requiringGrad(), xs[1].requiringGrad(), xs[2].requiringGrad())
+            let y = x.matmul(wIn.transposed()) + bIn, loss = (y * y).sum()
+            let g = gradients(of: loss, wrt: [x, wIn, bIn])
+            _ = Tensor.apply(DescentStep(rate: 0.01, parameterCount: 2, log: log, parameters: [w, b]), [loss, g[1], g[2], wIn, bIn])
+            return [g[0]]   // the input gradient reads w after its gradient is made: it must see the old w
+        }
+        let x = Tensor.normal([5, 300], generator: RandomGenerator(seed: 7))
+        let graph = try f.graph(for: [x.spec, w.spec, b.spec])
+        let names = graph.nodes.map(\.op.name)
+        #expect(names.filter { $0 == "matmul" }.count == 2, "\(names)")   // forward and input gradient; the weight gradient is fused
+        #expect(names.suffix(2) == ["matmulUpdate", "descent"], "\(names)")
+        #expect(graph.nodes.last?.inputs.count == 3)                       // loss, the bias gradient, the bias
+        let dx = f([x, w, b])[0]
+        #expect(log.spans == 40)                                            // one span per row of w, one block of columns
+        // Expected: the same step eagerly.
+        let y = x.matmul(w0.transposed()) + bias
+        let dy = y * 2
+        expectClose(dx, dy.matmul(w0).scalars(as: Double.self), tolerance: 1e-3)
+        expectClose(w, (w0 - dy.transposed().matmul(x) * 0.01).scalars(as: Double.self), tolerance: 1e-4)
+        expectClose(b, (bias - dy.sum(axis: 0) * 0.01).scalars(as: Double.self), tolerance: 1e-4)
+    }
+}

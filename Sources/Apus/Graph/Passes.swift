@@ -4,7 +4,8 @@ extension Graph {
     /// A copy with every pass applied (what `compile` runs): common subexpressions merged,
     /// constants folded, dead code removed, max pools rewritten to keep indices, convolutions
     /// fused into the pooling that follows them, each convolution's backward pass fused into
-    /// one op (with the scatter that makes its cotangent), and elementwise chains fused.
+    /// one op (with the scatter that makes its cotangent), weight updates moved into the matrix
+    /// products making their gradients, and elementwise chains fused.
     public func optimized() -> Graph {
         let graph = copy()
         graph.eliminateCommonSubexpressions()
@@ -14,6 +15,7 @@ extension Graph {
         graph.eliminateDeadCode()
         graph.fuseConvolutionPooling()
         graph.fuseConvolutionBackward()
+        graph.fuseGradientUpdates()
         graph.fuseElementwise()
         return graph
     }

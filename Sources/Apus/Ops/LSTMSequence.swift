@@ -14,7 +14,7 @@ enum RawGEMM {
         BLASSetup.ensure()
         let parts = WorkerPool.shared.threads
         guard parts > 1, CPUThreads.canUsePool, m * n * k >= minimumWorkToSplit, m >= 2 * parts || n >= 32 * parts else {
-            single(dtype, transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
+            singleThreaded(dtype, transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
             return
         }
         let size = dtype.byteSize
@@ -28,17 +28,18 @@ enum RawGEMM {
             guard count > 0 else { return }
             if byRows {   // rows of C come from rows of op(A)
                 let aStart = transA ? start : start * lda
-                single(dtype, transA, transB, count, n, k, ap.raw + aStart * size, lda, bp.raw, ldb, beta,
+                singleThreaded(dtype, transA, transB, count, n, k, ap.raw + aStart * size, lda, bp.raw, ldb, beta,
                        cp.raw + start * ldc * size, ldc)
             } else {      // columns of C come from columns of op(B)
                 let bStart = transB ? start * ldb : start
-                single(dtype, transA, transB, m, count, k, ap.raw, lda, bp.raw + bStart * size, ldb, beta,
+                singleThreaded(dtype, transA, transB, m, count, k, ap.raw, lda, bp.raw + bStart * size, ldb, beta,
                        cp.raw + start * size, ldc)
             }
         }
     }
 
-    private static func single(_ dtype: DType, _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
+    /// One GEMM on the calling thread.
+    static func singleThreaded(_ dtype: DType, _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
                                _ a: UnsafeMutableRawPointer, _ lda: Int, _ b: UnsafeMutableRawPointer, _ ldb: Int,
                                _ beta: Double, _ c: UnsafeMutableRawPointer, _ ldc: Int) {
         let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans

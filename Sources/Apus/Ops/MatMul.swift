@@ -18,7 +18,7 @@ public struct MatMulOp: Operation {
     }
 
     /// How BLAS reads the last two dimensions of an operand without copying, if it can.
-    private static func blasLayout(_ t: Tensor) -> (transposed: Bool, leading: Int)? {
+    static func blasLayout(_ t: Tensor) -> (transposed: Bool, leading: Int)? {
         let rows = t.shape[t.rank - 2], cols = t.shape[t.rank - 1]
         let rs = t.strides[t.rank - 2], cs = t.strides[t.rank - 1]
         if (cs == 1 || cols == 1) && rs >= Swift.max(cols, 1) { return (false, rs) }

@@ -17,19 +17,28 @@ public final class DataLoader: @unchecked Sendable {
     public let workers: Int
     /// How many batches may be ready ahead of the consumer.
     public let prefetch: Int
+    /// The example order of each epoch, when given (PyTorch's `sampler`): called with the epoch
+    /// number, it returns a permutation of 0..<dataset.count; `shuffle` and `seed` are then unused.
+    public let sampler: ((Int) -> [Int])?
 
     public init(_ dataset: any Dataset, batchSize: Int, shuffle: Bool = false, seed: UInt64 = 0, dropLast: Bool = false,
-                workers: Int = 2, prefetch: Int = 4) {
+                workers: Int = 2, prefetch: Int = 4, sampler: ((Int) -> [Int])? = nil) {
         precondition(batchSize > 0, "DataLoader: batch size must be positive")
         (self.dataset, self.batchSize, self.shuffle, self.seed, self.dropLast) = (dataset, batchSize, shuffle, seed, dropLast)
-        (self.workers, self.prefetch) = (workers, Swift.max(1, prefetch))
+        (self.workers, self.prefetch, self.sampler) = (workers, Swift.max(1, prefetch), sampler)
     }
 
     /// Batches per epoch.
     public var batchCount: Int { dropLast ? dataset.count / batchSize : (dataset.count + batchSize - 1) / batchSize }
 
-    /// The example order of `epoch` (a seeded Fisher–Yates shuffle, or 0..<count).
+    /// The example order of `epoch`: the sampler's, a seeded Fisher–Yates shuffle, or 0..<count.
     public func order(epoch: Int) -> [Int] {
+        if let sampler {
+            let indices = sampler(epoch)
+            precondition(indices.sorted() == Array(0..<dataset.count),
+                         "DataLoader: the sampler's order for epoch \(epoch) is not a permutation of 0..<\(dataset.count)")
+            return indices
+        }
         var indices = Array(0..<dataset.count)
         guard shuffle else { return indices }
         let generator = RandomGenerator(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
