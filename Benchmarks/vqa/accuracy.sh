@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Accuracy parity on real easy-VQA: Apus (the configuration-file demo, Examples/easy-vqa/vqa.yaml)
-# and the PyTorch reference (Benchmarks/vqa/pytorch_reference.py), same model and settings,
-# ACCURACY_EPOCHS epochs (default 3), one after the other, 2 threads each.
+# Accuracy parity on real easy-VQA: Apus against the PyTorch reference (Benchmarks/vqa/pytorch_reference.py),
+# same model and settings, ACCURACY_EPOCHS epochs (default 3), one run after the other:
+#  1. PyTorch, 2 threads; it first writes its starting weights and every epoch's example order;
+#  2. Apus from that same start (`apus-bench vqa-parity`, hybridized): any difference to 1 comes from
+#     the arithmetic alone; the step losses show how closely the two runs track each other;
+#  3. PyTorch again from the same start on 1 thread: the reference's own reproducibility (only the
+#     summation order changes), the yardstick for the difference between 1 and 2;
+#  4. Apus as a user runs it: `apus train Examples/easy-vqa/vqa.yaml` (its own initialisation and shuffling).
 # Writes Benchmarks/results/vqa-accuracy-<date>.md (vqa-accuracy-<N>-epochs-<date>.md for other
 # epoch counts). Also reached as `Benchmarks/vqa/run.sh --accuracy`.
 set -euo pipefail
@@ -10,33 +15,54 @@ epochs="${ACCURACY_EPOCHS:-3}"
 peers_dir="${APUS_PEERS_DIR:-$HOME/.cache/apus-peers}"
 ./scripts/fetch-easy-vqa.sh
 ./Benchmarks/peers/install.sh torch
-swift build -c release --product apus
+swift build -c release --product apus && swift build -c release --product apus-bench
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
+torch() { env -u OPENBLAS_CORETYPE "$peers_dir/torch/bin/python" Benchmarks/vqa/pytorch_reference.py --epochs "$epochs" "$@"; }
+timed() { local start=$SECONDS; "$@"; echo $((SECONDS - start)) >> "$work/seconds"; }
+
+timed torch --export-start "$work/start" | tee "$work/torch.txt"
+timed .build/release/apus-bench vqa-parity --start "$work/start" | tee "$work/parity.txt"
+timed torch --threads 1 | tee "$work/torch-1-thread.txt"
 sed -e "s/epochs: [0-9]*/epochs: $epochs/" -e "s|folder: runs/easy-vqa-config|folder: $work/run|" Examples/easy-vqa/vqa.yaml > "$work/vqa.yaml"
-start=$(date +%s)
-.build/release/apus train "$work/vqa.yaml" | tee "$work/apus.txt"
-apus_seconds=$(( $(date +%s) - start ))
-start=$(date +%s)
-env -u OPENBLAS_CORETYPE "$peers_dir/torch/bin/python" Benchmarks/vqa/pytorch_reference.py --epochs "$epochs" | tee "$work/torch.txt"
-torch_seconds=$(( $(date +%s) - start ))
+timed .build/release/apus train "$work/vqa.yaml" | tee "$work/apus.txt"
+
 suffix=$([ "$epochs" = 3 ] && echo "" || echo "-$epochs-epochs")
-python3 - "$work/run/log.csv" "$work/torch.txt" "$apus_seconds" "$torch_seconds" "Benchmarks/results/vqa-accuracy$suffix-$(date +%Y-%m-%d).md" <<'PY'
-import csv, datetime, json, sys
-log, torch_out, apus_s, torch_s, out = sys.argv[1:]
-apus = [float(r["val_accuracy"]) * 100 for r in csv.DictReader(open(log))]
-torch = next(json.loads(l) for l in open(torch_out) if l.startswith("{"))
-ref = [e["test_accuracy"] * (100 if e["test_accuracy"] <= 1 else 1) for e in torch["epochs"]]
+python3 - "$work" "Benchmarks/results/vqa-accuracy$suffix-$(date +%Y-%m-%d).md" <<'PY'
+import csv, datetime, json, os, sys
+work, out = sys.argv[1:]
+def run(name):
+    return next(json.loads(l) for l in open(os.path.join(work, name)) if l.startswith("{"))
+torch, parity, control = run("torch.txt"), run("parity.txt"), run("torch-1-thread.txt")
+own = [float(r["val_accuracy"]) * 100 for r in csv.DictReader(open(os.path.join(work, "run", "log.csv")))]
+seconds = [int(s) for s in open(os.path.join(work, "seconds"))]
+acc = lambda r: [e["test_accuracy"] * 100 for e in r["epochs"]]
+t, p, c = acc(torch), acc(parity), acc(control)
 lines = [f"# easy-VQA accuracy: Apus against the PyTorch reference ({datetime.date.today()})", "",
          "Model and settings of BENCHMARK.md (64×64, batch 32, Adam 1e-3, vocabulary from the training questions, "
-         "questions padded to 12), trained one after the other on this machine, 2 threads each. Apus: "
-         "`apus train Examples/easy-vqa/vqa.yaml` (PNG decoding during training, evaluation after each epoch); "
-         f"PyTorch {torch.get('torch_version', '')}: `Benchmarks/vqa/pytorch_reference.py` (images decoded up front).", "",
-         "| epoch | Apus test accuracy | PyTorch test accuracy | difference (points) |", "|---|---|---|---|"]
-for i, (a, p) in enumerate(zip(apus, ref)):
-    lines.append(f"| {i + 1} | {a:.2f} % | {p:.2f} % | {a - p:+.2f} |")
-lines += ["", f"Wall time of the whole run: Apus {apus_s} s (train + evaluation + checkpoints), PyTorch {torch_s} s.",
-          "Command: `Benchmarks/vqa/run.sh --accuracy` (or `Benchmarks/vqa/accuracy.sh`)."]
+         "questions padded to 12), one run after the other on this machine. PyTorch "
+         f"{torch.get('torch_version', '')}: `Benchmarks/vqa/pytorch_reference.py`. Command: `Benchmarks/vqa/run.sh --accuracy`.", "",
+         "- **PyTorch**: the reference, 2 threads, seed 0. Before training it writes its initial weights and every epoch's example order.",
+         "- **Apus, same start**: `apus-bench vqa-parity` (hybridized) from those weights and that order: what differs from PyTorch is the arithmetic alone.",
+         "- **PyTorch, 1 thread**: the reference again from the same start, only its summation order changed: its own reproducibility.",
+         "- **Apus, own start**: `apus train Examples/easy-vqa/vqa.yaml`, as a user runs it (Apus's initialisation and shuffling, seed 0).", "",
+         "| epoch | PyTorch | Apus, same start | difference | PyTorch, 1 thread | difference | Apus, own start |", "|---|---|---|---|---|---|---|"]
+for i in range(len(t)):
+    lines.append(f"| {i + 1} | {t[i]:.2f} % | {p[i]:.2f} % | {p[i] - t[i]:+.2f} | {c[i]:.2f} % | {c[i] - t[i]:+.2f} | {own[i]:.2f} % |")
+def divergence(a, b, n):
+    d = [abs(x - y) / max(abs(y), 1e-12) for x, y in zip(a[:n], b[:n])]
+    return max(d)
+tl, pl, cl = torch["step_losses"], parity["step_losses"], control["step_losses"]
+lines += ["", "How closely each run tracks the PyTorch reference step by step (largest relative difference of the training loss over the first n steps):", "",
+          "| steps | Apus, same start | PyTorch, 1 thread |", "|---|---|---|"]
+for n in (1, 10, 50, 100, 300, len(tl)):
+    lines.append(f"| {n} | {divergence(pl, tl, n):.2e} | {divergence(cl, tl, n):.2e} |")
+mean = lambda xs: sum(xs) / len(xs)
+lines += ["", "Mean training loss per epoch: " + "; ".join(
+    f"epoch {i + 1}: PyTorch {torch['epochs'][i]['train_loss']:.4f}, Apus {parity['epochs'][i]['train_loss']:.4f}, "
+    f"PyTorch 1 thread {control['epochs'][i]['train_loss']:.4f}" for i in range(len(t))) + ".",
+          "", f"Wall time of each whole run (training, evaluation, checkpoints), in the order above: PyTorch {seconds[0]} s, "
+          f"Apus same start {seconds[1]} s, PyTorch 1 thread {seconds[2]} s, Apus own start {seconds[3]} s."]
 open(out + ".tmp", "w").write("\n".join(lines) + "\n")
-import os; os.replace(out + ".tmp", out)
+os.replace(out + ".tmp", out)
 print("\n".join(lines))
 PY

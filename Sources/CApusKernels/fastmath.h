@@ -25,6 +25,11 @@ static inline __attribute__((always_inline)) float apus_expf(float x) {
     return p * scale;
 }
 
+// Square roots that set no errno (sqrtf may, under clang's default -fmath-errno, which keeps
+// loops calling it scalar); correctly rounded as sqrtf, NaN below zero.
+static inline __attribute__((always_inline)) float apus_sqrtf(float x) { return __builtin_elementwise_sqrt(x); }
+static inline __attribute__((always_inline)) double apus_sqrt(double x) { return __builtin_elementwise_sqrt(x); }
+
 static inline __attribute__((always_inline)) float apus_sigmoidf(float x) { return 1.0f / (1.0f + apus_expf(-x)); }
 
 static inline __attribute__((always_inline)) float apus_tanhf(float x) {

@@ -1,6 +1,7 @@
 // Fused in-place optimizer updates (PyTorch's formulas), one pass over each parameter.
 #include <math.h>
 #include "dispatch.h"
+#include "fastmath.h"
 
 #define DEFINE_OPTIM(T, SUF, SQRT)                                                             \
     APUS_INLINE void apus_sgd_##SUF##_body(int64_t n, T *p, const T *g, T *buf, double lr,     \
@@ -63,5 +64,5 @@
     APUS_VARIANTS(apus_adagrad_##SUF, (int64_t n, T *p, const T *g, T *sum, double clr, double eps, double wd), \
                   (n, p, g, sum, clr, eps, wd))
 
-DEFINE_OPTIM(float, f32, sqrtf)
-DEFINE_OPTIM(double, f64, sqrt)
+DEFINE_OPTIM(float, f32, apus_sqrtf)
+DEFINE_OPTIM(double, f64, apus_sqrt)

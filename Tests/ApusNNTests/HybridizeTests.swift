@@ -192,7 +192,8 @@ private func ids(_ shape: Int...) -> TensorSpec { TensorSpec(shape, .int64) }
             let step = CompiledTrainingStep(module: compiled, optimizer: optimizer) { xs in [(compiled(xs[0]) * r).sum() * xs[1]] }
             let one = Tensor([1.0])
             let names = try step.graph(for: [x.spec, one.spec]).nodes.map(\.op.name)
-            #expect(names.filter { $0 == "matmulUpdate" }.count == 2, "\(name): \(names)")
+            // The first layer's update also makes the input gradient of the second (its product with the old weight).
+            #expect(names.filter { $0.hasPrefix("matmulUpdate") } == ["matmulUpdate+product", "matmulUpdate"], "\(name): \(names)")
             for _ in 0..<3 {
                 eagerOptimizer.zeroGrad()
                 (eager(x) * r).sum().backward()

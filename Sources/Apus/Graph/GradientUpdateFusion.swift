@@ -20,54 +20,86 @@ public protocol ParameterUpdateOp: Operation {
 }
 
 /// The weight gradient dW = A·B of a parameter W [out, in] (A [out, K], B [K, in]; a Linear
-/// layer's, K its batch), made one block of columns at a time, each block handed to W's update
-/// while it is in cache: the gradient is never stored. Inputs [loss, A, B, W]; no outputs (W and
-/// the optimizer's state change in place). W is an input so that the update runs after W's
-/// other readers.
+/// layer's, K its batch), made one block at a time, each block handed to W's update while it is
+/// in cache: the gradient is never stored. With a fifth input D [M, out], the op also returns the
+/// product D·W with W's old values (the layer's input gradient), read in the same pass.
+/// Inputs [loss, A, B, W(, D)]; outputs [] or [D·W]; W and the optimizer's state change in place.
 public struct MatMulUpdateOp: Operation {
     public let update: any BlockwiseUpdate
+    /// Whether the op also returns D·W.
+    public let withProduct: Bool
 
-    public init(update: any BlockwiseUpdate) { self.update = update }
+    public init(update: any BlockwiseUpdate, withProduct: Bool = false) {
+        (self.update, self.withProduct) = (update, withProduct)
+    }
 
-    public var name: String { "matmulUpdate" }
-    public var outputCount: Int { 0 }
+    public var name: String { withProduct ? "matmulUpdate+product" : "matmulUpdate" }
+    public var outputCount: Int { withProduct ? 1 : 0 }
     public var hasSideEffects: Bool { true }
     public var isDifferentiable: Bool { false }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
-        guard inputs.count == 4, inputs[0].count == 1, inputs[1].shape.count == 2, inputs[2].shape.count == 2,
+        guard inputs.count == (withProduct ? 5 : 4), inputs[0].count == 1, inputs.dropFirst().allSatisfy({ $0.shape.count == 2 }),
               inputs[1].shape[1] == inputs[2].shape[0], inputs[3].shape == [inputs[1].shape[0], inputs[2].shape[1]],
-              inputs[1].dtype.isFloatingPoint, inputs[2].dtype == inputs[1].dtype, inputs[3].dtype == inputs[1].dtype else {
-            throw ShapeError(op: name, shapes: inputs.map(\.shape), expected: "[loss], A [out, K], B [K, in], W [out, in] of one float dtype")
+              !withProduct || inputs[4].shape[1] == inputs[3].shape[0],
+              inputs[1].dtype.isFloatingPoint, inputs.dropFirst().allSatisfy({ $0.dtype == inputs[1].dtype }) else {
+            throw ShapeError(op: name, shapes: inputs.map(\.shape),
+                             expected: "[loss], A [out, K], B [K, in], W [out, in]\(withProduct ? ", D [M, out]" : "") of one float dtype")
         }
-        return []
+        return withProduct ? [TensorSpec([inputs[4].shape[0], inputs[3].shape[1]], inputs[3].dtype)] : []
     }
 
-    /// Columns per block: the block of dW (out × width) stays within 256 KB of cache.
-    static func blockWidth(rows: Int, columns: Int, elementSize: Int) -> Int {
-        Swift.min(columns, Swift.max(16, (262_144 / (rows * elementSize)) / 16 * 16))
+    /// Blocks of dW: 512 columns (the update streams through 2 KB runs of W and the optimizer's
+    /// state; wider blocks need fewer rows, which slows the GEMM) and as many rows as keep a block
+    /// within 256 KB of cache.
+    static func blockShape(rows: Int, columns: Int, elementSize: Int) -> (rows: Int, columns: Int) {
+        let width = Swift.min(columns, 512)
+        return (Swift.max(1, Swift.min(rows, 262_144 / (width * elementSize))), width)
+    }
+
+    /// A 2-D operand as BLAS reads it: base pointer, transposed or not, leading dimension.
+    private struct Operand: @unchecked Sendable {
+        let pointer: UnsafeMutableRawPointer, transposed: Bool, leading: Int
+        init(_ t: Tensor) {
+            let t = MatMulOp.blasLayout(t) == nil ? t.dense : t
+            let layout = MatMulOp.blasLayout(t)!
+            (pointer, transposed, leading) = (t.rawPointer, layout.transposed, layout.leading)
+        }
+        /// The element offset of (row, column).
+        func offset(_ row: Int, _ column: Int) -> Int { transposed ? column * leading + row : row * leading + column }
     }
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
-        guard let kernel = update.kernel(loss: inputs[0]) else { return [] }
-        let a = MatMulOp.blasLayout(inputs[1]) == nil ? inputs[1].dense : inputs[1]
-        let b = MatMulOp.blasLayout(inputs[2]) == nil ? inputs[2].dense : inputs[2]
-        let (la, lb) = (MatMulOp.blasLayout(a)!, MatMulOp.blasLayout(b)!)
-        let (rows, inner, columns) = (a.shape[0], a.shape[1], b.shape[1])
-        let size = a.dtype.byteSize, dtype = a.dtype
-        let width = Self.blockWidth(rows: rows, columns: columns, elementSize: size)
-        let (ap, bp) = (SendablePointer(raw: a.rawPointer), SendablePointer(raw: b.rawPointer))
-        CPUThreads.forChunks((columns + width - 1) / width, costPerItem: rows * width) { blocks in
-            let block = UnsafeMutableRawPointer.allocate(byteCount: rows * width * size, alignment: 64)
-            defer { block.deallocate() }
-            for index in blocks {
-                let first = index * width, count = Swift.min(width, columns - first)
-                RawGEMM.singleThreaded(dtype, la.transposed, lb.transposed, rows, count, inner, ap.raw, la.leading,
-                                       bp.raw + (lb.transposed ? first * lb.leading : first) * size, lb.leading, 0, block, count)
-                for row in 0..<rows { kernel(row * columns + first, count, block + row * count * size) }
+        let kernel = update.kernel(loss: inputs[0])
+        guard let kernel else { return withProduct ? [withoutGrad { inputs[4].matmul(inputs[3]) }] : [] }
+        let (a, b, w) = (Operand(inputs[1]), Operand(inputs[2]), Operand(inputs[3]))
+        let d = withProduct ? Operand(inputs[4]) : nil
+        let product = outputs.first.map { Tensor(uninitialized: $0.shape, dtype: $0.dtype) }
+        let productPointer = product.map { SendablePointer(raw: $0.rawPointer) }
+        let (rows, inner, columns) = (inputs[1].shape[0], inputs[1].shape[1], inputs[2].shape[1])
+        let m = inputs.count == 5 ? inputs[4].shape[0] : 0
+        let size = inputs[1].dtype.byteSize, dtype = inputs[1].dtype
+        let block = Self.blockShape(rows: rows, columns: columns, elementSize: size)
+        // One task per block of columns: first those columns of D·W (the whole inner dimension at
+        // once, so sums round as in one GEMM), then W's update one group of rows at a time.
+        CPUThreads.forChunks((columns + block.columns - 1) / block.columns, costPerItem: rows * block.columns) { tasks in
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: block.rows * block.columns * size, alignment: 64)
+            defer { buffer.deallocate() }
+            for task in tasks {
+                let column = task * block.columns, width = Swift.min(block.columns, columns - column)
+                if let d, let productPointer {
+                    RawGEMM.singleThreaded(dtype, d.transposed, w.transposed, m, width, rows, d.pointer, d.leading,
+                                           w.pointer + w.offset(0, column) * size, w.leading, 0, productPointer.raw + column * size, columns)
+                }
+                for row in stride(from: 0, to: rows, by: block.rows) {
+                    let height = Swift.min(block.rows, rows - row)
+                    RawGEMM.singleThreaded(dtype, a.transposed, b.transposed, height, width, inner, a.pointer + a.offset(row, 0) * size, a.leading,
+                                           b.pointer + b.offset(0, column) * size, b.leading, 0, buffer, width)
+                    for r in 0..<height { kernel((row + r) * columns + column, width, buffer + r * width * size) }
+                }
             }
         }
-        return []
+        return product.map { [$0] } ?? []
     }
 }
 
@@ -75,45 +107,62 @@ extension Graph {
     /// Moves the update of each parameter whose gradient is a matrix product (a Linear weight)
     /// out of the optimizer step and into that product (`MatMulUpdateOp`), when the update is
     /// elementwise. The fused node runs after every other reader of the parameter (or of a view
-    /// of it), which still sees the old value, and before the step.
+    /// of it), which still sees the old value, and before the step; when that last reader is a
+    /// product D·W (the layer's input gradient), the fused node computes it too.
     func fuseGradientUpdates() {
         guard let u = nodes.lastIndex(where: { $0.op is any ParameterUpdateOp }) else { return }
         var step = nodes[u].op as! any ParameterUpdateOp
         var stepInputs = nodes[u].inputs
         let producer = producers(), readers = readerCounts(), outputSet = Set(outputs)
-        var fused: [Int: [Node]] = [:], removed = Set<Int>()
+        var fused: [Int: [Node]] = [:], replaced: [Int: Node] = [:], removed = Set<Int>()
         for i in (0..<step.parameterCount).reversed() {
             let n = step.parameterCount, gradient = stepInputs[1 + i], parameter = stepInputs[1 + n + i]
             // The gradient: a matrix product, possibly behind views that restore its layout.
-            var chain: [Int] = [], value = gradient
-            while let p = producer[value], nodes[p].op is PermuteOp || (nodes[p].op is ReshapeOp && values[nodes[p].inputs[0]].shape == values[value].shape) {
-                chain.append(p)
-                value = nodes[p].inputs[0]
-            }
+            let (value, chain) = identityViewSource(of: gradient, producer)
             guard let m = producer[value], nodes[m].op is MatMulOp, values[value].shape == values[parameter].shape,
                   values[value].shape.count == 2, nodes[m].inputs.allSatisfy({ values[$0].shape.count == 2 }),
-                  ([gradient, value] + chain.map { nodes[$0].inputs[0] }).allSatisfy({ readers[$0] == 1 && !outputSet.contains($0) }),
-                  chain.reversed().reduce([0, 1], { order, p in (nodes[p].op as? PermuteOp).map { $0.permutation.map { order[$0] } } ?? order }) == [0, 1]
+                  ([gradient] + chain.map { nodes[$0].inputs[0] }).allSatisfy({ readers[$0] == 1 && !outputSet.contains($0) })
             else { continue }
             let position = Swift.max(m, lastReader(ofViewsOf: parameter, excluding: Set([u, m] + chain)))
-            guard position < u, let (rest, update) = step.splitting(parameter: i) else { continue }
+            guard position < u, replaced[position] == nil, let (rest, update) = step.splitting(parameter: i) else { continue }
             step = rest
             stepInputs.remove(at: 1 + n + i)
             stepInputs.remove(at: 1 + i)
-            fused[position, default: []].append(Node(op: MatMulUpdateOp(update: update), inputs: [stepInputs[0]] + nodes[m].inputs + [parameter], outputs: []))
             removed.formUnion([m] + chain)
+            let reader = nodes[position]
+            if position != m, !removed.contains(position), reader.op is MatMulOp, identityViewSource(of: reader.inputs[1], producer).source == parameter,
+               values[reader.inputs[0]].shape.count == 2 {
+                replaced[position] = Node(op: MatMulUpdateOp(update: update, withProduct: true),
+                                          inputs: [stepInputs[0]] + nodes[m].inputs + [parameter, reader.inputs[0]], outputs: reader.outputs)
+            } else {
+                fused[position, default: []].append(Node(op: MatMulUpdateOp(update: update), inputs: [stepInputs[0]] + nodes[m].inputs + [parameter], outputs: []))
+            }
         }
-        guard !fused.isEmpty else { return }
+        guard !fused.isEmpty || !replaced.isEmpty else { return }
         var rewritten: [Node] = []
         for (index, node) in nodes.enumerated() {
             if index == u {
                 rewritten.append(Node(op: step, inputs: stepInputs, outputs: node.outputs))
+            } else if let replacement = replaced[index] {
+                rewritten.append(replacement)
             } else if !removed.contains(index) {
                 rewritten.append(node)
             }
             rewritten += fused[index] ?? []
         }
         nodes = rewritten
+    }
+
+    /// The value that `value` is a view of, through permutations and reshapes that together
+    /// change nothing (`value` itself when there are none), and the nodes of those views.
+    private func identityViewSource(of value: Int, _ producer: [Int: Int]) -> (source: Int, chain: [Int]) {
+        var chain: [Int] = [], source = value, order = Array(0..<values[value].shape.count)
+        while let p = producer[source], nodes[p].op is PermuteOp || (nodes[p].op is ReshapeOp && values[nodes[p].inputs[0]].shape == values[source].shape) {
+            if let permute = nodes[p].op as? PermuteOp { order = order.map { permute.permutation[$0] } }
+            chain.append(p)
+            source = nodes[p].inputs[0]
+        }
+        return order == Array(order.indices) ? (source, chain) : (value, [])
     }
 
     /// The index of the last node, other than those `excluded`, reading `value` or a view of it (-1: none).

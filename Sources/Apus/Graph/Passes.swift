@@ -16,6 +16,7 @@ extension Graph {
         graph.fuseConvolutionPooling()
         graph.fuseConvolutionBackward()
         graph.fuseGradientUpdates()
+        graph.eliminateDeadCode()
         graph.fuseElementwise()
         return graph
     }
