@@ -3,7 +3,8 @@
 // output pixels × 8 output channels in vector registers and reads a zero-padded copy of the
 // image: no column matrix is written or read. The weight-gradient kernel transposes a strip of
 // the output gradient to [pixel, channel] and keeps 32 output channels × 9 taps of one input
-// channel in registers while it runs over the strip's pixels.
+// channel in registers while it runs over the strip's pixels; for images of few channels a
+// second one runs its vectors along the pixels instead.
 #include <string.h>
 #include "dispatch.h"
 
@@ -15,6 +16,14 @@ typedef float apus_v16 __attribute__((ext_vector_type(16)));
 #define WGRAD_STRIP_ELEMENTS 65536
 
 APUS_INLINE apus_v16 load16(const float *p) { apus_v16 v; memcpy(&v, p, sizeof v); return v; }
+
+// The sum of the 16 lanes.
+APUS_INLINE float sum16(apus_v16 v) {
+    apus_v16 h = v + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+    float lanes[8];
+    memcpy(lanes, &h, sizeof lanes);
+    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
 
 // The first n (≤ 16) floats at p, the other lanes zero.
 APUS_INLINE apus_v16 load_first(const float *p, int64_t n) {
@@ -151,6 +160,55 @@ APUS_INLINE void apus_conv3x3_direct_wgrad_f32_body(const float *xp, int64_t c, 
 }
 APUS_VARIANTS(apus_conv3x3_direct_wgrad_f32, (const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
     int64_t o, int64_t oh, int64_t ow, float *gt, float *acc, float *bias_acc), (xp, c, hp, wp, g, o, oh, ow, gt, acc, bias_acc))
+
+// The weight gradient for few input channels (C ≤ 4, an RGB image), where transposing the
+// cotangent would cost more than the few FMAs it feeds: vectors run along 16 output pixels of a
+// row, and 2 output channels × 9 taps of one input channel accumulate in registers over a strip
+// of rows (per 16 pixels: 2 cotangent and 9 input loads feed 18 FMAs), then are summed across
+// lanes. Same accumulators as the kernel above ([C, 9, O32] += sums; bias [O, 16] += lane sums).
+APUS_INLINE void apus_conv3x3_wgrad_lanes_f32_body(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
+    int64_t o, int64_t oh, int64_t ow, float *acc, float *bias_acc) {
+    const int64_t o32 = (o + 31) / 32 * 32;
+    int64_t strip = 131072 / (o * ow);   // the strip's cotangent, every channel: ≈ 512 KB, in L2
+    if (strip < 1) strip = 1;
+    for (int64_t oy0 = 0; oy0 < oh; oy0 += strip) {
+        const int64_t rows = oh - oy0 < strip ? oh - oy0 : strip;
+        for (int64_t o0 = 0; o0 < o; o0 += 2) {
+            const int pair = o - o0 >= 2;
+            const float *ga = g + (o0 * oh + oy0) * ow, *gb = pair ? ga + oh * ow : ga;
+            for (int64_t ci = 0; ci < c; ci++) {
+                apus_v16 a[9], b[9], sa = 0, sb = 0;
+                for (int t = 0; t < 9; t++) { a[t] = 0; b[t] = 0; }
+                for (int64_t r = 0; r < rows; r++) {
+                    const float *x0 = xp + (ci * hp + oy0 + r) * wp, *gra = ga + r * ow, *grb = gb + r * ow;
+                    for (int64_t ox = 0; ox < ow; ox += 16) {
+                        const int64_t n = ow - ox < 16 ? ow - ox : 16;
+                        const apus_v16 va = load_first(gra + ox, n), vb = load_first(grb + ox, n);
+                        sa += va;
+                        sb += vb;
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 3; kx++) {
+                                const apus_v16 v = load_first(x0 + ky * wp + ox + kx, n);
+                                a[ky * 3 + kx] += v * va;
+                                b[ky * 3 + kx] += v * vb;
+                            }
+                    }
+                }
+                for (int t = 0; t < 9; t++) {
+                    acc[(ci * 9 + t) * o32 + o0] += sum16(a[t]);
+                    if (pair) acc[(ci * 9 + t) * o32 + o0 + 1] += sum16(b[t]);
+                }
+                if (ci == 0 && bias_acc) {
+                    apus_v16 lanes = load16(bias_acc + 16 * o0) + sa;
+                    memcpy(bias_acc + 16 * o0, &lanes, sizeof lanes);
+                    if (pair) { lanes = load16(bias_acc + 16 * (o0 + 1)) + sb; memcpy(bias_acc + 16 * (o0 + 1), &lanes, sizeof lanes); }
+                }
+            }
+        }
+    }
+}
+APUS_VARIANTS(apus_conv3x3_wgrad_lanes_f32, (const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
+    int64_t o, int64_t oh, int64_t ow, float *acc, float *bias_acc), (xp, c, hp, wp, g, o, oh, ow, acc, bias_acc))
 
 void apus_conv3x3_wgrad_finish_f32(const float *acc, int64_t o, int64_t c, float *dw) {
     const int64_t o32 = (o + 31) / 32 * 32;

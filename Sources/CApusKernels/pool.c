@@ -219,3 +219,17 @@ APUS_INLINE void scatter_row_f64(const double *g, const int32_t *idx, const doub
 
 DEFINE_POOL_INDICES(float, f32)
 DEFINE_POOL_INDICES(double, f64)
+
+// Rows 2·py0 ..< 2·py1 of every plane of the tiled 2×2 scatter above, into dx [planes, 2·(py1 − py0), w]:
+// a strip small enough to stay in cache while a kernel reads it.
+APUS_INLINE void apus_maxpool_scatter_rows_f32_body(const float *g, const int32_t *idx, const float *mask, int64_t planes,
+    int64_t w, int64_t oh, int64_t ow, int64_t py0, int64_t py1, float *dx) {
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t oy = py0; oy < py1; oy++) {
+            const int64_t at = p * oh * ow + oy * ow;
+            scatter_row_f32(g + at, idx + at, mask ? mask + at : 0, (int32_t)(2 * oy * w), (int32_t)w, ow,
+                            dx + (p * 2 * (py1 - py0) + 2 * (oy - py0)) * w);
+        }
+}
+APUS_VARIANTS(apus_maxpool_scatter_rows_f32, (const float *g, const int32_t *idx, const float *mask, int64_t planes, int64_t w,
+    int64_t oh, int64_t ow, int64_t py0, int64_t py1, float *dx), (g, idx, mask, planes, w, oh, ow, py0, py1, dx))

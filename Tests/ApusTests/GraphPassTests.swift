@@ -253,6 +253,22 @@ private struct DescentStep: ParameterUpdateOp {
         for (compiled, eager) in zip(f([x]), body([x])) { expectClose(compiled, eager.scalars(as: Double.self), tolerance: 1e-4) }
     }
 
+    @Test func firstLayerGradientThroughPoolingRunsInStrips() throws {
+        // An RGB image's layer: no input gradient, 64 channels × 64 columns, so the scattered
+        // cotangent is made and read 32 rows at a time (two strips per image).
+        let weight = Tensor.normal([64, 3, 3, 3], generator: RandomGenerator(seed: 19)).requiringGrad()
+        let bias = Tensor.normal([64], generator: RandomGenerator(seed: 20)).requiringGrad()
+        let body: ([Tensor]) -> [Tensor] = { xs in
+            let y = maxPool2d(conv2d(xs[0], weight: weight, bias: bias, padding: (1, 1), relu: true), kernel: (2, 2))
+            return [y] + gradients(of: (y * xs[1]).sum(), wrt: [weight, bias])
+        }
+        let f = compile(body)
+        let x = Tensor.normal([2, 3, 64, 64], generator: RandomGenerator(seed: 21)), r = Tensor.normal([2, 64, 32, 32], generator: RandomGenerator(seed: 22))
+        let names = try f.graph(for: [x.spec, r.spec]).nodes.map(\.op.name)
+        #expect(names.contains("conv2dWeightGradFromPool"), "\(names)")
+        for (compiled, eager) in zip(f([x, r]), body([x, r])) { expectClose(compiled, eager.scalars(as: Double.self), tolerance: 1e-3) }
+    }
+
     @Test func weightUpdatesMoveIntoTheirGradientProducts() throws {
         let w0 = Tensor.normal([40, 300], generator: RandomGenerator(seed: 5)), bias = Tensor.normal([40], generator: RandomGenerator(seed: 6))
         let w = w0.copied(), b = bias.copied(), log = DescentLog()

@@ -26,6 +26,10 @@ enum DirectConv {
 
     /// Rows and row length of the zero-padded copy of one image [C, H, W] whose convolution
     /// output is `outputWidth` wide (vector loads may run 16 floats past a row's end).
+    /// Input channels up to which the weight gradient runs its vectors along pixels
+    /// (`apus_conv3x3_wgrad_lanes_f32`) rather than along output channels.
+    static let fewChannels = 4
+
     static func paddedSize(height: Int, width: Int, outputWidth: Int, padding: (Int, Int)) -> (rows: Int, rowLength: Int) {
         (height + 2 * padding.0, Swift.max(width + 2 * padding.1, outputWidth + 2) + 16)
     }
@@ -132,16 +136,32 @@ enum DirectConv {
         let cotangentPadding = (2 - geometry.padH, 2 - geometry.padW)
         let (gh, gw) = paddedSize(height: oh, width: ow, outputWidth: width, padding: cotangentPadding)
         let o32 = (o + 31) / 32 * 32, accumulatorElements = c * 9 * o32 + 16 * o
+        // A scattered cotangent with no input gradient to make is made and read a strip of rows
+        // at a time, in cache (the input gradient needs whole padded images).
+        var strip = oh
+        if case let .scattered(_, _, _, pool) = cotangent, input == nil, pool.tilesTwoByTwo(height: oh, width: ow) {
+            strip = Swift.min(oh, Swift.max(2, 131_072 / (o * ow) / 2 * 2))
+        }
         let scattered: Bool = { if case .scattered = cotangent { return true } else { return false } }()
         let packed = input.map { pack($0.w, outputs: c, inputs: o, flip: true) }
         // Per part: the padded image, the weight kernel's transposed strip, the accumulators
-        // ([C, 9, O32] weights, then [O, 16] bias lane sums), one scattered cotangent image, and
-        // the padded cotangent image for the input gradient.
+        // ([C, 9, O32] weights, then [O, 16] bias lane sums), one scattered cotangent image (or
+        // strip), and the padded cotangent image for the input gradient.
         var sizes: [(elements: Int, zeroed: Bool)] = [(c * hp * wp, false), (Swift.max(65536, ow * o32), false), (accumulatorElements, true)]
-        if scattered { sizes.append((o * oh * ow, false)) }
+        if scattered { sizes.append((o * strip * ow, false)) }
         if input != nil { sizes.append((o * gh * gw, false)) }
         let buffers = withExtendedLifetime((x, cotangent, packed, input)) {
             forImages(n, buffers: sizes) { images, buffers in
+                /// Adds the weight (and bias) gradient of output rows y0 ..< y0 + rows, cotangent g [O, rows, OW].
+                func weightGradient(_ g: UnsafeMutablePointer<Float>, rows y0: Int, _ rows: Int) {
+                    let biasLanes = db == nil ? nil : buffers[2] + c * 9 * o32
+                    let image = buffers[0] + y0 * wp
+                    if c <= DirectConv.fewChannels {
+                        apus_conv3x3_wgrad_lanes_f32(image, Int64(c), Int64(hp), Int64(wp), g, Int64(o), Int64(rows), Int64(ow), buffers[2], biasLanes)
+                    } else {
+                        apus_conv3x3_direct_wgrad_f32(image, Int64(c), Int64(hp), Int64(wp), g, Int64(o), Int64(rows), Int64(ow), buffers[1], buffers[2], biasLanes)
+                    }
+                }
                 for image in images {
                     apus_pad_image_f32(x.pointer(Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
                                        Int64(geometry.padH), Int64(geometry.padW), Int64(hp), Int64(wp), buffers[0])
@@ -152,12 +172,19 @@ enum DirectConv {
                     case let .scattered(pooled, indices, mask, pool):
                         g = buffers[3]
                         let (ph, pw) = (pooled.shape[2], pooled.shape[3]), offset = image * o * ph * pw
-                        apus_maxpool_scatter_f32(pooled.pointer(Float.self) + offset, indices.pointer(Int32.self) + offset,
-                                                 mask.map { $0.pointer(Float.self) + offset }, Int64(o), Int64(oh), Int64(ow), Int64(ph), Int64(pw),
+                        let (gp, ip, mp) = (pooled.pointer(Float.self) + offset, indices.pointer(Int32.self) + offset, mask.map { $0.pointer(Float.self) + offset })
+                        if strip < oh {
+                            for y0 in stride(from: 0, to: oh, by: strip) {
+                                let rows = Swift.min(strip, oh - y0)
+                                apus_maxpool_scatter_rows_f32(gp, ip, mp, Int64(o), Int64(ow), Int64(ph), Int64(pw), Int64(y0 / 2), Int64((y0 + rows) / 2), g)
+                                weightGradient(g, rows: y0, rows)
+                            }
+                            continue
+                        }
+                        apus_maxpool_scatter_f32(gp, ip, mp, Int64(o), Int64(oh), Int64(ow), Int64(ph), Int64(pw),
                                                  pool.tilesTwoByTwo(height: oh, width: ow) ? 1 : 0, g)
                     }
-                    apus_conv3x3_direct_wgrad_f32(buffers[0], Int64(c), Int64(hp), Int64(wp), g, Int64(o), Int64(oh), Int64(ow), buffers[1], buffers[2],
-                                                  db == nil ? nil : buffers[2] + c * 9 * o32)
+                    weightGradient(g, rows: 0, oh)
                     if let input, let packed {
                         let padded = buffers[buffers.count - 1]
                         apus_pad_image_f32(g, Int64(o), Int64(oh), Int64(ow), Int64(cotangentPadding.0), Int64(cotangentPadding.1), Int64(gh), Int64(gw), padded)
