@@ -163,8 +163,8 @@ APUS_VARIANTS(apus_conv3x3_direct_wgrad_f32, (const float *xp, int64_t c, int64_
 
 // The weight gradient for few input channels (C ≤ 4, an RGB image), where transposing the
 // cotangent would cost more than the few FMAs it feeds: vectors run along 16 output pixels of a
-// row, and 2 output channels × 9 taps of one input channel accumulate in registers over a strip
-// of rows (per 16 pixels: 2 cotangent and 9 input loads feed 18 FMAs), then are summed across
+// row, and 3 output channels × 9 taps of one input channel accumulate in registers over a strip
+// of rows (per 16 pixels: 3 cotangent and 9 input loads feed 27 FMAs), then are summed across
 // lanes. Same accumulators as the kernel above ([C, 9, O32] += sums; bias [O, 16] += lane sums).
 APUS_INLINE void apus_conv3x3_wgrad_lanes_f32_body(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
     int64_t o, int64_t oh, int64_t ow, float *acc, float *bias_acc) {
@@ -173,35 +173,43 @@ APUS_INLINE void apus_conv3x3_wgrad_lanes_f32_body(const float *xp, int64_t c, i
     if (strip < 1) strip = 1;
     for (int64_t oy0 = 0; oy0 < oh; oy0 += strip) {
         const int64_t rows = oh - oy0 < strip ? oh - oy0 : strip;
-        for (int64_t o0 = 0; o0 < o; o0 += 2) {
-            const int pair = o - o0 >= 2;
-            const float *ga = g + (o0 * oh + oy0) * ow, *gb = pair ? ga + oh * ow : ga;
+        if (bias_acc)
+            for (int64_t oi = 0; oi < o; oi++) {
+                apus_v16 lanes = load16(bias_acc + 16 * oi);
+                for (int64_t r = 0; r < rows; r++)
+                    for (int64_t ox = 0; ox < ow; ox += 16) lanes += load_first(g + (oi * oh + oy0 + r) * ow + ox, ow - ox);
+                memcpy(bias_acc + 16 * oi, &lanes, sizeof lanes);
+            }
+        for (int64_t o0 = 0; o0 < o; o0 += 3) {
+            const int64_t k = o - o0 < 3 ? o - o0 : 3;   // channels of this block; missing ones repeat the last, unused
+            const float *g0 = g + (o0 * oh + oy0) * ow, *g1 = k > 1 ? g0 + oh * ow : g0, *g2 = k > 2 ? g1 + oh * ow : g1;
             for (int64_t ci = 0; ci < c; ci++) {
-                apus_v16 a[9], b[9], sa = 0, sb = 0;
-                for (int t = 0; t < 9; t++) { a[t] = 0; b[t] = 0; }
+                apus_v16 a0[9], a1[9], a2[9];
+#pragma unroll
+                for (int t = 0; t < 9; t++) { a0[t] = 0; a1[t] = 0; a2[t] = 0; }
                 for (int64_t r = 0; r < rows; r++) {
-                    const float *x0 = xp + (ci * hp + oy0 + r) * wp, *gra = ga + r * ow, *grb = gb + r * ow;
+                    const float *x0 = xp + (ci * hp + oy0 + r) * wp;
                     for (int64_t ox = 0; ox < ow; ox += 16) {
                         const int64_t n = ow - ox < 16 ? ow - ox : 16;
-                        const apus_v16 va = load_first(gra + ox, n), vb = load_first(grb + ox, n);
-                        sa += va;
-                        sb += vb;
+                        const apus_v16 v0 = load_first(g0 + r * ow + ox, n), v1 = load_first(g1 + r * ow + ox, n),
+                                       v2 = load_first(g2 + r * ow + ox, n);
+#pragma unroll
                         for (int ky = 0; ky < 3; ky++)
+#pragma unroll
                             for (int kx = 0; kx < 3; kx++) {
                                 const apus_v16 v = load_first(x0 + ky * wp + ox + kx, n);
-                                a[ky * 3 + kx] += v * va;
-                                b[ky * 3 + kx] += v * vb;
+                                a0[ky * 3 + kx] += v * v0;
+                                a1[ky * 3 + kx] += v * v1;
+                                a2[ky * 3 + kx] += v * v2;
                             }
                     }
                 }
+                float *out = acc + ci * 9 * o32 + o0;
+#pragma unroll
                 for (int t = 0; t < 9; t++) {
-                    acc[(ci * 9 + t) * o32 + o0] += sum16(a[t]);
-                    if (pair) acc[(ci * 9 + t) * o32 + o0 + 1] += sum16(b[t]);
-                }
-                if (ci == 0 && bias_acc) {
-                    apus_v16 lanes = load16(bias_acc + 16 * o0) + sa;
-                    memcpy(bias_acc + 16 * o0, &lanes, sizeof lanes);
-                    if (pair) { lanes = load16(bias_acc + 16 * (o0 + 1)) + sb; memcpy(bias_acc + 16 * (o0 + 1), &lanes, sizeof lanes); }
+                    out[t * o32] += sum16(a0[t]);
+                    if (k > 1) out[t * o32 + 1] += sum16(a1[t]);
+                    if (k > 2) out[t * o32 + 2] += sum16(a2[t]);
                 }
             }
         }
