@@ -36,7 +36,7 @@ bench-data: deps
 bench-vqa: deps
 	./Benchmarks/vqa/run.sh
 
-# Accuracy parity on real easy-VQA: Apus (the config demo) and the PyTorch reference, 3 epochs each.
+# Accuracy parity on real easy-VQA: the PyTorch reference, Apus from its start, a 1-thread PyTorch control, the Apus config demo.
 bench-accuracy: deps
 	./Benchmarks/vqa/run.sh --accuracy
 

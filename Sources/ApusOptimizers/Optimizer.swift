@@ -76,8 +76,8 @@ open class Optimizer {
         guard let span = spanUpdate(index: index, value: value, step: stepCount) else {
             fatalError("\(type(of: self)) must override update(index:value:gradient:) or spanUpdate(index:value:step:)")
         }
-        let g = UnsafeRawPointer(value.isDouble ? UnsafeRawPointer(gradient.unsafeMutableElements(of: Double.self))
-                                                : UnsafeRawPointer(gradient.unsafeMutableElements(of: Float.self)))
+        let g = value.isDouble ? UnsafeRawPointer(gradient.unsafeMutableElements(of: Double.self))
+                               : UnsafeRawPointer(gradient.unsafeMutableElements(of: Float.self))
         let size = value.dtype.byteSize
         CPUThreads.forChunks(value.count, costPerItem: 4) { range in span(range.lowerBound, range.count, g + range.lowerBound * size) }
     }

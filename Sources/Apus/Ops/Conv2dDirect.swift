@@ -24,12 +24,12 @@ enum DirectConv {
         applies(x: x, w: w, geometry: geometry) && geometry.padH <= 2 && geometry.padW <= 2
     }
 
-    /// Rows and row length of the zero-padded copy of one image [C, H, W] whose convolution
-    /// output is `outputWidth` wide (vector loads may run 16 floats past a row's end).
     /// Input channels up to which the weight gradient runs its vectors along pixels
     /// (`apus_conv3x3_wgrad_lanes_f32`) rather than along output channels.
     static let fewChannels = 4
 
+    /// Rows and row length of the zero-padded copy of one image [C, H, W] whose convolution
+    /// output is `outputWidth` wide (vector loads may run 16 floats past a row's end).
     static func paddedSize(height: Int, width: Int, outputWidth: Int, padding: (Int, Int)) -> (rows: Int, rowLength: Int) {
         (height + 2 * padding.0, Swift.max(width + 2 * padding.1, outputWidth + 2) + 16)
     }
@@ -80,7 +80,7 @@ enum DirectConv {
         let (o, oh, ow) = (y.shape[1], y.shape[2], y.shape[3])
         let (hp, wp) = paddedSize(height: h, width: width, outputWidth: ow, padding: padding)
         withExtendedLifetime((x, packed, bias, y)) {
-            forImages(n, buffers: [(c * hp * wp, false)]) { images, buffers in
+            _ = forImages(n, buffers: [(c * hp * wp, false)]) { images, buffers in
                 for image in images {
                     apus_pad_image_f32(x.pointer(Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
                                        Int64(padding.0), Int64(padding.1), Int64(hp), Int64(wp), buffers[0])
@@ -103,7 +103,7 @@ enum DirectConv {
         let (_, _, _, kh, kw, sh, sw, pph, ppw, poh, pow) = pool.args([1, o, oh, ow], [1, o, ph, pw])
         let packed = pack(w, outputs: o, inputs: c, flip: false)
         withExtendedLifetime((x, packed, bias, pooled, indices)) {
-            forImages(n, buffers: [(c * hp * wp, false), (o * oh * ow, false)]) { images, buffers in
+            _ = forImages(n, buffers: [(c * hp * wp, false), (o * oh * ow, false)]) { images, buffers in
                 for image in images {
                     apus_pad_image_f32(x.pointer(Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
                                        Int64(geometry.padH), Int64(geometry.padW), Int64(hp), Int64(wp), buffers[0])
