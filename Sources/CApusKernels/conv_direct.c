@@ -9,6 +9,7 @@
 #include "dispatch.h"
 
 typedef float apus_v16 __attribute__((ext_vector_type(16)));
+#define ARGS(...) __VA_ARGS__
 
 // Output channels per block in the forward kernel (accumulators: up to 3 × 8 vectors).
 #define FORWARD_BLOCK 8
@@ -23,6 +24,30 @@ APUS_INLINE float sum16(apus_v16 v) {
     float lanes[8];
     memcpy(lanes, &h, sizeof lanes);
     return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
+// Transposes the 16 × 16 block whose rows are r[0..15], in place: four rounds, each swapping
+// the off-diagonal d × d blocks (d = 8, 4, 2, 1) of every 2d × 2d block.
+#define SWAP_BLOCKS(d, top, bottom)                                                            \
+    for (int i = 0; i < 16; i++)                                                               \
+        if ((i / d) % 2 == 0) {                                                                \
+            apus_v16 a = r[i], b = r[i + d];                                                   \
+            r[i] = __builtin_shufflevector(a, b, top);                                         \
+            r[i + d] = __builtin_shufflevector(a, b, bottom);                                  \
+        }
+APUS_INLINE void transpose16(apus_v16 r[16]) {
+#pragma unroll
+    SWAP_BLOCKS(8, ARGS(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+                   ARGS(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31))
+#pragma unroll
+    SWAP_BLOCKS(4, ARGS(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
+                   ARGS(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
+#pragma unroll
+    SWAP_BLOCKS(2, ARGS(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),
+                   ARGS(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31))
+#pragma unroll
+    SWAP_BLOCKS(1, ARGS(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),
+                   ARGS(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31))
 }
 
 // The first n (≤ 16) floats at p, the other lanes zero.
@@ -121,18 +146,24 @@ APUS_INLINE void apus_conv3x3_direct_wgrad_f32_body(const float *xp, int64_t c, 
     for (int64_t oy0 = 0; oy0 < oh; oy0 += strip) {
         int64_t rows = oh - oy0 < strip ? oh - oy0 : strip, pixels = rows * ow;
         // This strip of the output gradient, transposed to [pixel, channel] (channels padded to
-        // 32), 16 pixels at a time so that reads are whole cache lines and writes stay in L1.
+        // 32) in 16 × 16 blocks held in registers: 16 channel loads and 16 pixel stores each.
         const float *gs = g + oy0 * ow;
         for (int64_t p0 = 0; p0 < pixels; p0 += 16) {
-            int64_t n = pixels - p0 < 16 ? pixels - p0 : 16;
-            for (int64_t oi = 0; oi < o32; oi++) {
-                float line[16] = {0};
-                if (oi < o) memcpy(line, gs + oi * oh * ow + p0, (size_t)n * sizeof(float));
-                for (int64_t j = 0; j < n; j++) gt[(p0 + j) * o32 + oi] = line[j];
-                if (bias_acc && oi < o) {   // lane-wise partial sums: no serial chain of additions
-                    apus_v16 lanes = load16(bias_acc + 16 * oi) + load16(line);
-                    memcpy(bias_acc + 16 * oi, &lanes, sizeof lanes);
+            const int64_t n = pixels - p0 < 16 ? pixels - p0 : 16;
+            for (int64_t oi0 = 0; oi0 < o32; oi0 += 16) {
+                apus_v16 r[16];
+#pragma unroll
+                for (int i = 0; i < 16; i++) {
+                    r[i] = oi0 + i < o ? load_first(gs + (oi0 + i) * oh * ow + p0, n) : (apus_v16)0;
+                    if (bias_acc && oi0 + i < o) {   // lane-wise partial sums: no serial chain of additions
+                        apus_v16 lanes = load16(bias_acc + 16 * (oi0 + i)) + r[i];
+                        memcpy(bias_acc + 16 * (oi0 + i), &lanes, sizeof lanes);
+                    }
                 }
+                transpose16(r);
+#pragma unroll
+                for (int j = 0; j < 16; j++)
+                    if (j < n) memcpy(gt + (p0 + j) * o32 + oi0, &r[j], sizeof(apus_v16));
             }
         }
         for (int64_t ob = 0; ob < o32; ob += 32)
