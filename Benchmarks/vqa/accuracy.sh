@@ -7,26 +7,28 @@
 #  3. PyTorch again from the same start on 1 thread: the reference's own reproducibility (only the
 #     summation order changes), the yardstick for the difference between 1 and 2;
 #  4. Apus as a user runs it: `apus train Examples/easy-vqa/vqa.yaml` (its own initialisation and shuffling).
-# Writes Benchmarks/results/vqa-accuracy-<date>.md (vqa-accuracy-<N>-epochs-<date>.md for other
-# epoch counts). Also reached as `Benchmarks/vqa/run.sh --accuracy`.
+# ACCURACY_SEED (default 0) seeds PyTorch's start and Apus's own. Writes
+# Benchmarks/results/vqa-accuracy-<date>.md (-<N>-epochs for other epoch counts, -seed<S> for
+# other seeds). Also reached as `Benchmarks/vqa/run.sh --accuracy`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 epochs="${ACCURACY_EPOCHS:-3}"
+seed="${ACCURACY_SEED:-0}"
 peers_dir="${APUS_PEERS_DIR:-$HOME/.cache/apus-peers}"
 ./scripts/fetch-easy-vqa.sh
 ./Benchmarks/peers/install.sh torch
 swift build -c release --product apus && swift build -c release --product apus-bench
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
-torch() { env -u OPENBLAS_CORETYPE "$peers_dir/torch/bin/python" Benchmarks/vqa/pytorch_reference.py --epochs "$epochs" "$@"; }
+torch() { env -u OPENBLAS_CORETYPE "$peers_dir/torch/bin/python" Benchmarks/vqa/pytorch_reference.py --epochs "$epochs" --seed "$seed" "$@"; }
 timed() { local start=$SECONDS; "$@"; echo $((SECONDS - start)) >> "$work/seconds"; }
 
 timed torch --export-start "$work/start" | tee "$work/torch.txt"
 timed .build/release/apus-bench vqa-parity --start "$work/start" | tee "$work/parity.txt"
 timed torch --threads 1 | tee "$work/torch-1-thread.txt"
-sed -e "s/epochs: [0-9]*/epochs: $epochs/" -e "s|folder: runs/easy-vqa-config|folder: $work/run|" Examples/easy-vqa/vqa.yaml > "$work/vqa.yaml"
+sed -e "s/epochs: [0-9]*/epochs: $epochs/" -e "s/seed: [0-9]*/seed: $seed/" -e "s|folder: runs/easy-vqa-config|folder: $work/run|" Examples/easy-vqa/vqa.yaml > "$work/vqa.yaml"
 timed .build/release/apus train "$work/vqa.yaml" | tee "$work/apus.txt"
 
-suffix=$([ "$epochs" = 3 ] && echo "" || echo "-$epochs-epochs")
+suffix=$([ "$epochs" = 3 ] && echo "" || echo "-$epochs-epochs")$([ "$seed" = 0 ] && echo "" || echo "-seed$seed")
 python3 - "$work" "Benchmarks/results/vqa-accuracy$suffix-$(date +%Y-%m-%d).md" <<'PY'
 import csv, datetime, json, os, sys
 work, out = sys.argv[1:]
@@ -41,10 +43,10 @@ lines = [f"# easy-VQA accuracy: Apus against the PyTorch reference ({datetime.da
          "Model and settings of BENCHMARK.md (64×64, batch 32, Adam 1e-3, vocabulary from the training questions, "
          "questions padded to 12), one run after the other on this machine. PyTorch "
          f"{torch.get('torch_version', '')}: `Benchmarks/vqa/pytorch_reference.py`. Command: `Benchmarks/vqa/run.sh --accuracy`.", "",
-         "- **PyTorch**: the reference, 2 threads, seed 0. Before training it writes its initial weights and every epoch's example order.",
+         f"- **PyTorch**: the reference, 2 threads, seed {torch.get('seed', 0)}. Before training it writes its initial weights and every epoch's example order.",
          "- **Apus, same start**: `apus-bench vqa-parity` (hybridized) from those weights and that order: what differs from PyTorch is the arithmetic alone.",
          "- **PyTorch, 1 thread**: the reference again from the same start, only its summation order changed: its own reproducibility.",
-         "- **Apus, own start**: `apus train Examples/easy-vqa/vqa.yaml`, as a user runs it (Apus's initialisation and shuffling, seed 0).", "",
+         f"- **Apus, own start**: `apus train Examples/easy-vqa/vqa.yaml`, as a user runs it (Apus's initialisation and shuffling, seed {torch.get('seed', 0)}).", "",
          "| epoch | PyTorch | Apus, same start | difference | PyTorch, 1 thread | difference | Apus, own start |", "|---|---|---|---|---|---|---|"]
 for i in range(len(t)):
     lines.append(f"| {i + 1} | {t[i]:.2f} % | {p[i]:.2f} % | {p[i] - t[i]:+.2f} | {c[i]:.2f} % | {c[i] - t[i]:+.2f} | {own[i]:.2f} % |")

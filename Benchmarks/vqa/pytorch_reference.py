@@ -25,7 +25,7 @@ Conv(64->128)+ReLU+MaxPool (3x3, padding 1, pool 2), flatten,
 Linear(8192, 256)+ReLU; Embedding(vocab, 128) -> LSTM(128, 256), last hidden
 state; elementwise product; Linear(256, 256)+ReLU; Linear(256, 13).
 CrossEntropyLoss, Adam lr 1e-3, batch 32, shuffled each epoch (torch.Generator
-seeded 0), torch.manual_seed(0), 2 threads (--threads).
+seeded with --seed, default 0), torch.manual_seed(--seed), 2 threads (--threads).
 
 With --export-start DIR it first writes the run's starting point for Apus
 (`apus-bench vqa-parity --start DIR`): DIR/weights.safetensors, the initial
@@ -174,13 +174,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--data", default=os.path.join(root, "data", "easy-vqa"))
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the example order")
     parser.add_argument("--threads", type=int, default=2,
                         help="intra-op threads (a run with another count is the reference's own reproducibility control)")
     parser.add_argument("--export-start", metavar="DIR",
                         help="write the initial weights and every epoch's example order here first")
     args = parser.parse_args()
 
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
 
     with open(os.path.join(args.data, "answers.txt")) as f:
@@ -199,7 +200,7 @@ def main():
     model = VQAModel(len(vocab), len(answers))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(args.seed)
     batch_size = 32
 
     images, image_index, tokens, labels = train
@@ -243,6 +244,7 @@ def main():
         "framework": "pytorch",
         "torch_version": torch.__version__,
         "threads": args.threads,
+        "seed": args.seed,
         "epochs": history,
         "final_test_accuracy": history[-1]["test_accuracy"] if history else None,
         "step_losses": step_losses,
