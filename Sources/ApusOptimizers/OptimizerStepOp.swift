@@ -36,7 +36,7 @@ struct OptimizerStepOp: ParameterUpdateOp {
     func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         guard inputs[0].item().isFinite else { return [] }
         var gradients = [Tensor?](repeating: nil, count: optimizer.parameters.count)
-        for (index, gradient) in zip(updated, inputs[1...updated.count]) { gradients[index] = gradient }
+        for (index, gradient) in zip(updated, inputs.dropFirst().prefix(updated.count)) { gradients[index] = gradient }
         optimizer.update(with: gradients)
         return []
     }

@@ -210,5 +210,21 @@ private func ids(_ shape: Int...) -> TensorSpec { TensorSpec(shape, .int64) }
             #expect(unchanged, "\(name)")
             #expect(optimizer.stepCount == 3, "\(name)")
         }
+        // Every parameter fused away: the optimizer step is left with none, and still counts the step.
+        let eager = Sequential(Linear(700, 96, bias: false, generator: g), ReLU(), Linear(96, 3, bias: false, generator: g))
+        let compiled = Sequential(Linear(700, 96, bias: false), ReLU(), Linear(96, 3, bias: false))
+        try compiled.loadStateDict(eager.stateDict())
+        let eagerOptimizer = Adam(parameters: eager.parameters(), learningRate: 0.01), optimizer = Adam(parameters: compiled.parameters(), learningRate: 0.01)
+        let step = CompiledTrainingStep(module: compiled, optimizer: optimizer) { xs in [(compiled(xs[0]) * r).sum()] }
+        let last = try step.graph(for: [x.spec]).nodes.last
+        #expect(last?.op.name == "optimizerStep" && last?.inputs.count == 1)
+        for _ in 0..<3 {
+            eagerOptimizer.zeroGrad()
+            (eager(x) * r).sum().backward()
+            eagerOptimizer.step()
+            try step([x])
+        }
+        for ((path, a), (_, b)) in zip(compiled.namedParameters(), eager.namedParameters()) { relativeClose(a.value, b.value, "no bias: \(path)") }
+        #expect(optimizer.stepCount == 3)
     }
 }
