@@ -57,13 +57,14 @@ public struct MatMulUpdateOp: Operation {
         return (Swift.max(1, Swift.min(rows, 262_144 / (width * elementSize))), width)
     }
 
-    /// A 2-D operand as BLAS reads it: base pointer, transposed or not, leading dimension.
+    /// A 2-D operand as BLAS reads it: base pointer, transposed or not, leading dimension. It
+    /// holds the tensor (a dense copy when BLAS cannot read the layout) so the pointer stays valid.
     private struct Operand: @unchecked Sendable {
-        let pointer: UnsafeMutableRawPointer, transposed: Bool, leading: Int
+        let tensor: Tensor, pointer: UnsafeMutableRawPointer, transposed: Bool, leading: Int
         init(_ t: Tensor) {
-            let t = MatMulOp.blasLayout(t) == nil ? t.dense : t
-            let layout = MatMulOp.blasLayout(t)!
-            (pointer, transposed, leading) = (t.rawPointer, layout.transposed, layout.leading)
+            tensor = MatMulOp.blasLayout(t) == nil ? t.dense : t
+            let layout = MatMulOp.blasLayout(tensor)!
+            (pointer, transposed, leading) = (tensor.rawPointer, layout.transposed, layout.leading)
         }
         /// The element offset of (row, column).
         func offset(_ row: Int, _ column: Int) -> Int { transposed ? column * leading + row : row * leading + column }
