@@ -1,6 +1,5 @@
 import Apus
 import ApusData
-import ApusOptimizers
 import ApusTrain
 
 extension Experiment {
@@ -14,10 +13,8 @@ extension Experiment {
             return try Graph.trace(specs) { xs in self.model(Dictionary(uniqueKeysWithValues: zip(names, xs))) }.optimized()
         }
         let target = try data.train.example(0)[data.target]!.spec
-        let model = self.model, loss = trainer.loss
-        let step = CompiledTrainingStep(module: model, optimizer: trainer.optimizer) { xs in
-            [loss.compute(model(Dictionary(uniqueKeysWithValues: zip(names, xs)))[0], xs[names.count])]
-        }
-        return try step.graph(for: specs + [TensorSpec([batch] + target.shape, target.dtype)])
+        var batchSpecs = Dictionary(uniqueKeysWithValues: zip(names, specs))
+        batchSpecs[data.target] = TensorSpec([batch] + target.shape, target.dtype)
+        return try trainer.trainingStepGraph(for: batchSpecs)
     }
 }

@@ -63,4 +63,8 @@ public struct HybridizeError: Error, CustomStringConvertible {
     public let description: String
     /// An error saying `description`.
     public init(_ description: String) { self.description = description }
+    /// The refusal for `module` (named `name` in messages), one `tracingWouldFreeze` found.
+    public init(layer name: String, _ module: Module) {
+        description = "'\(name)' (\(module.typeDescription)) draws random masks or updates running statistics, which tracing would freeze"
+    }
 }

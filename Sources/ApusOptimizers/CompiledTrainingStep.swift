@@ -49,7 +49,7 @@ public final class CompiledTrainingStep {
     @discardableResult
     public func callAsFunction(_ inputs: [Tensor]) throws -> [Tensor] {
         if module.isTraining, let (path, layer) = module.tracingWouldFreeze {
-            throw HybridizeError("'\(path)' (\(layer.typeDescription)) draws random masks or updates running statistics, which a compiled step would freeze")
+            throw HybridizeError(layer: path, layer)
         }
         return try function.run(inputs + module.parameters().map(\.value))
     }

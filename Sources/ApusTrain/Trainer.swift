@@ -85,27 +85,42 @@ public final class Trainer {
             Dictionary(model.order.compactMap { node in node.layer.map { (ObjectIdentifier($0), node.name) } }, uniquingKeysWith: { first, _ in first })
         } ?? [:]
         return model.tracingWouldFreeze.map { path, module in
-            "'\(nodeNames[ObjectIdentifier(module)] ?? path)' (\(module.typeDescription)) draws random masks or updates running statistics, which tracing would freeze; train it eagerly"
+            HybridizeError(layer: nodeNames[ObjectIdentifier(module)] ?? path, module).description + "; train it eagerly"
         }
     }
 
-    /// One training step as a compiled graph (built on first use, retraced for a new batch
-    /// shape): forward, loss, gradients and the optimizer update traced into one graph, whose
-    /// inputs are the batch and the parameters.
-    func hybridizedStep(_ batch: Example) throws -> (Logs, Tensor, Tensor) {
-        if compiledStep == nil {
-            if let reason = reasonNotToHybridize { throw TrainingError("hybridize: \(reason)") }
-            stepKeys = batch.keys.sorted()
-            let keys = stepKeys, forward = self.forward, loss = self.loss, target = self.target
-            compiledStep = CompiledTrainingStep(module: model, optimizer: optimizer) { tensors in
-                let example = Dictionary(uniqueKeysWithValues: zip(keys, tensors))
-                let prediction = forward(example)
-                return [loss.compute(prediction, example[target]!), prediction]
-            }
+    /// The compiled training step for batches holding `keys` (sorted), built on first use:
+    /// forward, loss, gradients and the optimizer update traced into one graph, whose inputs are
+    /// the batch and the parameters.
+    private func compiledStep(keys: [String]) throws -> CompiledTrainingStep {
+        if let compiledStep {
+            guard keys == stepKeys else { throw TrainingError("hybridize: every batch must hold the keys \(stepKeys)") }
+            return compiledStep
         }
-        guard batch.keys.sorted() == stepKeys else { throw TrainingError("hybridize: every batch must hold the keys \(stepKeys)") }
-        let outputs = try compiledStep!(stepKeys.map { batch[$0]! })
+        let forward = self.forward, loss = self.loss, target = self.target
+        let step = CompiledTrainingStep(module: model, optimizer: optimizer) { tensors in
+            let example = Dictionary(uniqueKeysWithValues: zip(keys, tensors))
+            let prediction = forward(example)
+            return [loss.compute(prediction, example[target]!), prediction]
+        }
+        (compiledStep, stepKeys) = (step, keys)
+        return step
+    }
+
+    /// One training step as a compiled graph (retraced for a new batch shape).
+    func hybridizedStep(_ batch: Example) throws -> (Logs, Tensor, Tensor) {
+        if compiledStep == nil, let reason = reasonNotToHybridize { throw TrainingError("hybridize: \(reason)") }
+        let keys = batch.keys.sorted()
+        let outputs = try compiledStep(keys: keys)(keys.map { batch[$0]! })
         return (["loss": outputs[0].item()], outputs[1], try targetTensor(batch))
+    }
+
+    /// The optimised graph of one hybridized training step (forward, loss, gradients, optimizer
+    /// update) for batches of these specs, by example key (inputs and target, batch dimension
+    /// included): what `hybridize` runs.
+    public func trainingStepGraph(for batch: [String: TensorSpec]) throws -> Graph {
+        let keys = batch.keys.sorted()
+        return try compiledStep(keys: keys).graph(for: keys.map { batch[$0]! })
     }
 
     /// One training step on `batch` (forward, loss, gradients, optimizer update; compiled when
