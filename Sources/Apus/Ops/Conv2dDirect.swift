@@ -24,6 +24,10 @@ enum DirectConv {
         applies(x: x, w: w, geometry: geometry) && geometry.padH <= 2 && geometry.padW <= 2
     }
 
+    /// Cotangent elements of a strip of rows, every channel (≈ 512 KB: stays in L2), as in the
+    /// weight-gradient kernel for few channels.
+    static let stripElements = 131_072
+
     /// Input channels up to which the weight gradient runs its vectors along pixels
     /// (`apus_conv3x3_wgrad_lanes_f32`) rather than along output channels.
     static let fewChannels = 4
@@ -140,7 +144,7 @@ enum DirectConv {
         // at a time, in cache (the input gradient needs whole padded images).
         var strip = oh
         if case let .scattered(_, _, _, pool) = cotangent, input == nil, pool.tilesTwoByTwo(height: oh, width: ow) {
-            strip = Swift.min(oh, Swift.max(2, 131_072 / (o * ow) / 2 * 2))
+            strip = Swift.min(oh, Swift.max(2, stripElements / (o * ow) / 2 * 2))
         }
         let scattered: Bool = { if case .scattered = cotangent { return true } else { return false } }()
         let packed = input.map { pack($0.w, outputs: c, inputs: o, flip: true) }

@@ -180,11 +180,11 @@ void apus_maxpool_indices_f64(const double *x, int64_t planes, int64_t h, int64_
 /// the windows are 2×2, stride 2, and tile the plane (each element is then written once).
 void apus_maxpool_scatter_f32(const float *g, const int32_t *idx, const float *mask, int64_t planes, int64_t h, int64_t w,
                               int64_t oh, int64_t ow, int tiled, float *dx);
+void apus_maxpool_scatter_f64(const double *g, const int32_t *idx, const double *mask, int64_t planes, int64_t h, int64_t w,
+                              int64_t oh, int64_t ow, int tiled, double *dx);
 /// Rows 2·py0 ..< 2·py1 of each plane of the tiled scatter, into dx [planes, 2·(py1 − py0), w].
 void apus_maxpool_scatter_rows_f32(const float *g, const int32_t *idx, const float *mask, int64_t planes, int64_t w,
                                    int64_t oh, int64_t ow, int64_t py0, int64_t py1, float *dx);
-void apus_maxpool_scatter_f64(const double *g, const int32_t *idx, const double *mask, int64_t planes, int64_t h, int64_t w,
-                              int64_t oh, int64_t ow, int tiled, double *dx);
 
 /// Direct 3×3 convolution (stride 1, no dilation, one group; conv_direct.c). Images are first
 /// copied into a zero-padded buffer xp [C, HP, WP] with WP ≥ OW + 18 (vector loads may run
@@ -202,9 +202,12 @@ void apus_conv3x3_direct_f32(const float *xp, int64_t c, int64_t hp, int64_t wp,
 /// summed over the image's pixels, as 16 lane-wise partial sums per channel.
 void apus_conv3x3_direct_wgrad_f32(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
                                    int64_t o, int64_t oh, int64_t ow, float *gt, float *acc, float *bias_acc);
-/// dw [O, C, 3, 3] += acc [C, 9, O32] transposed.
+/// The same accumulation for images of few channels (C ≤ 4), with vectors along the pixels and no
+/// scratch: acc [C, 9, O32] += the weight gradient of one image, bias_acc [O, 16] (may be NULL)
+/// += g's lane-wise pixel sums.
 void apus_conv3x3_wgrad_lanes_f32(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
     int64_t o, int64_t oh, int64_t ow, float *acc, float *bias_acc);
+/// dw [O, C, 3, 3] += acc [C, 9, O32] transposed.
 void apus_conv3x3_wgrad_finish_f32(const float *acc, int64_t o, int64_t c, float *dw);
 
 #endif
