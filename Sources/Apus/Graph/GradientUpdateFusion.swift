@@ -25,10 +25,12 @@ public protocol ParameterUpdateOp: Operation {
 /// product D·W with W's old values (the layer's input gradient), read in the same pass.
 /// Inputs [loss, A, B, W(, D)]; outputs [] or [D·W]; W and the optimizer's state change in place.
 public struct MatMulUpdateOp: Operation {
+    /// W's update, handed each block of dW.
     public let update: any BlockwiseUpdate
     /// Whether the op also returns D·W.
     public let withProduct: Bool
 
+    /// dW made for `update`, and D·W too when `withProduct`.
     public init(update: any BlockwiseUpdate, withProduct: Bool = false) {
         (self.update, self.withProduct) = (update, withProduct)
     }

@@ -16,6 +16,7 @@ public struct Conv2dMaxPoolOp: Operation {
     /// The pooling window.
     public let pool: PoolGeometry
 
+    /// The convolution of `convolution` (+ bias, ReLU when `relu`) pooled by `pool`.
     public init(convolution: Conv2dGeometry, relu: Bool, pool: PoolGeometry) {
         (self.convolution, self.relu, self.pool) = (convolution, relu, pool)
     }
@@ -65,6 +66,7 @@ public struct Conv2dBackwardOp: Operation {
     /// Whether the pooled cotangent is masked by the pooled output (ReLU's gradient).
     public let masked: Bool
 
+    /// The backward pass of a convolution with weights `weightShape`; see the properties.
     public init(convolution: Conv2dGeometry, weightShape: [Int], inputGradient: Bool, withBias: Bool, pool: PoolGeometry?, masked: Bool) {
         (self.convolution, self.weightShape, self.inputGradient, self.withBias, self.pool, self.masked) =
             (convolution, weightShape, inputGradient, withBias, pool, masked)

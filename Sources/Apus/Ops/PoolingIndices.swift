@@ -49,12 +49,14 @@ public struct MaxPool2dWithIndicesOp: Operation {
 /// `masked`, a third input (the pooled output) drops the cotangents where it is not positive:
 /// a ReLU's gradient folded into the scatter.
 public struct MaxPool2dScatterOp: Operation {
+    /// The pooling whose gradient this is.
     public let geometry: PoolGeometry
     /// The pooled input's shape [N, C, H, W].
     public let inputShape: [Int]
     /// Whether a third input (the pooled output) masks the cotangent (ReLU's gradient).
     public let masked: Bool
 
+    /// The scatter of `geometry`'s pooling of an input of `inputShape` (masked when `masked`).
     public init(geometry: PoolGeometry, inputShape: [Int], masked: Bool = false) {
         self.geometry = geometry
         self.inputShape = inputShape
