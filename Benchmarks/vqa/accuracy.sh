@@ -10,26 +10,40 @@
 # ACCURACY_SEED (default 0) seeds PyTorch's start and Apus's own. Writes
 # Benchmarks/results/vqa-accuracy-<date>.md (-<N>-epochs for other epoch counts, -seed<S> for
 # other seeds). Also reached as `Benchmarks/vqa/run.sh --accuracy`.
+#
+# ACCURACY_SEEDS="0 1 2 3 4" instead repeats 1, 2 and 4 from each of those seeds (no control run)
+# and writes Benchmarks/results/vqa-accuracy-seeds-<date>.md: every seed's accuracies and their
+# means, because one run's accuracy after 3 epochs swings by several points with the summation
+# order alone (run 3 shows it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 epochs="${ACCURACY_EPOCHS:-3}"
-seed="${ACCURACY_SEED:-0}"
+seeds="${ACCURACY_SEEDS:-${ACCURACY_SEED:-0}}"
 peers_dir="${APUS_PEERS_DIR:-$HOME/.cache/apus-peers}"
 ./scripts/fetch-easy-vqa.sh
 ./Benchmarks/peers/install.sh torch
 swift build -c release --product apus && swift build -c release --product apus-bench
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 torch() { env -u OPENBLAS_CORETYPE "$peers_dir/torch/bin/python" Benchmarks/vqa/pytorch_reference.py --epochs "$epochs" --seed "$seed" "$@"; }
-timed() { local start=$SECONDS; "$@"; echo $((SECONDS - start)) >> "$work/seconds"; }
+timed() { local start=$SECONDS; "$@"; echo $((SECONDS - start)) >> "$run/seconds"; }
 
-timed torch --export-start "$work/start" | tee "$work/torch.txt"
-timed .build/release/apus-bench vqa-parity --start "$work/start" | tee "$work/parity.txt"
-timed torch --threads 1 | tee "$work/torch-1-thread.txt"
-sed -e "s/epochs: [0-9]*/epochs: $epochs/" -e "s/seed: [0-9]*/seed: $seed/" -e "s|folder: runs/easy-vqa-config|folder: $work/run|" Examples/easy-vqa/vqa.yaml > "$work/vqa.yaml"
-timed .build/release/apus train "$work/vqa.yaml" | tee "$work/apus.txt"
+for seed in $seeds; do
+  run="$work/seed$seed"; mkdir -p "$run"
+  timed torch --export-start "$run/start" | tee "$run/torch.txt"
+  timed .build/release/apus-bench vqa-parity --start "$run/start" | tee "$run/parity.txt"
+  if [ "$seeds" = "$seed" ]; then timed torch --threads 1 | tee "$run/torch-1-thread.txt"; fi
+  sed -e "s/epochs: [0-9]*/epochs: $epochs/" -e "s/seed: [0-9]*/seed: $seed/" -e "s|folder: runs/easy-vqa-config|folder: $run/run|" Examples/easy-vqa/vqa.yaml > "$run/vqa.yaml"
+  timed .build/release/apus train "$run/vqa.yaml" | tee "$run/apus.txt"
+done
 
+date="$(date +%Y-%m-%d)"
+if [ "$seeds" != "${seeds%% *}" ]; then
+  python3 Benchmarks/vqa/accuracy_seeds.py "$work" "Benchmarks/results/vqa-accuracy-seeds$([ "$epochs" = 3 ] || echo "-$epochs-epochs")-$date.md"
+  exit
+fi
+work="$work/seed$seeds"; seed="$seeds"
 suffix=$([ "$epochs" = 3 ] && echo "" || echo "-$epochs-epochs")$([ "$seed" = 0 ] && echo "" || echo "-seed$seed")
-python3 - "$work" "Benchmarks/results/vqa-accuracy$suffix-$(date +%Y-%m-%d).md" <<'PY'
+python3 - "$work" "Benchmarks/results/vqa-accuracy$suffix-$date.md" <<'PY'
 import csv, datetime, json, os, sys
 work, out = sys.argv[1:]
 def run(name):
