@@ -158,6 +158,54 @@ APUS_INLINE void scatter_row_f64(const double *g, const int32_t *idx, const doub
     scatter_row_scalar_f64(g, idx, mask, row, w, 0, ow, d);
 }
 
+// One output row of 2×2, stride-2 max pooling with indices, from input rows r0 and r1 = r0 + w
+// whose first element has plane index row0: the first maximum of each window in row-major order
+// wins (strict comparisons, as in the general loop).
+#define POOL_ROW_SCALAR(T, SUF)                                                                \
+    APUS_INLINE void pool_row_2x2_scalar_##SUF(const T *r0, const T *r1, int32_t row0, int32_t w, \
+        int64_t from, int64_t ow, T *y, int32_t *idx) {                                        \
+        for (int64_t ox = from; ox < ow; ox++) {                                               \
+            int64_t c = 2 * ox;                                                                \
+            T a = r0[c], b = r0[c + 1], e = r1[c], f = r1[c + 1];                              \
+            int right0 = b > a, right1 = f > e;                                                \
+            T top = right0 ? b : a, bottom = right1 ? f : e;                                   \
+            int lower = bottom > top;                                                          \
+            y[ox] = lower ? bottom : top;                                                      \
+            idx[ox] = lower ? row0 + w + (int32_t)c + right1 : row0 + (int32_t)c + right0;     \
+        }                                                                                      \
+    }
+POOL_ROW_SCALAR(float, f32)
+POOL_ROW_SCALAR(double, f64)
+
+// Float32: 16 windows at a time, each row's pairs split into even and odd lanes.
+APUS_INLINE void pool_row_2x2_f32(const float *r0, const float *r1, int32_t row0, int32_t w, int64_t ow,
+                                  float *y, int32_t *idx) {
+    const pool_i16 lane = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    int64_t ox = 0;
+    for (; ox + 16 <= ow; ox += 16) {
+        pool_v32 t, u;
+        memcpy(&t, r0 + 2 * ox, sizeof t);
+        memcpy(&u, r1 + 2 * ox, sizeof u);
+        pool_v16 a = __builtin_shufflevector(t, t, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        pool_v16 b = __builtin_shufflevector(t, t, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        pool_v16 e = __builtin_shufflevector(u, u, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        pool_v16 f = __builtin_shufflevector(u, u, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        pool_i16 right0 = b > a, right1 = f > e;   // −1 where true
+        pool_v16 top = right0 ? b : a, bottom = right1 ? f : e;
+        pool_i16 lower = bottom > top, c = row0 + 2 * (int32_t)ox + lane;
+        pool_v16 m = lower ? bottom : top;
+        pool_i16 at = lower ? c + w - right1 : c - right0;
+        memcpy(y + ox, &m, sizeof m);
+        memcpy(idx + ox, &at, sizeof at);
+    }
+    pool_row_2x2_scalar_f32(r0, r1, row0, w, ox, ow, y, idx);
+}
+
+APUS_INLINE void pool_row_2x2_f64(const double *r0, const double *r1, int32_t row0, int32_t w, int64_t ow,
+                                  double *y, int32_t *idx) {
+    pool_row_2x2_scalar_f64(r0, r1, row0, w, 0, ow, y, idx);
+}
+
 // Max pooling with indices: each output also records where (iy·w + ix within its plane) its
 // window's first maximum lies, so the backward pass needs neither the input nor the output.
 #define DEFINE_POOL_INDICES(T, SUF)                                                            \
@@ -167,19 +215,9 @@ APUS_INLINE void scatter_row_f64(const double *g, const int32_t *idx, const doub
         if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0) {                  \
             for (int64_t p = 0; p < planes; p++)                                               \
                 for (int64_t oy = 0; oy < oh; oy++) {                                          \
-                    const T *r0 = x + (p * h + 2 * oy) * w, *r1 = r0 + w;                       \
-                    T *yr = y + (p * oh + oy) * ow;                                            \
-                    int32_t *ir = idx + (p * oh + oy) * ow;                                    \
-                    int32_t row0 = (int32_t)(2 * oy * w), row1 = row0 + (int32_t)w;            \
-                    for (int64_t ox = 0; ox < ow; ox++) {                                      \
-                        int64_t c = 2 * ox;                                                    \
-                        T a = r0[c], b = r0[c + 1], e = r1[c], f = r1[c + 1];                  \
-                        int right0 = b > a, right1 = f > e;                                    \
-                        T top = right0 ? b : a, bottom = right1 ? f : e;                       \
-                        int lower = bottom > top;                                              \
-                        yr[ox] = lower ? bottom : top;                                         \
-                        ir[ox] = lower ? row1 + (int32_t)c + right1 : row0 + (int32_t)c + right0; \
-                    }                                                                          \
+                    const T *r0 = x + (p * h + 2 * oy) * w;                                    \
+                    pool_row_2x2_##SUF(r0, r0 + w, (int32_t)(2 * oy * w), (int32_t)w, ow,      \
+                                       y + (p * oh + oy) * ow, idx + (p * oh + oy) * ow);      \
                 }                                                                              \
             return;                                                                            \
         }                                                                                      \
@@ -233,3 +271,18 @@ APUS_INLINE void apus_maxpool_scatter_rows_f32_body(const float *g, const int32_
 }
 APUS_VARIANTS(apus_maxpool_scatter_rows_f32, (const float *g, const int32_t *idx, const float *mask, int64_t planes, int64_t w,
     int64_t oh, int64_t ow, int64_t py0, int64_t py1, float *dx), (g, idx, mask, planes, w, oh, ow, py0, py1, dx))
+
+// Pooled rows py0 ..< py1 of every plane of 2×2, stride-2 max pooling with indices, from a strip
+// x [planes, 2·(py1 − py0), w] of the input rows 2·py0 ..< 2·py1: into y and idx [planes, oh, ow],
+// indices within the whole input plane, as apus_maxpool_indices_f32 writes them.
+APUS_INLINE void apus_maxpool_rows_f32_body(const float *x, int64_t planes, int64_t w, int64_t oh, int64_t ow,
+    int64_t py0, int64_t py1, float *y, int32_t *idx) {
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t oy = py0; oy < py1; oy++) {
+            const float *r0 = x + (p * 2 * (py1 - py0) + 2 * (oy - py0)) * w;
+            const int64_t at = p * oh * ow + oy * ow;
+            pool_row_2x2_f32(r0, r0 + w, (int32_t)(2 * oy * w), (int32_t)w, ow, y + at, idx + at);
+        }
+}
+APUS_VARIANTS(apus_maxpool_rows_f32, (const float *x, int64_t planes, int64_t w, int64_t oh, int64_t ow,
+    int64_t py0, int64_t py1, float *y, int32_t *idx), (x, planes, w, oh, ow, py0, py1, y, idx))

@@ -254,8 +254,9 @@ private struct DescentStep: ParameterUpdateOp {
     }
 
     @Test func firstLayerGradientThroughPoolingRunsInStrips() throws {
-        // An RGB image's layer: no input gradient, 64 channels × 64 columns, so the scattered
-        // cotangent is made and read 32 rows at a time (two strips per image).
+        // An RGB image's layer: no input gradient, 64 channels × 58 columns, so the convolution
+        // output is pooled, and the scattered cotangent made and read, 34 rows at a time (strips
+        // of 34, 34 and 2 rows per image; 29 pooled columns: a vector of 16 windows and a tail).
         let weight = Tensor.normal([64, 3, 3, 3], generator: RandomGenerator(seed: 19)).requiringGrad()
         let bias = Tensor.normal([64], generator: RandomGenerator(seed: 20)).requiringGrad()
         let body: ([Tensor]) -> [Tensor] = { xs in
@@ -263,7 +264,7 @@ private struct DescentStep: ParameterUpdateOp {
             return [y] + gradients(of: (y * xs[1]).sum(), wrt: [weight, bias])
         }
         let f = compile(body)
-        let x = Tensor.normal([2, 3, 64, 64], generator: RandomGenerator(seed: 21)), r = Tensor.normal([2, 64, 32, 32], generator: RandomGenerator(seed: 22))
+        let x = Tensor.normal([2, 3, 70, 58], generator: RandomGenerator(seed: 21)), r = Tensor.normal([2, 64, 35, 29], generator: RandomGenerator(seed: 22))
         let names = try f.graph(for: [x.spec, r.spec]).nodes.map(\.op.name)
         #expect(names.contains("conv2dWeightGradFromPool"), "\(names)")
         for (compiled, eager) in zip(f([x, r]), body([x, r])) { expectClose(compiled, eager.scalars(as: Double.self), tolerance: 1e-3) }

@@ -21,6 +21,23 @@ import ApusTestSupport
         expectGradients([randn([1, 1, 4, 4], seed: 5)]) { Tensor.apply(AvgPool2dGradOp(geometry: PoolGeometry(kernel: (2, 2)), inputShape: [1, 1, 4, 4]), [$0[0][.all, .all, 0..<2, 0..<2]])[0] }
     }
 
+    /// 2×2 pooling with indices (graph mode's pooling) keeps each window's first maximum in
+    /// row-major order, in its 16-window vector loop and in the scalar tail (40 columns: 20 windows a row).
+    @Test func maxPoolIndicesKeepTheFirstMaximum() {
+        let (h, w) = (4, 40)
+        let values = Tensor.normal([2 * h * w], generator: RandomGenerator(seed: 3)).scalars(as: Float.self).map { ($0 * 0.8).rounded() }   // many ties
+        let x = Tensor(shape: [1, 2, h, w], scalars: values)
+        let out = Tensor.apply(MaxPool2dWithIndicesOp(geometry: PoolGeometry(kernel: (2, 2))), [x])
+        var expected: [Double] = [], indices: [Double] = []
+        for p in 0..<2 { for oy in 0..<h / 2 { for ox in 0..<w / 2 {
+            let window = [(2 * oy) * w + 2 * ox, (2 * oy) * w + 2 * ox + 1, (2 * oy + 1) * w + 2 * ox, (2 * oy + 1) * w + 2 * ox + 1]
+            let first = window.max { values[p * h * w + $0] < values[p * h * w + $1] || (values[p * h * w + $0] == values[p * h * w + $1] && $0 > $1) }!
+            expected.append(Double(values[p * h * w + first])); indices.append(Double(first))
+        } } }
+        expectClose(out[0], expected, tolerance: 0)
+        expectClose(out[1], indices, tolerance: 0)
+    }
+
     @Test func crossEntropyMatchesPyTorch() {
         let c = Fixtures.core["cross_entropy"]!
         let logits = c.input("logits"), labels = c.input("labels"), weights = c.input("weights")

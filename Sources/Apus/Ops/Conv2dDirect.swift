@@ -96,8 +96,9 @@ enum DirectConv {
     }
 
     /// Convolution (+ bias, ReLU) then max pooling with indices, image by image: each image's
-    /// convolution output goes to a per-thread buffer (still in cache when it is pooled) and
-    /// only the pooled output [N, O, PH, PW] and the indices reach memory.
+    /// convolution output goes to a per-thread buffer (for 2×2 windows a strip of rows at a time,
+    /// so that it is still in L2 when it is pooled) and only the pooled output [N, O, PH, PW] and
+    /// the indices reach memory.
     static func forwardPooled(x: Tensor, w: Tensor, bias: Tensor, relu: Bool, geometry: Conv2dGeometry, pool: PoolGeometry,
                               convolutionShape: [Int], pooled: Tensor, indices: Tensor) {
         let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -106,15 +107,25 @@ enum DirectConv {
         let (hp, wp) = paddedSize(height: h, width: width, outputWidth: ow, padding: (geometry.padH, geometry.padW))
         let (_, _, _, kh, kw, sh, sw, pph, ppw, poh, pow) = pool.args([1, o, oh, ow], [1, o, ph, pw])
         let packed = pack(w, outputs: o, inputs: c, flip: false)
+        // 2×2 windows tiling the output: a strip of rows at a time, convolved then pooled while in cache.
+        let tiled = pool.tilesTwoByTwo(height: oh, width: ow)
+        let strip = tiled ? Swift.min(oh, Swift.max(2, stripElements / (o * ow) / 2 * 2)) : oh
         withExtendedLifetime((x, packed, bias, pooled, indices)) {
-            _ = forImages(n, buffers: [(c * hp * wp, false), (o * oh * ow, false)]) { images, buffers in
+            _ = forImages(n, buffers: [(c * hp * wp, false), (o * strip * ow, false)]) { images, buffers in
                 for image in images {
                     apus_pad_image_f32(x.pointer(Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
                                        Int64(geometry.padH), Int64(geometry.padW), Int64(hp), Int64(wp), buffers[0])
-                    apus_conv3x3_direct_f32(buffers[0], Int64(c), Int64(hp), Int64(wp), packed.pointer(Float.self), Int64(o),
-                                            bias.pointer(Float.self), relu ? 1 : 0, Int64(oh), Int64(ow), buffers[1])
-                    apus_maxpool_indices_f32(buffers[1], Int64(o), Int64(oh), Int64(ow), kh, kw, sh, sw, pph, ppw, poh, pow,
-                                             pooled.pointer(Float.self) + image * o * ph * pw, indices.pointer(Int32.self) + image * o * ph * pw)
+                    let (y, at) = (pooled.pointer(Float.self) + image * o * ph * pw, indices.pointer(Int32.self) + image * o * ph * pw)
+                    for y0 in stride(from: 0, to: oh, by: strip) {
+                        let rows = Swift.min(strip, oh - y0)
+                        apus_conv3x3_direct_f32(buffers[0] + y0 * wp, Int64(c), Int64(hp), Int64(wp), packed.pointer(Float.self), Int64(o),
+                                                bias.pointer(Float.self), relu ? 1 : 0, Int64(rows), Int64(ow), buffers[1])
+                        if tiled {
+                            apus_maxpool_rows_f32(buffers[1], Int64(o), Int64(ow), Int64(ph), Int64(pw), Int64(y0 / 2), Int64((y0 + rows) / 2), y, at)
+                        } else {
+                            apus_maxpool_indices_f32(buffers[1], Int64(o), Int64(oh), Int64(ow), kh, kw, sh, sw, pph, ppw, poh, pow, y, at)
+                        }
+                    }
                 }
             }
         }

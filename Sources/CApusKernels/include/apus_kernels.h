@@ -175,6 +175,11 @@ void apus_maxpool_indices_f32(const float *x, int64_t planes, int64_t h, int64_t
                               int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, float *y, int32_t *idx);
 void apus_maxpool_indices_f64(const double *x, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
                               int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, double *y, int32_t *idx);
+/// Pooled rows py0 ..< py1 of each plane of 2×2, stride-2 max pooling with indices, from the strip
+/// x [planes, 2·(py1 − py0), w] of input rows 2·py0 ..< 2·py1, into y and idx [planes, oh, ow]
+/// (indices within the whole input plane).
+void apus_maxpool_rows_f32(const float *x, int64_t planes, int64_t w, int64_t oh, int64_t ow,
+                           int64_t py0, int64_t py1, float *y, int32_t *idx);
 /// dx [planes, h, w] = g [planes, oh, ow] scattered to the recorded indices, zeros elsewhere;
 /// with a mask (the pooled output), only where mask > 0 (ReLU's gradient folded in). `tiled`:
 /// the windows are 2×2, stride 2, and tile the plane (each element is then written once).
