@@ -91,7 +91,7 @@ void apus_pack_conv3x3_weights_f32(const float *w, int64_t o, int64_t c, int fli
 #define DEFINE_CONV_TILES(NV)                                                                  \
     APUS_INLINE void conv_tiles_##NV(const float *xp, int64_t c, int64_t hp, int64_t wp,       \
         const float *wb, const float *bias, int relu, int64_t nb, const int64_t *oy,           \
-        const int64_t *ox, int64_t oh, int64_t ow, float *y) {                                 \
+        const int64_t *ox, int64_t ow, int64_t plane, float *y) {                              \
         apus_v16 acc[NV][FORWARD_BLOCK];                                                       \
         for (int b = 0; b < FORWARD_BLOCK; b++) {                                              \
             float init = b < nb && bias ? bias[b] : 0.0f;                                      \
@@ -116,7 +116,7 @@ void apus_pack_conv3x3_weights_f32(const float *w, int64_t o, int64_t c, int fli
                 int64_t n = ow - ox[v] < 16 ? ow - ox[v] : 16;                                 \
                 apus_v16 r = acc[v][b];                                                        \
                 if (relu) r = r > 0 ? r : 0;                                                   \
-                memcpy(y + (b * oh + oy[v]) * ow + ox[v], &r, (size_t)n * sizeof(float));     \
+                memcpy(y + b * plane + oy[v] * ow + ox[v], &r, (size_t)n * sizeof(float));     \
             }                                                                                  \
     }
 DEFINE_CONV_TILES(1)
@@ -124,24 +124,25 @@ DEFINE_CONV_TILES(2)
 DEFINE_CONV_TILES(3)
 
 APUS_INLINE void apus_conv3x3_direct_f32_body(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *packed,
-    int64_t o, const float *bias, int relu, int64_t oh, int64_t ow, float *y) {
+    int64_t o, const float *bias, int relu, int64_t oh, int64_t ow, int64_t y_plane, float *y) {
     const int64_t per_row = (ow + 15) / 16, tiles = oh * per_row;
     for (int64_t o0 = 0; o0 < o; o0 += FORWARD_BLOCK) {
         int64_t nb = o - o0 < FORWARD_BLOCK ? o - o0 : FORWARD_BLOCK;
         const float *wb = packed + (o0 / FORWARD_BLOCK) * c * 9 * FORWARD_BLOCK;
         const float *bb = bias ? bias + o0 : 0;
-        float *yb = y + o0 * oh * ow;
+        float *yb = y + o0 * y_plane;
         for (int64_t t = 0; t < tiles; t += 3) {
             int64_t oy[3], ox[3], count = tiles - t < 3 ? tiles - t : 3;
             for (int64_t v = 0; v < count; v++) { oy[v] = (t + v) / per_row; ox[v] = (t + v) % per_row * 16; }
-            if (count == 3) conv_tiles_3(xp, c, hp, wp, wb, bb, relu, nb, oy, ox, oh, ow, yb);
-            else if (count == 2) conv_tiles_2(xp, c, hp, wp, wb, bb, relu, nb, oy, ox, oh, ow, yb);
-            else conv_tiles_1(xp, c, hp, wp, wb, bb, relu, nb, oy, ox, oh, ow, yb);
+            if (count == 3) conv_tiles_3(xp, c, hp, wp, wb, bb, relu, nb, oy, ox, ow, y_plane, yb);
+            else if (count == 2) conv_tiles_2(xp, c, hp, wp, wb, bb, relu, nb, oy, ox, ow, y_plane, yb);
+            else conv_tiles_1(xp, c, hp, wp, wb, bb, relu, nb, oy, ox, ow, y_plane, yb);
         }
     }
 }
 APUS_VARIANTS(apus_conv3x3_direct_f32, (const float *xp, int64_t c, int64_t hp, int64_t wp, const float *packed,
-    int64_t o, const float *bias, int relu, int64_t oh, int64_t ow, float *y), (xp, c, hp, wp, packed, o, bias, relu, oh, ow, y))
+    int64_t o, const float *bias, int relu, int64_t oh, int64_t ow, int64_t y_plane, float *y),
+    (xp, c, hp, wp, packed, o, bias, relu, oh, ow, y_plane, y))
 
 APUS_INLINE void apus_conv3x3_direct_wgrad_f32_body(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
     int64_t o, int64_t oh, int64_t ow, float *gt, float *acc, float *bias_acc) {

@@ -239,18 +239,38 @@ private struct DescentStep: ParameterUpdateOp {
         for (compiled, eager) in zip(step([x]), training([x])) { expectClose(compiled, eager.scalars(as: Double.self), tolerance: 1e-4) }
     }
 
-    /// Input and weight gradients of a convolution reading one cotangent become one op.
+    /// Input and weight gradients of a convolution reading one cotangent become one op (paddings 0–2).
     @Test func convolutionBackwardFusesItsGradients() throws {
         let weight = Tensor.normal([6, 4, 3, 3], generator: RandomGenerator(seed: 16)).requiringGrad()
         let bias = Tensor.normal([6], generator: RandomGenerator(seed: 17)).requiringGrad()
+        for padding in 0...2 {
+            let body: ([Tensor]) -> [Tensor] = { xs in
+                let x = xs[0].requiringGrad(), y = conv2d(x, weight: weight, bias: bias, padding: (padding, padding), relu: true)
+                return gradients(of: (y * y).sum(), wrt: [x, weight, bias])
+            }
+            let f = compile(body)
+            let x = Tensor.normal([2, 4, 7, 19], generator: RandomGenerator(seed: 18))
+            #expect(try f.graph(for: [x.spec]).nodes.map(\.op.name).contains("conv2dBackward"))
+            for (compiled, eager) in zip(f([x]), body([x])) { expectClose(compiled, eager.scalars(as: Double.self), tolerance: 1e-4) }
+        }
+    }
+
+    /// A layer that needs its input gradient: the pooled cotangent is scattered a strip of rows at
+    /// a time (64 channels × 58 columns: strips of 34, 34 and 2 rows), and each strip's input
+    /// gradient reads it padded with halo rows scattered from the neighbouring pooled rows.
+    @Test func inputGradientThroughPoolingRunsInStrips() throws {
+        let weight = Tensor.normal([64, 8, 3, 3], generator: RandomGenerator(seed: 23)).requiringGrad()
+        let bias = Tensor.normal([64], generator: RandomGenerator(seed: 24)).requiringGrad()
         let body: ([Tensor]) -> [Tensor] = { xs in
-            let x = xs[0].requiringGrad(), y = conv2d(x, weight: weight, bias: bias, padding: (1, 1), relu: true)
-            return gradients(of: (y * y).sum(), wrt: [x, weight, bias])
+            let x = xs[0].requiringGrad()
+            let y = maxPool2d(conv2d(x, weight: weight, bias: bias, padding: (1, 1), relu: true), kernel: (2, 2))
+            return [y] + gradients(of: (y * xs[1]).sum(), wrt: [x, weight, bias])
         }
         let f = compile(body)
-        let x = Tensor.normal([2, 4, 7, 19], generator: RandomGenerator(seed: 18))
-        #expect(try f.graph(for: [x.spec]).nodes.map(\.op.name).contains("conv2dBackward"))
-        for (compiled, eager) in zip(f([x]), body([x])) { expectClose(compiled, eager.scalars(as: Double.self), tolerance: 1e-4) }
+        let x = Tensor.normal([2, 8, 70, 58], generator: RandomGenerator(seed: 25)), r = Tensor.normal([2, 64, 35, 29], generator: RandomGenerator(seed: 26))
+        let names = try f.graph(for: [x.spec, r.spec]).nodes.map(\.op.name)
+        #expect(names.contains("conv2dBackwardFromPool"), "\(names)")
+        for (compiled, eager) in zip(f([x, r]), body([x, r])) { expectClose(compiled, eager.scalars(as: Double.self), tolerance: 1e-3) }
     }
 
     @Test func firstLayerGradientThroughPoolingRunsInStrips() throws {

@@ -54,22 +54,14 @@ enum ConvKernel {
     /// `w`: weight (or its gradient, zeroed), `y`: output (or its gradient); the one being computed is written.
     static func run(_ product: Product, x: Tensor, w: Tensor, y: Tensor, geometry: Conv2dGeometry,
                     epilogue: ((Int) -> Void)? = nil) {
-        let n = x.shape[0], parts = CPUThreads.canUsePool ? Swift.min(WorkerPool.shared.threads, n) : 1
+        let n = x.shape[0], parts = Swift.min(WorkerPool.shared.threads, n)
+        guard n > 0 else { return }
         let colRows = Int(geometry.im2colArgs(x.shape, w.shape, y.shape).0) * w.shape[2] * w.shape[3]
         let colShape = [colRows, rowsPerBlock(colRows: colRows, outputWidth: y.shape[3], outputHeight: y.shape[2]) * y.shape[3]]
         let columns = (0..<parts).map { _ in Tensor(uninitialized: colShape, dtype: x.dtype) }
         let accumulators = product == .weightGradient ? [w] + (1..<parts).map { _ in Tensor.zeros(w.shape, dtype: w.dtype) } : []
-        if parts == 1 {
-            for image in 0..<n {
-                convolve(product, image, x, accumulators.first ?? w, y, columns[0], geometry)
-                epilogue?(image)
-            }
-            return
-        }
-        guard n > 0 else { return }
         let perPart = (n + parts - 1) / parts
-        WorkerPool.shared.run { part in
-            guard part < parts else { return }
+        CPUThreads.forParts(parts) { part in
             for image in Swift.min(n, part * perPart)..<Swift.min(n, (part + 1) * perPart) {
                 convolve(product, image, x, accumulators.isEmpty ? w : accumulators[part], y, columns[part], geometry)
                 epilogue?(image)   // while this image's output is still in cache

@@ -46,22 +46,22 @@ enum DirectConv {
         return packed
     }
 
-    /// Splits the images over the pool, each part with its own buffers of the given element
-    /// counts (zero-filled where asked): `body(images, buffers)`. Returns every part's buffers.
+    /// Splits the images into one part per pool thread, each part with its own buffers of the
+    /// given element counts (zero-filled where asked): `body(images, buffers)`, in parallel when
+    /// the pool is free. Returns every part's buffers.
     @discardableResult
     private static func forImages(_ n: Int, buffers sizes: [(elements: Int, zeroed: Bool)],
                                   _ body: (Range<Int>, [UnsafeMutablePointer<Float>]) -> Void) -> [[Tensor]] {
         guard n > 0 else { return [] }
-        let parts = CPUThreads.canUsePool ? Swift.min(WorkerPool.shared.threads, n) : 1
+        let parts = Swift.min(WorkerPool.shared.threads, n)
         let buffers = (0..<parts).map { _ in
             sizes.map { $0.zeroed ? Tensor.zeros([$0.elements], dtype: .float32) : Tensor(uninitialized: [$0.elements], dtype: .float32) }
         }
         let perPart = (n + parts - 1) / parts
-        func work(_ part: Int) {
+        CPUThreads.forParts(parts) { part in
             let range = Swift.min(n, part * perPart)..<Swift.min(n, (part + 1) * perPart)
             if !range.isEmpty { body(range, buffers[part].map { $0.pointer(Float.self) }) }
         }
-        if parts == 1 { work(0) } else { WorkerPool.shared.run { part in if part < parts { work(part) } } }
         return buffers
     }
 
@@ -89,7 +89,7 @@ enum DirectConv {
                     apus_pad_image_f32(x.pointer(Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
                                        Int64(padding.0), Int64(padding.1), Int64(hp), Int64(wp), buffers[0])
                     apus_conv3x3_direct_f32(buffers[0], Int64(c), Int64(hp), Int64(wp), packed.pointer(Float.self), Int64(o),
-                                            bias?.pointer(Float.self), relu ? 1 : 0, Int64(oh), Int64(ow), y.pointer(Float.self) + image * o * oh * ow)
+                                            bias?.pointer(Float.self), relu ? 1 : 0, Int64(oh), Int64(ow), Int64(oh * ow), y.pointer(Float.self) + image * o * oh * ow)
                 }
             }
         }
@@ -119,7 +119,7 @@ enum DirectConv {
                     for y0 in stride(from: 0, to: oh, by: strip) {
                         let rows = Swift.min(strip, oh - y0)
                         apus_conv3x3_direct_f32(buffers[0] + y0 * wp, Int64(c), Int64(hp), Int64(wp), packed.pointer(Float.self), Int64(o),
-                                                bias.pointer(Float.self), relu ? 1 : 0, Int64(rows), Int64(ow), buffers[1])
+                                                bias.pointer(Float.self), relu ? 1 : 0, Int64(rows), Int64(ow), Int64(rows * ow), buffers[1])
                         if tiled {
                             apus_maxpool_rows_f32(buffers[1], Int64(o), Int64(ow), Int64(ph), Int64(pw), Int64(y0 / 2), Int64((y0 + rows) / 2), y, at)
                         } else {
@@ -151,20 +151,24 @@ enum DirectConv {
         let cotangentPadding = (2 - geometry.padH, 2 - geometry.padW)
         let (gh, gw) = paddedSize(height: oh, width: ow, outputWidth: width, padding: cotangentPadding)
         let o32 = (o + 31) / 32 * 32, accumulatorElements = c * 9 * o32 + 16 * o
-        // A scattered cotangent with no input gradient to make is made and read a strip of rows
-        // at a time, in cache (the input gradient needs whole padded images).
+        // A scattered cotangent is made and read a strip of rows at a time, in cache. The input
+        // gradient of a strip (for "same" padding) reads the strip's padded cotangent, with one
+        // halo row above and below scattered again from the neighbouring pooled rows.
         var strip = oh
-        if case let .scattered(_, _, _, pool) = cotangent, input == nil, pool.tilesTwoByTwo(height: oh, width: ow) {
+        if case let .scattered(_, _, _, pool) = cotangent, pool.tilesTwoByTwo(height: oh, width: ow),
+           input == nil || (geometry.padH == 1 && geometry.padW == 1) {
             strip = Swift.min(oh, Swift.max(2, stripElements / (o * ow) / 2 * 2))
         }
         let scattered: Bool = { if case .scattered = cotangent { return true } else { return false } }()
         let packed = input.map { pack($0.w, outputs: c, inputs: o, flip: true) }
         // Per part: the padded image, the weight kernel's transposed strip, the accumulators
         // ([C, 9, O32] weights, then [O, 16] bias lane sums), one scattered cotangent image (or
-        // strip), and the padded cotangent image for the input gradient.
+        // strip), the padded cotangent image (or strip) for the input gradient, and, for strips
+        // with an input gradient, two scattered rows per plane (the halo rows' pooled row).
         var sizes: [(elements: Int, zeroed: Bool)] = [(c * hp * wp, false), (Swift.max(65536, ow * o32), false), (accumulatorElements, true)]
         if scattered { sizes.append((o * strip * ow, false)) }
-        if input != nil { sizes.append((o * gh * gw, false)) }
+        if input != nil { sizes.append((o * (strip < oh ? strip + 2 : gh) * gw, false)) }
+        if input != nil && strip < oh { sizes.append((o * 2 * ow, false)) }
         let buffers = withExtendedLifetime((x, cotangent, packed, input)) {
             forImages(n, buffers: sizes) { images, buffers in
                 /// Adds the weight (and bias) gradient of output rows y0 ..< y0 + rows, cotangent g [O, rows, OW].
@@ -177,6 +181,12 @@ enum DirectConv {
                         apus_conv3x3_direct_wgrad_f32(image, Int64(c), Int64(hp), Int64(wp), g, Int64(o), Int64(rows), Int64(ow), buffers[1], buffers[2], biasLanes)
                     }
                 }
+                /// dx rows y0 ..< y0 + rows of `image` from the padded cotangent [O, planeRows, GW] at `padded`.
+                func inputGradient(_ padded: UnsafeMutablePointer<Float>, planeRows: Int, image: Int, rows y0: Int, _ rows: Int) {
+                    guard let input, let packed else { return }
+                    apus_conv3x3_direct_f32(padded, Int64(o), Int64(planeRows), Int64(gw), packed.pointer(Float.self), Int64(c),
+                                            nil, 0, Int64(rows), Int64(width), Int64(h * width), input.dx.pointer(Float.self) + image * c * h * width + y0 * width)
+                }
                 for image in images {
                     apus_pad_image_f32(x.pointer(Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
                                        Int64(geometry.padH), Int64(geometry.padW), Int64(hp), Int64(wp), buffers[0])
@@ -188,11 +198,27 @@ enum DirectConv {
                         g = buffers[3]
                         let (ph, pw) = (pooled.shape[2], pooled.shape[3]), offset = image * o * ph * pw
                         let (gp, ip, mp) = (pooled.pointer(Float.self) + offset, indices.pointer(Int32.self) + offset, mask.map { $0.pointer(Float.self) + offset })
+                        /// Scattered output rows 2·py0 ..< 2·py1, into `into` [O, 2·(py1 − py0), OW].
+                        func scatter(_ py0: Int, _ py1: Int, into: UnsafeMutablePointer<Float>) {
+                            apus_maxpool_scatter_rows_f32(gp, ip, mp, Int64(o), Int64(ow), Int64(ph), Int64(pw), Int64(py0), Int64(py1), into)
+                        }
                         if strip < oh {
                             for y0 in stride(from: 0, to: oh, by: strip) {
                                 let rows = Swift.min(strip, oh - y0)
-                                apus_maxpool_scatter_rows_f32(gp, ip, mp, Int64(o), Int64(ow), Int64(ph), Int64(pw), Int64(y0 / 2), Int64((y0 + rows) / 2), g)
+                                scatter(y0 / 2, (y0 + rows) / 2, into: g)
                                 weightGradient(g, rows: y0, rows)
+                                guard input != nil else { continue }
+                                // The strip padded by one zero row and column all round, then the halo
+                                // rows: the bottom row of the pooled row above, the top row of the one below.
+                                let (padded, halo) = (buffers[4], buffers[5])
+                                apus_pad_image_f32(g, Int64(o), Int64(rows), Int64(ow), 1, 1, Int64(rows + 2), Int64(gw), padded)
+                                for (row, pooledRow, haloRow) in [(0, y0 / 2 - 1, 1), (rows + 1, (y0 + rows) / 2, 0)] where 0 <= pooledRow && pooledRow < ph {
+                                    scatter(pooledRow, pooledRow + 1, into: halo)
+                                    for plane in 0..<o {
+                                        (padded + (plane * (rows + 2) + row) * gw + 1).update(from: halo + (plane * 2 + haloRow) * ow, count: ow)
+                                    }
+                                }
+                                inputGradient(padded, planeRows: rows + 2, image: image, rows: y0, rows)
                             }
                             continue
                         }
@@ -200,11 +226,10 @@ enum DirectConv {
                                                  pool.tilesTwoByTwo(height: oh, width: ow) ? 1 : 0, g)
                     }
                     weightGradient(g, rows: 0, oh)
-                    if let input, let packed {
-                        let padded = buffers[buffers.count - 1]
+                    if input != nil {
+                        let padded = buffers[scattered ? 4 : 3]
                         apus_pad_image_f32(g, Int64(o), Int64(oh), Int64(ow), Int64(cotangentPadding.0), Int64(cotangentPadding.1), Int64(gh), Int64(gw), padded)
-                        apus_conv3x3_direct_f32(padded, Int64(o), Int64(gh), Int64(gw), packed.pointer(Float.self), Int64(c), nil, 0, Int64(h), Int64(width),
-                                                input.dx.pointer(Float.self) + image * c * h * width)
+                        inputGradient(padded, planeRows: gh, image: image, rows: 0, h)
                     }
                 }
             }

@@ -199,9 +199,10 @@ void apus_pad_image_f32(const float *x, int64_t c, int64_t h, int64_t w, int64_t
 /// Weights [O, C, 3, 3] (or, with flip, [C, O, 3, 3] rotated by 180°: the input gradient) packed
 /// for the forward kernel: [ceil(O/8), C, 9, 8], zero-filled past O.
 void apus_pack_conv3x3_weights_f32(const float *w, int64_t o, int64_t c, int flip, float *packed);
-/// y [O, OH, OW] = conv(xp, packed weights) + bias (may be NULL), then ReLU when relu ≠ 0.
+/// y [O, OH, OW] = conv(xp, packed weights) + bias (may be NULL), then ReLU when relu ≠ 0; channel o
+/// of y starts at y + o·y_plane (y_plane = OH·OW, or more when y is a strip of rows of a taller image).
 void apus_conv3x3_direct_f32(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *packed,
-                             int64_t o, const float *bias, int relu, int64_t oh, int64_t ow, float *y);
+                             int64_t o, const float *bias, int relu, int64_t oh, int64_t ow, int64_t y_plane, float *y);
 /// acc [C, 9, O32] += the weight gradient of one image (g [O, OH, OW]; O32 = O rounded up to 32),
 /// using gt (at least max(65536, OW·O32) floats) as scratch; bias_acc [O, 16] (may be NULL) += g
 /// summed over the image's pixels, as 16 lane-wise partial sums per channel.

@@ -24,6 +24,18 @@ public enum CPUThreads {
     /// Whether this thread may hand work to the pool now.
     static var canUsePool: Bool { poolAllowed && !WorkerPool.shared.isBusy }
 
+    /// Runs `body(part)` for every part in `0..<parts`: on the pool when this thread may use it,
+    /// else one part after the other here. An op whose parts each sum a share of a reduction
+    /// (images' weight gradients) splits it the same way in both cases, so its result does not
+    /// depend on whether the pool happened to be busy.
+    static func forParts(_ parts: Int, _ body: (Int) -> Void) {
+        guard parts > 1, canUsePool else {
+            for part in 0..<parts { body(part) }
+            return
+        }
+        WorkerPool.shared.run { part in if part < parts { body(part) } }
+    }
+
     /// Runs `body` over `0..<total` in up to `count` contiguous chunks, in parallel when `total`
     /// is at least `minimumElementsToSplit / costPerItem` (for kernels outside Apus, such as
     /// the optimizers' updates).
