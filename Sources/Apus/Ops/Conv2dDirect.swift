@@ -109,7 +109,7 @@ enum DirectConv {
         let packed = pack(w, outputs: o, inputs: c, flip: false)
         // 2×2 windows tiling the output: a strip of rows at a time, convolved then pooled while in cache.
         let tiled = pool.tilesTwoByTwo(height: oh, width: ow)
-        let strip = tiled ? Swift.min(oh, Swift.max(2, stripElements / (o * ow) / 2 * 2)) : oh
+        let strip = tiled ? Swift.min(oh, Swift.max(2, stripElements / Swift.max(1, o * ow) / 2 * 2)) : oh
         withExtendedLifetime((x, packed, bias, pooled, indices)) {
             _ = forImages(n, buffers: [(c * hp * wp, false), (o * strip * ow, false)]) { images, buffers in
                 for image in images {
@@ -157,7 +157,7 @@ enum DirectConv {
         var strip = oh
         if case let .scattered(_, _, _, pool) = cotangent, pool.tilesTwoByTwo(height: oh, width: ow),
            input == nil || (geometry.padH == 1 && geometry.padW == 1) {
-            strip = Swift.min(oh, Swift.max(2, stripElements / (o * ow) / 2 * 2))
+            strip = Swift.min(oh, Swift.max(2, stripElements / Swift.max(1, o * ow) / 2 * 2))
         }
         let scattered: Bool = { if case .scattered = cotangent { return true } else { return false } }()
         let packed = input.map { pack($0.w, outputs: c, inputs: o, flip: true) }
