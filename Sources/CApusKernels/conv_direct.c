@@ -63,12 +63,22 @@ APUS_INLINE apus_v16 load_first(const float *p, int64_t n) {
     return v;
 }
 
+void apus_pad_rows_f32(const float *x, int64_t c, int64_t h, int64_t w, int64_t ph, int64_t pw,
+                       int64_t r0, int64_t rows, int64_t wp, float *xp) {
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t r = 0; r < rows; r++) {
+            float *d = xp + (ci * rows + r) * wp;
+            const int64_t y = r0 + r - ph;
+            if (y < 0 || y >= h) { memset(d, 0, (size_t)wp * sizeof(float)); continue; }
+            memset(d, 0, (size_t)pw * sizeof(float));
+            memcpy(d + pw, x + (ci * h + y) * w, (size_t)w * sizeof(float));
+            memset(d + pw + w, 0, (size_t)(wp - pw - w) * sizeof(float));
+        }
+}
+
 void apus_pad_image_f32(const float *x, int64_t c, int64_t h, int64_t w, int64_t ph, int64_t pw,
                         int64_t hp, int64_t wp, float *xp) {
-    memset(xp, 0, (size_t)(c * hp * wp) * sizeof(float));
-    for (int64_t ci = 0; ci < c; ci++)
-        for (int64_t y = 0; y < h; y++)
-            memcpy(xp + (ci * hp + y + ph) * wp + pw, x + (ci * h + y) * w, (size_t)w * sizeof(float));
+    apus_pad_rows_f32(x, c, h, w, ph, pw, 0, hp, wp, xp);
 }
 
 void apus_pack_conv3x3_weights_f32(const float *w, int64_t o, int64_t c, int flip, float *packed) {
@@ -116,7 +126,9 @@ void apus_pack_conv3x3_weights_f32(const float *w, int64_t o, int64_t c, int fli
                 int64_t n = ow - ox[v] < 16 ? ow - ox[v] : 16;                                 \
                 apus_v16 r = acc[v][b];                                                        \
                 if (relu) r = r > 0 ? r : 0;                                                   \
-                memcpy(y + b * plane + oy[v] * ow + ox[v], &r, (size_t)n * sizeof(float));     \
+                float *to = y + b * plane + oy[v] * ow + ox[v];                                \
+                if (n == 16) memcpy(to, &r, sizeof r); /* one vector store, not a call */      \
+                else memcpy(to, &r, (size_t)n * sizeof(float));                                \
             }                                                                                  \
     }
 DEFINE_CONV_TILES(1)

@@ -104,21 +104,21 @@ enum DirectConv {
         let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, oh, ow) = (convolutionShape[1], convolutionShape[2], convolutionShape[3])
         let (ph, pw) = (pooled.shape[2], pooled.shape[3])
-        let (hp, wp) = paddedSize(height: h, width: width, outputWidth: ow, padding: (geometry.padH, geometry.padW))
+        let wp = paddedSize(height: h, width: width, outputWidth: ow, padding: (geometry.padH, geometry.padW)).rowLength
         let (_, _, _, kh, kw, sh, sw, pph, ppw, poh, pow) = pool.args([1, o, oh, ow], [1, o, ph, pw])
         let packed = pack(w, outputs: o, inputs: c, flip: false)
-        // 2×2 windows tiling the output: a strip of rows at a time, convolved then pooled while in cache.
+        // 2×2 windows tiling the output: a strip of rows at a time, padded, convolved and pooled in cache.
         let tiled = pool.tilesTwoByTwo(height: oh, width: ow)
         let strip = tiled ? Swift.min(oh, Swift.max(2, stripElements / Swift.max(1, o * ow) / 2 * 2)) : oh
         withExtendedLifetime((x, packed, bias, pooled, indices)) {
-            _ = forImages(n, buffers: [(c * hp * wp, false), (o * strip * ow, false)]) { images, buffers in
+            _ = forImages(n, buffers: [(c * (strip + 2) * wp, false), (o * strip * ow, false)]) { images, buffers in
                 for image in images {
-                    apus_pad_image_f32(x.pointer(Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
-                                       Int64(geometry.padH), Int64(geometry.padW), Int64(hp), Int64(wp), buffers[0])
                     let (y, at) = (pooled.pointer(Float.self) + image * o * ph * pw, indices.pointer(Int32.self) + image * o * ph * pw)
                     for y0 in stride(from: 0, to: oh, by: strip) {
                         let rows = Swift.min(strip, oh - y0)
-                        apus_conv3x3_direct_f32(buffers[0] + y0 * wp, Int64(c), Int64(hp), Int64(wp), packed.pointer(Float.self), Int64(o),
+                        apus_pad_rows_f32(x.pointer(Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
+                                          Int64(geometry.padH), Int64(geometry.padW), Int64(y0), Int64(rows + 2), Int64(wp), buffers[0])
+                        apus_conv3x3_direct_f32(buffers[0], Int64(c), Int64(rows + 2), Int64(wp), packed.pointer(Float.self), Int64(o),
                                                 bias.pointer(Float.self), relu ? 1 : 0, Int64(rows), Int64(ow), Int64(rows * ow), buffers[1])
                         if tiled {
                             apus_maxpool_rows_f32(buffers[1], Int64(o), Int64(ow), Int64(ph), Int64(pw), Int64(y0 / 2), Int64((y0 + rows) / 2), y, at)
@@ -147,7 +147,7 @@ enum DirectConv {
         precondition(input == nil || (geometry.padH <= 2 && geometry.padW <= 2), "DirectConv.backward: input gradient needs padding ≤ 2")
         let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, oh, ow) = (outputShape[1], outputShape[2], outputShape[3])
-        let (hp, wp) = paddedSize(height: h, width: width, outputWidth: ow, padding: (geometry.padH, geometry.padW))
+        let wp = paddedSize(height: h, width: width, outputWidth: ow, padding: (geometry.padH, geometry.padW)).rowLength
         let cotangentPadding = (2 - geometry.padH, 2 - geometry.padW)
         let (gh, gw) = paddedSize(height: oh, width: ow, outputWidth: width, padding: cotangentPadding)
         let o32 = (o + 31) / 32 * 32, accumulatorElements = c * 9 * o32 + 16 * o
@@ -165,20 +165,22 @@ enum DirectConv {
         // ([C, 9, O32] weights, then [O, 16] bias lane sums), one scattered cotangent image (or
         // strip), the padded cotangent image (or strip) for the input gradient, and, for strips
         // with an input gradient, two scattered rows per plane (the halo rows' pooled row).
-        var sizes: [(elements: Int, zeroed: Bool)] = [(c * hp * wp, false), (Swift.max(65536, ow * o32), false), (accumulatorElements, true)]
+        var sizes: [(elements: Int, zeroed: Bool)] = [(c * (strip + 2) * wp, false), (Swift.max(65536, ow * o32), false), (accumulatorElements, true)]
         if scattered { sizes.append((o * strip * ow, false)) }
         if input != nil { sizes.append((o * (strip < oh ? strip + 2 : gh) * gw, false)) }
         if input != nil && strip < oh { sizes.append((o * 2 * ow, false)) }
         let buffers = withExtendedLifetime((x, cotangent, packed, input)) {
             forImages(n, buffers: sizes) { images, buffers in
-                /// Adds the weight (and bias) gradient of output rows y0 ..< y0 + rows, cotangent g [O, rows, OW].
-                func weightGradient(_ g: UnsafeMutablePointer<Float>, rows y0: Int, _ rows: Int) {
+                /// Adds the weight (and bias) gradient of output rows y0 ..< y0 + rows of `image`, cotangent g [O, rows, OW],
+                /// from the rows of the padded input they read.
+                func weightGradient(_ g: UnsafeMutablePointer<Float>, image: Int, rows y0: Int, _ rows: Int) {
                     let biasLanes = db == nil ? nil : buffers[2] + c * 9 * o32
-                    let image = buffers[0] + y0 * wp
+                    apus_pad_rows_f32(x.pointer(Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
+                                      Int64(geometry.padH), Int64(geometry.padW), Int64(y0), Int64(rows + 2), Int64(wp), buffers[0])
                     if c <= DirectConv.fewChannels {
-                        apus_conv3x3_wgrad_lanes_f32(image, Int64(c), Int64(hp), Int64(wp), g, Int64(o), Int64(rows), Int64(ow), buffers[2], biasLanes)
+                        apus_conv3x3_wgrad_lanes_f32(buffers[0], Int64(c), Int64(rows + 2), Int64(wp), g, Int64(o), Int64(rows), Int64(ow), buffers[2], biasLanes)
                     } else {
-                        apus_conv3x3_direct_wgrad_f32(image, Int64(c), Int64(hp), Int64(wp), g, Int64(o), Int64(rows), Int64(ow), buffers[1], buffers[2], biasLanes)
+                        apus_conv3x3_direct_wgrad_f32(buffers[0], Int64(c), Int64(rows + 2), Int64(wp), g, Int64(o), Int64(rows), Int64(ow), buffers[1], buffers[2], biasLanes)
                     }
                 }
                 /// dx rows y0 ..< y0 + rows of `image` from the padded cotangent [O, planeRows, GW] at `padded`.
@@ -188,8 +190,6 @@ enum DirectConv {
                                             nil, 0, Int64(rows), Int64(width), Int64(h * width), input.dx.pointer(Float.self) + image * c * h * width + y0 * width)
                 }
                 for image in images {
-                    apus_pad_image_f32(x.pointer(Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
-                                       Int64(geometry.padH), Int64(geometry.padW), Int64(hp), Int64(wp), buffers[0])
                     let g: UnsafeMutablePointer<Float>
                     switch cotangent {
                     case .dense(let tensor):
@@ -206,7 +206,7 @@ enum DirectConv {
                             for y0 in stride(from: 0, to: oh, by: strip) {
                                 let rows = Swift.min(strip, oh - y0)
                                 scatter(y0 / 2, (y0 + rows) / 2, into: g)
-                                weightGradient(g, rows: y0, rows)
+                                weightGradient(g, image: image, rows: y0, rows)
                                 guard input != nil else { continue }
                                 // The strip padded by one zero row and column all round, then the halo
                                 // rows: the bottom row of the pooled row above, the top row of the one below.
@@ -225,7 +225,7 @@ enum DirectConv {
                         apus_maxpool_scatter_f32(gp, ip, mp, Int64(o), Int64(oh), Int64(ow), Int64(ph), Int64(pw),
                                                  pool.tilesTwoByTwo(height: oh, width: ow) ? 1 : 0, g)
                     }
-                    weightGradient(g, rows: 0, oh)
+                    weightGradient(g, image: image, rows: 0, oh)
                     if input != nil {
                         let padded = buffers[scattered ? 4 : 3]
                         apus_pad_image_f32(g, Int64(o), Int64(oh), Int64(ow), Int64(cotangentPadding.0), Int64(cotangentPadding.1), Int64(gh), Int64(gw), padded)

@@ -196,6 +196,10 @@ void apus_maxpool_scatter_rows_f32(const float *g, const int32_t *idx, const flo
 /// past a row's end).
 void apus_pad_image_f32(const float *x, int64_t c, int64_t h, int64_t w, int64_t ph, int64_t pw,
                         int64_t hp, int64_t wp, float *xp);
+/// Rows r0 ..< r0 + rows of that padded image (zero rows above and below x), into xp [C, rows, WP]:
+/// the input of a strip of output rows.
+void apus_pad_rows_f32(const float *x, int64_t c, int64_t h, int64_t w, int64_t ph, int64_t pw,
+                       int64_t r0, int64_t rows, int64_t wp, float *xp);
 /// Weights [O, C, 3, 3] (or, with flip, [C, O, 3, 3] rotated by 180°: the input gradient) packed
 /// for the forward kernel: [ceil(O/8), C, 9, 8], zero-filled past O.
 void apus_pack_conv3x3_weights_f32(const float *w, int64_t o, int64_t c, int flip, float *packed);
