@@ -157,7 +157,7 @@ APUS_VARIANTS(apus_conv3x3_direct_f32, (const float *xp, int64_t c, int64_t hp, 
     (xp, c, hp, wp, packed, o, bias, relu, oh, ow, y_plane, y))
 
 APUS_INLINE void apus_conv3x3_direct_wgrad_f32_body(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
-    int64_t o, int64_t oh, int64_t ow, float *gt, float *acc, float *bias_acc) {
+    int64_t g_row, int64_t g_plane, int64_t o, int64_t oh, int64_t ow, float *gt, float *acc, float *bias_acc) {
     const int64_t o32 = (o + 31) / 32 * 32;
     int64_t strip = WGRAD_STRIP_ELEMENTS / (ow * o32);
     if (strip < 1) strip = 1;
@@ -165,14 +165,16 @@ APUS_INLINE void apus_conv3x3_direct_wgrad_f32_body(const float *xp, int64_t c, 
         int64_t rows = oh - oy0 < strip ? oh - oy0 : strip, pixels = rows * ow;
         // This strip of the output gradient, transposed to [pixel, channel] (channels padded to
         // 32) in 16 × 16 blocks held in registers: 16 channel loads and 16 pixel stores each.
-        const float *gs = g + oy0 * ow;
-        for (int64_t p0 = 0; p0 < pixels; p0 += 16) {
-            const int64_t n = pixels - p0 < 16 ? pixels - p0 : 16;
+        // Blocks run along pixels of the flattened strip when its rows are contiguous, else along each row.
+        const int64_t run = g_row == ow ? pixels : ow;
+        for (int64_t p0 = 0, n; p0 < pixels; p0 += n) {
+            n = run - p0 % run < 16 ? run - p0 % run : 16;
+            const float *gs = g + (oy0 + p0 / run) * g_row + p0 % run;
             for (int64_t oi0 = 0; oi0 < o32; oi0 += 16) {
                 apus_v16 r[16];
 #pragma unroll
                 for (int i = 0; i < 16; i++) {
-                    r[i] = oi0 + i < o ? load_first(gs + (oi0 + i) * oh * ow + p0, n) : (apus_v16)0;
+                    r[i] = oi0 + i < o ? load_first(gs + (oi0 + i) * g_plane, n) : (apus_v16)0;
                     if (bias_acc && oi0 + i < o) {   // lane-wise partial sums: no serial chain of additions
                         apus_v16 lanes = load16(bias_acc + 16 * (oi0 + i)) + r[i];
                         memcpy(bias_acc + 16 * (oi0 + i), &lanes, sizeof lanes);
@@ -208,7 +210,8 @@ APUS_INLINE void apus_conv3x3_direct_wgrad_f32_body(const float *xp, int64_t c, 
     }
 }
 APUS_VARIANTS(apus_conv3x3_direct_wgrad_f32, (const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
-    int64_t o, int64_t oh, int64_t ow, float *gt, float *acc, float *bias_acc), (xp, c, hp, wp, g, o, oh, ow, gt, acc, bias_acc))
+    int64_t g_row, int64_t g_plane, int64_t o, int64_t oh, int64_t ow, float *gt, float *acc, float *bias_acc),
+    (xp, c, hp, wp, g, g_row, g_plane, o, oh, ow, gt, acc, bias_acc))
 
 // The weight gradient for few input channels (C ≤ 4, an RGB image), where transposing the
 // cotangent would cost more than the few FMAs it feeds: vectors run along 16 output pixels of a
@@ -216,7 +219,7 @@ APUS_VARIANTS(apus_conv3x3_direct_wgrad_f32, (const float *xp, int64_t c, int64_
 // of rows (per 16 pixels: 3 cotangent and 9 input loads feed 27 FMAs), then are summed across
 // lanes. Same accumulators as the kernel above ([C, 9, O32] += sums; bias [O, 16] += lane sums).
 APUS_INLINE void apus_conv3x3_wgrad_lanes_f32_body(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
-    int64_t o, int64_t oh, int64_t ow, float *acc, float *bias_acc) {
+    int64_t g_row, int64_t g_plane, int64_t o, int64_t oh, int64_t ow, float *acc, float *bias_acc) {
     const int64_t o32 = (o + 31) / 32 * 32;
     int64_t strip = 131072 / (o * ow);   // the strip's cotangent, every channel: ≈ 512 KB, in L2
     if (strip < 1) strip = 1;
@@ -226,12 +229,12 @@ APUS_INLINE void apus_conv3x3_wgrad_lanes_f32_body(const float *xp, int64_t c, i
             for (int64_t oi = 0; oi < o; oi++) {
                 apus_v16 lanes = load16(bias_acc + 16 * oi);
                 for (int64_t r = 0; r < rows; r++)
-                    for (int64_t ox = 0; ox < ow; ox += 16) lanes += load_first(g + (oi * oh + oy0 + r) * ow + ox, ow - ox);
+                    for (int64_t ox = 0; ox < ow; ox += 16) lanes += load_first(g + oi * g_plane + (oy0 + r) * g_row + ox, ow - ox);
                 memcpy(bias_acc + 16 * oi, &lanes, sizeof lanes);
             }
         for (int64_t o0 = 0; o0 < o; o0 += 3) {
             const int64_t k = o - o0 < 3 ? o - o0 : 3;   // channels of this block; missing ones repeat the last, unused
-            const float *g0 = g + (o0 * oh + oy0) * ow, *g1 = k > 1 ? g0 + oh * ow : g0, *g2 = k > 2 ? g1 + oh * ow : g1;
+            const float *g0 = g + o0 * g_plane + oy0 * g_row, *g1 = k > 1 ? g0 + g_plane : g0, *g2 = k > 2 ? g1 + g_plane : g1;
             for (int64_t ci = 0; ci < c; ci++) {
                 apus_v16 a0[9], a1[9], a2[9];
 #pragma unroll
@@ -240,8 +243,8 @@ APUS_INLINE void apus_conv3x3_wgrad_lanes_f32_body(const float *xp, int64_t c, i
                     const float *x0 = xp + (ci * hp + oy0 + r) * wp;
                     for (int64_t ox = 0; ox < ow; ox += 16) {
                         const int64_t n = ow - ox < 16 ? ow - ox : 16;
-                        const apus_v16 v0 = load_first(g0 + r * ow + ox, n), v1 = load_first(g1 + r * ow + ox, n),
-                                       v2 = load_first(g2 + r * ow + ox, n);
+                        const apus_v16 v0 = load_first(g0 + r * g_row + ox, n), v1 = load_first(g1 + r * g_row + ox, n),
+                                       v2 = load_first(g2 + r * g_row + ox, n);
 #pragma unroll
                         for (int ky = 0; ky < 3; ky++)
 #pragma unroll
@@ -265,7 +268,8 @@ APUS_INLINE void apus_conv3x3_wgrad_lanes_f32_body(const float *xp, int64_t c, i
     }
 }
 APUS_VARIANTS(apus_conv3x3_wgrad_lanes_f32, (const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
-    int64_t o, int64_t oh, int64_t ow, float *acc, float *bias_acc), (xp, c, hp, wp, g, o, oh, ow, acc, bias_acc))
+    int64_t g_row, int64_t g_plane, int64_t o, int64_t oh, int64_t ow, float *acc, float *bias_acc),
+    (xp, c, hp, wp, g, g_row, g_plane, o, oh, ow, acc, bias_acc))
 
 void apus_conv3x3_wgrad_finish_f32(const float *acc, int64_t o, int64_t c, float *dw) {
     const int64_t o32 = (o + 31) / 32 * 32;

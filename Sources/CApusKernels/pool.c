@@ -110,17 +110,17 @@ DEFINE_POOL(double, f64)
 
 
 // One output row of a 2×2-tiled max-pool scatter: each window's four input positions get the
-// (masked) cotangent at its recorded maximum and zeros elsewhere; rows d0 = d and d1 = d + w.
+// (masked) cotangent at its recorded maximum and zeros elsewhere; rows d0 = d and d1 = d + ld.
 #define SCATTER_ROW_SCALAR(T, SUF)                                                             \
     APUS_INLINE void scatter_row_scalar_##SUF(const T *g, const int32_t *idx, const T *mask,   \
-        int32_t row, int32_t w, int64_t from, int64_t ow, T *d) {                              \
+        int32_t row, int32_t w, int64_t from, int64_t ow, T *d, int64_t ld) {                  \
         for (int64_t ox = from; ox < ow; ox++) {                                               \
             T v = mask && !(mask[ox] > 0) ? (T)0 : g[ox];                                      \
             int32_t q = idx[ox] - row - 2 * (int32_t)ox;   /* 0, 1, w or w + 1 */              \
             d[2 * ox] = q == 0 ? v : (T)0;                                                     \
             d[2 * ox + 1] = q == 1 ? v : (T)0;                                                 \
-            d[w + 2 * ox] = q == w ? v : (T)0;                                                 \
-            d[w + 2 * ox + 1] = q == w + 1 ? v : (T)0;                                         \
+            d[ld + 2 * ox] = q == w ? v : (T)0;                                                \
+            d[ld + 2 * ox + 1] = q == w + 1 ? v : (T)0;                                        \
         }                                                                                      \
     }
 SCATTER_ROW_SCALAR(float, f32)
@@ -132,7 +132,7 @@ typedef int32_t pool_i16 __attribute__((ext_vector_type(16)));
 
 // Float32: 16 windows at a time, the two output rows built by interleaving lanes.
 APUS_INLINE void scatter_row_f32(const float *g, const int32_t *idx, const float *mask, int32_t row, int32_t w,
-                                 int64_t ow, float *d) {
+                                 int64_t ow, float *d, int64_t ld) {
     const pool_i16 lane = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
     int64_t ox = 0;
     for (; ox + 16 <= ow; ox += 16) {
@@ -148,14 +148,14 @@ APUS_INLINE void scatter_row_f32(const float *g, const int32_t *idx, const float
         pool_v32 bottom = __builtin_shufflevector(e2, e3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
                                                   8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
         memcpy(d + 2 * ox, &top, sizeof top);
-        memcpy(d + w + 2 * ox, &bottom, sizeof bottom);
+        memcpy(d + ld + 2 * ox, &bottom, sizeof bottom);
     }
-    scatter_row_scalar_f32(g, idx, mask, row, w, ox, ow, d);
+    scatter_row_scalar_f32(g, idx, mask, row, w, ox, ow, d, ld);
 }
 
 APUS_INLINE void scatter_row_f64(const double *g, const int32_t *idx, const double *mask, int32_t row, int32_t w,
-                                 int64_t ow, double *d) {
-    scatter_row_scalar_f64(g, idx, mask, row, w, 0, ow, d);
+                                 int64_t ow, double *d, int64_t ld) {
+    scatter_row_scalar_f64(g, idx, mask, row, w, 0, ow, d, ld);
 }
 
 // One output row of 2×2, stride-2 max pooling with indices, from input rows r0 and r1 = r0 + w
@@ -244,7 +244,7 @@ APUS_INLINE void pool_row_2x2_f64(const double *r0, const double *r1, int32_t ro
             if (tiled) { /* 2×2 windows tiling the plane: write each element once */           \
                 for (int64_t oy = 0; oy < oh; oy++)                                            \
                     scatter_row_##SUF(gp + oy * ow, ip + oy * ow, mp ? mp + oy * ow : 0,       \
-                                      (int32_t)(2 * oy * w), (int32_t)w, ow, d + 2 * oy * w);  \
+                                      (int32_t)(2 * oy * w), (int32_t)w, ow, d + 2 * oy * w, w); \
                 continue;                                                                      \
             }                                                                                  \
             for (int64_t i = 0; i < h * w; i++) d[i] = (T)0;                                   \
@@ -258,19 +258,21 @@ APUS_INLINE void pool_row_2x2_f64(const double *r0, const double *r1, int32_t ro
 DEFINE_POOL_INDICES(float, f32)
 DEFINE_POOL_INDICES(double, f64)
 
-// Rows 2·py0 ..< 2·py1 of every plane of the tiled 2×2 scatter above, into dx [planes, 2·(py1 − py0), w]:
-// a strip small enough to stay in cache while a kernel reads it.
+// Rows 2·py0 ..< 2·py1 of every plane of the tiled 2×2 scatter above, into dx: row r of plane p at
+// dx + p·plane + r·ld. A strip small enough to stay in cache while a kernel reads it, possibly
+// inside a padded buffer.
 APUS_INLINE void apus_maxpool_scatter_rows_f32_body(const float *g, const int32_t *idx, const float *mask, int64_t planes,
-    int64_t w, int64_t oh, int64_t ow, int64_t py0, int64_t py1, float *dx) {
+    int64_t w, int64_t oh, int64_t ow, int64_t py0, int64_t py1, int64_t ld, int64_t plane, float *dx) {
     for (int64_t p = 0; p < planes; p++)
         for (int64_t oy = py0; oy < py1; oy++) {
             const int64_t at = p * oh * ow + oy * ow;
             scatter_row_f32(g + at, idx + at, mask ? mask + at : 0, (int32_t)(2 * oy * w), (int32_t)w, ow,
-                            dx + (p * 2 * (py1 - py0) + 2 * (oy - py0)) * w);
+                            dx + p * plane + 2 * (oy - py0) * ld, ld);
         }
 }
 APUS_VARIANTS(apus_maxpool_scatter_rows_f32, (const float *g, const int32_t *idx, const float *mask, int64_t planes, int64_t w,
-    int64_t oh, int64_t ow, int64_t py0, int64_t py1, float *dx), (g, idx, mask, planes, w, oh, ow, py0, py1, dx))
+    int64_t oh, int64_t ow, int64_t py0, int64_t py1, int64_t ld, int64_t plane, float *dx),
+    (g, idx, mask, planes, w, oh, ow, py0, py1, ld, plane, dx))
 
 // Pooled rows py0 ..< py1 of every plane of 2×2, stride-2 max pooling with indices, from a strip
 // x [planes, 2·(py1 − py0), w] of the input rows 2·py0 ..< 2·py1: into y and idx [planes, oh, ow],

@@ -256,12 +256,13 @@ private struct DescentStep: ParameterUpdateOp {
     }
 
     /// A layer that needs its input gradient: the pooled cotangent is scattered a strip of rows at
-    /// a time (64 channels × 58 columns: strips of 34, 34 and 2 rows), and each strip's input
-    /// gradient reads it padded with halo rows scattered from the neighbouring pooled rows.
+    /// a time (64 channels × 58 columns: strips of 34, 34 and 2 rows; × 522 columns: strips of 2),
+    /// and each strip's input gradient reads it padded with halo rows scattered from the
+    /// neighbouring pooled rows (3 input channels: the weight gradient's kernel for few channels).
     /// Paddings 0 and 2 keep whole images.
     @Test func inputGradientThroughPoolingRunsInStrips() throws {
-        for (outputs, padding, height, width) in [(64, 1, 70, 58), (6, 0, 10, 14), (6, 2, 8, 12)] {
-            let weight = Tensor.normal([outputs, 8, 3, 3], generator: RandomGenerator(seed: 23)).requiringGrad()
+        for (outputs, channels, padding, height, width) in [(64, 8, 1, 70, 58), (64, 3, 1, 70, 58), (64, 8, 1, 8, 522), (6, 8, 0, 10, 14), (6, 8, 2, 8, 12)] {
+            let weight = Tensor.normal([outputs, channels, 3, 3], generator: RandomGenerator(seed: 23)).requiringGrad()
             let bias = Tensor.normal([outputs], generator: RandomGenerator(seed: 24)).requiringGrad()
             let body: ([Tensor]) -> [Tensor] = { xs in
                 let x = xs[0].requiringGrad()
@@ -269,7 +270,7 @@ private struct DescentStep: ParameterUpdateOp {
                 return [y] + gradients(of: (y * xs[1]).sum(), wrt: [x, weight, bias])
             }
             let f = compile(body)
-            let x = Tensor.normal([2, 8, height, width], generator: RandomGenerator(seed: 25))
+            let x = Tensor.normal([2, channels, height, width], generator: RandomGenerator(seed: 25))
             let (oh, ow) = (height + 2 * padding - 2, width + 2 * padding - 2)
             let r = Tensor.normal([2, outputs, oh / 2, ow / 2], generator: RandomGenerator(seed: 26))
             let names = try f.graph(for: [x.spec, r.spec]).nodes.map(\.op.name)

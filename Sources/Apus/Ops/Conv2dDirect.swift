@@ -151,36 +151,42 @@ enum DirectConv {
         let cotangentPadding = (2 - geometry.padH, 2 - geometry.padW)
         let (gh, gw) = paddedSize(height: oh, width: ow, outputWidth: width, padding: cotangentPadding)
         let o32 = (o + 31) / 32 * 32, accumulatorElements = c * 9 * o32 + 16 * o
-        // A scattered cotangent is made and read a strip of rows at a time, in cache. The input
-        // gradient of a strip (for "same" padding) reads the strip's padded cotangent, with one
-        // halo row above and below scattered again from the neighbouring pooled rows.
+        // A scattered cotangent is made and read a strip of rows at a time, in cache. For the input
+        // gradient (with "same" padding) each strip is scattered into a zero-bordered buffer
+        // together with the pooled rows above and below it, which give the halo rows it reads.
         var strip = oh
         if case let .scattered(_, _, _, pool) = cotangent, pool.tilesTwoByTwo(height: oh, width: ow),
            input == nil || (geometry.padH == 1 && geometry.padW == 1) {
             strip = Swift.min(oh, Swift.max(2, stripElements / Swift.max(1, o * ow) / 2 * 2))
         }
         let scattered: Bool = { if case .scattered = cotangent { return true } else { return false } }()
+        let paddedStrips = strip < oh && input != nil, stripRows = strip + 4
         let packed = input.map { pack($0.w, outputs: c, inputs: o, flip: true) }
-        // Per part: the padded image, the weight kernel's transposed strip, the accumulators
-        // ([C, 9, O32] weights, then [O, 16] bias lane sums), one scattered cotangent image (or
-        // strip), the padded cotangent image (or strip) for the input gradient, and, for strips
-        // with an input gradient, two scattered rows per plane (the halo rows' pooled row).
+        // Per part: the padded input rows, the weight kernel's transposed strip, the accumulators
+        // ([C, 9, O32] weights, then [O, 16] bias lane sums); then either the padded cotangent strip
+        // [O, strip + 4, GW] (zero borders) or the scattered cotangent image or strip [O, strip, OW]
+        // and the padded cotangent image [O, GH, GW] for the input gradient.
         var sizes: [(elements: Int, zeroed: Bool)] = [(c * (strip + 2) * wp, false), (Swift.max(65536, ow * o32), false), (accumulatorElements, true)]
-        if scattered { sizes.append((o * strip * ow, false)) }
-        if input != nil { sizes.append((o * (strip < oh ? strip + 2 : gh) * gw, false)) }
-        if input != nil && strip < oh { sizes.append((o * 2 * ow, false)) }
+        if paddedStrips {
+            sizes.append((o * stripRows * gw, true))
+        } else {
+            if scattered { sizes.append((o * strip * ow, false)) }
+            if input != nil { sizes.append((o * gh * gw, false)) }
+        }
         let buffers = withExtendedLifetime((x, cotangent, packed, input)) {
             forImages(n, buffers: sizes) { images, buffers in
-                /// Adds the weight (and bias) gradient of output rows y0 ..< y0 + rows of `image`, cotangent g [O, rows, OW],
-                /// from the rows of the padded input they read.
-                func weightGradient(_ g: UnsafeMutablePointer<Float>, image: Int, rows y0: Int, _ rows: Int) {
+                /// Adds the weight (and bias) gradient of output rows y0 ..< y0 + rows of `image`, from the padded input
+                /// rows they read and their cotangent g (row r of channel o at g + o·planeStride + r·rowStride).
+                func weightGradient(_ g: UnsafeMutablePointer<Float>, rowStride: Int, planeStride: Int, image: Int, rows y0: Int, _ rows: Int) {
                     let biasLanes = db == nil ? nil : buffers[2] + c * 9 * o32
                     apus_pad_rows_f32(x.pointer(Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
                                       Int64(geometry.padH), Int64(geometry.padW), Int64(y0), Int64(rows + 2), Int64(wp), buffers[0])
                     if c <= DirectConv.fewChannels {
-                        apus_conv3x3_wgrad_lanes_f32(buffers[0], Int64(c), Int64(rows + 2), Int64(wp), g, Int64(o), Int64(rows), Int64(ow), buffers[2], biasLanes)
+                        apus_conv3x3_wgrad_lanes_f32(buffers[0], Int64(c), Int64(rows + 2), Int64(wp), g, Int64(rowStride), Int64(planeStride),
+                                                     Int64(o), Int64(rows), Int64(ow), buffers[2], biasLanes)
                     } else {
-                        apus_conv3x3_direct_wgrad_f32(buffers[0], Int64(c), Int64(rows + 2), Int64(wp), g, Int64(o), Int64(rows), Int64(ow), buffers[1], buffers[2], biasLanes)
+                        apus_conv3x3_direct_wgrad_f32(buffers[0], Int64(c), Int64(rows + 2), Int64(wp), g, Int64(rowStride), Int64(planeStride),
+                                                      Int64(o), Int64(rows), Int64(ow), buffers[1], buffers[2], biasLanes)
                     }
                 }
                 /// dx rows y0 ..< y0 + rows of `image` from the padded cotangent [O, planeRows, GW] at `padded`.
@@ -198,34 +204,35 @@ enum DirectConv {
                         g = buffers[3]
                         let (ph, pw) = (pooled.shape[2], pooled.shape[3]), offset = image * o * ph * pw
                         let (gp, ip, mp) = (pooled.pointer(Float.self) + offset, indices.pointer(Int32.self) + offset, mask.map { $0.pointer(Float.self) + offset })
-                        /// Scattered output rows 2·py0 ..< 2·py1, into `into` [O, 2·(py1 − py0), OW].
-                        func scatter(_ py0: Int, _ py1: Int, into: UnsafeMutablePointer<Float>) {
-                            apus_maxpool_scatter_rows_f32(gp, ip, mp, Int64(o), Int64(ow), Int64(ph), Int64(pw), Int64(py0), Int64(py1), into)
+                        /// Output rows 2·py0 ..< 2·py1, scattered to `into` (row r of channel o at into + o·planeStride + r·rowStride).
+                        func scatter(_ py0: Int, _ py1: Int, into: UnsafeMutablePointer<Float>, rowStride: Int, planeStride: Int) {
+                            apus_maxpool_scatter_rows_f32(gp, ip, mp, Int64(o), Int64(ow), Int64(ph), Int64(pw), Int64(py0), Int64(py1),
+                                                          Int64(rowStride), Int64(planeStride), into)
                         }
-                        if strip < oh {
-                            for y0 in stride(from: 0, to: oh, by: strip) {
-                                let rows = Swift.min(strip, oh - y0)
-                                scatter(y0 / 2, (y0 + rows) / 2, into: g)
-                                weightGradient(g, image: image, rows: y0, rows)
-                                guard input != nil else { continue }
-                                // The strip padded by one zero row and column all round, then the halo
-                                // rows: the bottom row of the pooled row above, the top row of the one below.
-                                let (padded, halo) = (buffers[4], buffers[5])
-                                apus_pad_image_f32(g, Int64(o), Int64(rows), Int64(ow), 1, 1, Int64(rows + 2), Int64(gw), padded)
-                                for (row, pooledRow, haloRow) in [(0, y0 / 2 - 1, 1), (rows + 1, (y0 + rows) / 2, 0)] where 0 <= pooledRow && pooledRow < ph {
-                                    scatter(pooledRow, pooledRow + 1, into: halo)
-                                    for plane in 0..<o {
-                                        (padded + (plane * (rows + 2) + row) * gw + 1).update(from: halo + (plane * 2 + haloRow) * ow, count: ow)
-                                    }
-                                }
-                                inputGradient(padded, planeRows: rows + 2, image: image, rows: y0, rows)
+                        guard strip < oh else {
+                            apus_maxpool_scatter_f32(gp, ip, mp, Int64(o), Int64(oh), Int64(ow), Int64(ph), Int64(pw),
+                                                     pool.tilesTwoByTwo(height: oh, width: ow) ? 1 : 0, g)
+                            break
+                        }
+                        for y0 in stride(from: 0, to: oh, by: strip) {
+                            let rows = Swift.min(strip, oh - y0)
+                            guard paddedStrips else {
+                                scatter(y0 / 2, (y0 + rows) / 2, into: g, rowStride: ow, planeStride: rows * ow)
+                                weightGradient(g, rowStride: ow, planeStride: rows * ow, image: image, rows: y0, rows)
+                                continue
                             }
-                            continue
+                            // Row j of each plane is output row y0 − 2 + j, from column 1; rows outside the image are zero.
+                            let (first, last) = (Swift.max(0, y0 / 2 - 1), Swift.min(ph, (y0 + rows) / 2 + 1))
+                            scatter(first, last, into: g + (2 * (first - y0 / 2 + 1)) * gw + 1, rowStride: gw, planeStride: stripRows * gw)
+                            for row in (y0 == 0 ? [0, 1] : []) + (y0 + rows == oh ? [rows + 2, rows + 3] : []) {
+                                for plane in 0..<o { (g + (plane * stripRows + row) * gw).update(repeating: 0, count: gw) }
+                            }
+                            weightGradient(g + 2 * gw + 1, rowStride: gw, planeStride: stripRows * gw, image: image, rows: y0, rows)
+                            inputGradient(g + gw, planeRows: stripRows, image: image, rows: y0, rows)
                         }
-                        apus_maxpool_scatter_f32(gp, ip, mp, Int64(o), Int64(oh), Int64(ow), Int64(ph), Int64(pw),
-                                                 pool.tilesTwoByTwo(height: oh, width: ow) ? 1 : 0, g)
+                        continue
                     }
-                    weightGradient(g, image: image, rows: 0, oh)
+                    weightGradient(g, rowStride: ow, planeStride: oh * ow, image: image, rows: 0, oh)
                     if input != nil {
                         let padded = buffers[scattered ? 4 : 3]
                         apus_pad_image_f32(g, Int64(o), Int64(oh), Int64(ow), Int64(cotangentPadding.0), Int64(cotangentPadding.1), Int64(gh), Int64(gw), padded)

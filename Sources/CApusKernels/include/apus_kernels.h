@@ -187,9 +187,10 @@ void apus_maxpool_scatter_f32(const float *g, const int32_t *idx, const float *m
                               int64_t oh, int64_t ow, int tiled, float *dx);
 void apus_maxpool_scatter_f64(const double *g, const int32_t *idx, const double *mask, int64_t planes, int64_t h, int64_t w,
                               int64_t oh, int64_t ow, int tiled, double *dx);
-/// Rows 2·py0 ..< 2·py1 of each plane of the tiled scatter, into dx [planes, 2·(py1 − py0), w].
+/// Rows 2·py0 ..< 2·py1 of each plane of the tiled scatter, into dx: row r of plane p at
+/// dx + p·plane + r·ld (ld ≥ w; dense [planes, 2·(py1 − py0), w] with ld = w, plane = 2·(py1 − py0)·w).
 void apus_maxpool_scatter_rows_f32(const float *g, const int32_t *idx, const float *mask, int64_t planes, int64_t w,
-                                   int64_t oh, int64_t ow, int64_t py0, int64_t py1, float *dx);
+                                   int64_t oh, int64_t ow, int64_t py0, int64_t py1, int64_t ld, int64_t plane, float *dx);
 
 /// Direct 3×3 convolution (stride 1, no dilation, one group; conv_direct.c). Images are first
 /// copied into a zero-padded buffer xp [C, HP, WP] with WP ≥ OW + 18 (vector loads may run
@@ -207,16 +208,17 @@ void apus_pack_conv3x3_weights_f32(const float *w, int64_t o, int64_t c, int fli
 /// of y starts at y + o·y_plane (y_plane = OH·OW, or more when y is a strip of rows of a taller image).
 void apus_conv3x3_direct_f32(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *packed,
                              int64_t o, const float *bias, int relu, int64_t oh, int64_t ow, int64_t y_plane, float *y);
-/// acc [C, 9, O32] += the weight gradient of one image (g [O, OH, OW]; O32 = O rounded up to 32),
+/// acc [C, 9, O32] += the weight gradient of one image (g [O, OH, OW], row y of channel o at
+/// g + o·g_plane + y·g_row: dense with g_row = OW, g_plane = OH·OW; O32 = O rounded up to 32),
 /// using gt (at least max(65536, OW·O32) floats) as scratch; bias_acc [O, 16] (may be NULL) += g
 /// summed over the image's pixels, as 16 lane-wise partial sums per channel.
-void apus_conv3x3_direct_wgrad_f32(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
-                                   int64_t o, int64_t oh, int64_t ow, float *gt, float *acc, float *bias_acc);
+void apus_conv3x3_direct_wgrad_f32(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g, int64_t g_row,
+                                   int64_t g_plane, int64_t o, int64_t oh, int64_t ow, float *gt, float *acc, float *bias_acc);
 /// The same accumulation for images of few channels (C ≤ 4), with vectors along the pixels and no
 /// scratch: acc [C, 9, O32] += the weight gradient of one image, bias_acc [O, 16] (may be NULL)
 /// += g's lane-wise pixel sums.
-void apus_conv3x3_wgrad_lanes_f32(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
-    int64_t o, int64_t oh, int64_t ow, float *acc, float *bias_acc);
+void apus_conv3x3_wgrad_lanes_f32(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g, int64_t g_row,
+                                  int64_t g_plane, int64_t o, int64_t oh, int64_t ow, float *acc, float *bias_acc);
 /// dw [O, C, 3, 3] += acc [C, 9, O32] transposed.
 void apus_conv3x3_wgrad_finish_f32(const float *acc, int64_t o, int64_t c, float *dw);
 
