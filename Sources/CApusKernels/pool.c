@@ -249,7 +249,7 @@ APUS_INLINE void pool_row_2x2_f64(const double *r0, const double *r1, int32_t ro
             }                                                                                  \
             for (int64_t i = 0; i < h * w; i++) d[i] = (T)0;                                   \
             for (int64_t j = 0; j < oh * ow; j++)                                              \
-                if (!mp || mp[j] > 0) d[ip[j]] += gp[j];                                       \
+                if ((!mp || mp[j] > 0) && ip[j] >= 0) d[ip[j]] += gp[j];   /* −1: a masked window */ \
         }                                                                                      \
     }                                                                                          \
     APUS_VARIANTS(apus_maxpool_scatter_##SUF, (const T *g, const int32_t *idx, const T *mask, int64_t planes, \
@@ -278,13 +278,15 @@ APUS_VARIANTS(apus_maxpool_scatter_rows_f32, (const float *g, const int32_t *idx
 // x [planes, 2·(py1 − py0), w] of the input rows 2·py0 ..< 2·py1: into y and idx [planes, oh, ow],
 // indices within the whole input plane, as apus_maxpool_indices_f32 writes them.
 APUS_INLINE void apus_maxpool_rows_f32_body(const float *x, int64_t planes, int64_t w, int64_t oh, int64_t ow,
-    int64_t py0, int64_t py1, float *y, int32_t *idx) {
+    int64_t py0, int64_t py1, int mask_nonpositive, float *y, int32_t *idx) {
     for (int64_t p = 0; p < planes; p++)
         for (int64_t oy = py0; oy < py1; oy++) {
             const float *r0 = x + (p * 2 * (py1 - py0) + 2 * (oy - py0)) * w;
             const int64_t at = p * oh * ow + oy * ow;
             pool_row_2x2_f32(r0, r0 + w, (int32_t)(2 * oy * w), (int32_t)w, ow, y + at, idx + at);
+            if (mask_nonpositive)
+                for (int64_t ox = 0; ox < ow; ox++) idx[at + ox] = y[at + ox] > 0 ? idx[at + ox] : -1;
         }
 }
 APUS_VARIANTS(apus_maxpool_rows_f32, (const float *x, int64_t planes, int64_t w, int64_t oh, int64_t ow,
-    int64_t py0, int64_t py1, float *y, int32_t *idx), (x, planes, w, oh, ow, py0, py1, y, idx))
+    int64_t py0, int64_t py1, int mask_nonpositive, float *y, int32_t *idx), (x, planes, w, oh, ow, py0, py1, mask_nonpositive, y, idx))

@@ -4,7 +4,8 @@ extension Graph {
     /// A copy with every pass applied (what `compile` runs): common subexpressions merged,
     /// constants folded, dead code removed, max pools rewritten to keep indices, convolutions
     /// fused into the pooling that follows them, each convolution's backward pass fused into
-    /// one op (with the scatter that makes its cotangent), weight updates moved into the matrix
+    /// one op (with the scatter that makes its cotangent, its ReLU mask folded into the pooling's
+    /// indices), weight updates moved into the matrix
     /// products making their gradients, and elementwise chains fused.
     public func optimized() -> Graph {
         let graph = copy()
@@ -15,6 +16,7 @@ extension Graph {
         graph.eliminateDeadCode()
         graph.fuseConvolutionPooling()
         graph.fuseConvolutionBackward()
+        graph.foldReLUMasksIntoIndices()
         graph.fuseGradientUpdates()
         graph.eliminateDeadCode()
         graph.fuseElementwise()
@@ -172,6 +174,40 @@ extension Graph {
             if let scatter { removed.insert(scatter) }
         }
         replaceNodes(replaced, removing: removed)
+    }
+
+    /// Folds the ReLU mask of fused backward passes into the indices of the fused convolution +
+    /// ReLU + pooling that feeds them: when every reader of its indices is a masked
+    /// `Conv2dBackwardOp` whose mask is its pooled output, the pooling marks the windows whose
+    /// maximum is not positive with index −1 (`Conv2dMaxPoolOp.masksIndices`) and the backward
+    /// passes drop the mask, so they no longer read the pooled output (2×2 windows tiling the
+    /// convolution's output).
+    func foldReLUMasksIntoIndices() {
+        let outputSet = Set(outputs)
+        var readers: [Int: [Int]] = [:]
+        for (index, node) in nodes.enumerated() { for v in Set(node.inputs) { readers[v, default: []].append(index) } }
+        var replaced: [Int: Node] = [:]
+        for (index, node) in nodes.enumerated() {
+            guard let op = node.op as? Conv2dMaxPoolOp, op.relu, !op.masksIndices, node.outputs.count == 2,
+                  let shape = try? Conv2dBiasReLUOp(geometry: op.convolution, relu: true).outputSpecs(node.inputs.map { values[$0] })[0].shape,
+                  op.pool.tilesTwoByTwo(height: shape[2], width: shape[3]) else { continue }
+            let (pooled, indices) = (node.outputs[0], node.outputs[1])
+            let users = readers[indices, default: []]
+            guard !outputSet.contains(indices), !users.isEmpty, users.allSatisfy({ user in
+                guard let backward = nodes[user].op as? Conv2dBackwardOp, backward.masked else { return false }
+                return Array(nodes[user].inputs.suffix(2)) == [indices, pooled]
+            }) else { continue }
+            replaced[index] = Node(op: Conv2dMaxPoolOp(convolution: op.convolution, relu: true, pool: op.pool, masksIndices: true),
+                                   inputs: node.inputs, outputs: node.outputs)
+            for user in users {
+                let backward = nodes[user].op as! Conv2dBackwardOp
+                replaced[user] = Node(op: Conv2dBackwardOp(convolution: backward.convolution, weightShape: backward.weightShape,
+                                                           inputGradient: backward.inputGradient, withBias: backward.withBias,
+                                                           pool: backward.pool, masked: false),
+                                      inputs: Array(nodes[user].inputs.dropLast()), outputs: nodes[user].outputs)
+            }
+        }
+        replaceNodes(replaced, removing: [])
     }
 
     /// The index of the node that makes each value.

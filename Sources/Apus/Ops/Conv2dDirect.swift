@@ -100,7 +100,7 @@ enum DirectConv {
     /// so that it is still in L2 when it is pooled) and only the pooled output [N, O, PH, PW] and
     /// the indices reach memory.
     static func forwardPooled(x: Tensor, w: Tensor, bias: Tensor, relu: Bool, geometry: Conv2dGeometry, pool: PoolGeometry,
-                              convolutionShape: [Int], pooled: Tensor, indices: Tensor) {
+                              convolutionShape: [Int], pooled: Tensor, indices: Tensor, masksIndices: Bool = false) {
         let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, oh, ow) = (convolutionShape[1], convolutionShape[2], convolutionShape[3])
         let (ph, pw) = (pooled.shape[2], pooled.shape[3])
@@ -109,6 +109,7 @@ enum DirectConv {
         let packed = pack(w, outputs: o, inputs: c, flip: false)
         // 2×2 windows tiling the output: a strip of rows at a time, padded, convolved and pooled in cache.
         let tiled = pool.tilesTwoByTwo(height: oh, width: ow)
+        precondition(!masksIndices || tiled, "DirectConv.forwardPooled: masked indices need 2×2 windows tiling the output")
         let strip = tiled ? Swift.min(oh, Swift.max(2, stripElements / Swift.max(1, o * ow) / 2 * 2)) : oh
         withExtendedLifetime((x, packed, bias, pooled, indices)) {
             _ = forImages(n, buffers: [(c * (strip + 2) * wp, false), (o * strip * ow, false)]) { images, buffers in
@@ -121,7 +122,8 @@ enum DirectConv {
                         apus_conv3x3_direct_f32(buffers[0], Int64(c), Int64(rows + 2), Int64(wp), packed.pointer(Float.self), Int64(o),
                                                 bias.pointer(Float.self), relu ? 1 : 0, Int64(rows), Int64(ow), Int64(rows * ow), buffers[1])
                         if tiled {
-                            apus_maxpool_rows_f32(buffers[1], Int64(o), Int64(ow), Int64(ph), Int64(pw), Int64(y0 / 2), Int64((y0 + rows) / 2), y, at)
+                            apus_maxpool_rows_f32(buffers[1], Int64(o), Int64(ow), Int64(ph), Int64(pw), Int64(y0 / 2), Int64((y0 + rows) / 2),
+                                                  masksIndices ? 1 : 0, y, at)
                         } else {
                             apus_maxpool_indices_f32(buffers[1], Int64(o), Int64(oh), Int64(ow), kh, kw, sh, sw, pph, ppw, poh, pow, y, at)
                         }

@@ -15,10 +15,14 @@ public struct Conv2dMaxPoolOp: Operation {
     public let relu: Bool
     /// The pooling window.
     public let pool: PoolGeometry
+    /// Whether a window whose maximum is not positive gets index −1 (with ReLU and 2×2 windows
+    /// tiling the convolution's output): its gradient is zero, and a scatter through the indices
+    /// then needs no mask.
+    public let masksIndices: Bool
 
-    /// The convolution of `convolution` (+ bias, ReLU when `relu`) pooled by `pool`.
-    public init(convolution: Conv2dGeometry, relu: Bool, pool: PoolGeometry) {
-        (self.convolution, self.relu, self.pool) = (convolution, relu, pool)
+    /// The convolution of `convolution` (+ bias, ReLU when `relu`) pooled by `pool`; see `masksIndices`.
+    public init(convolution: Conv2dGeometry, relu: Bool, pool: PoolGeometry, masksIndices: Bool = false) {
+        (self.convolution, self.relu, self.pool, self.masksIndices) = (convolution, relu, pool, masksIndices)
     }
     public var name: String { relu ? "conv2dBiasReLUMaxPool" : "conv2dBiasMaxPool" }
     public var outputCount: Int { 2 }
@@ -39,7 +43,7 @@ public struct Conv2dMaxPoolOp: Operation {
         let pooled = Tensor(uninitialized: outputs[0].shape, dtype: outputs[0].dtype), indices = Tensor(uninitialized: outputs[1].shape, dtype: .int32)
         let convolutionShape = try! Conv2dBiasReLUOp(geometry: convolution, relu: relu).outputSpecs(inputs.map(\.spec))[0].shape
         DirectConv.forwardPooled(x: inputs[0].dense, w: inputs[1].dense, bias: inputs[2].dense, relu: relu, geometry: convolution, pool: pool,
-                                 convolutionShape: convolutionShape, pooled: pooled, indices: indices)
+                                 convolutionShape: convolutionShape, pooled: pooled, indices: indices, masksIndices: masksIndices)
         return [pooled, indices]
     }
 }

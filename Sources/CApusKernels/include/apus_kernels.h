@@ -177,11 +177,13 @@ void apus_maxpool_indices_f64(const double *x, int64_t planes, int64_t h, int64_
                               int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, double *y, int32_t *idx);
 /// Pooled rows py0 ..< py1 of each plane of 2×2, stride-2 max pooling with indices, from the strip
 /// x [planes, 2·(py1 − py0), w] of input rows 2·py0 ..< 2·py1, into y and idx [planes, oh, ow]
-/// (indices within the whole input plane).
+/// (indices within the whole input plane; with mask_nonpositive, −1 where the maximum is not
+/// positive: a scatter writes zeros for that window, as a ReLU mask would).
 void apus_maxpool_rows_f32(const float *x, int64_t planes, int64_t w, int64_t oh, int64_t ow,
-                           int64_t py0, int64_t py1, float *y, int32_t *idx);
+                           int64_t py0, int64_t py1, int mask_nonpositive, float *y, int32_t *idx);
 /// dx [planes, h, w] = g [planes, oh, ow] scattered to the recorded indices, zeros elsewhere;
-/// with a mask (the pooled output), only where mask > 0 (ReLU's gradient folded in). `tiled`:
+/// with a mask (the pooled output), only where mask > 0 (ReLU's gradient folded in); nowhere
+/// for index −1. `tiled`:
 /// the windows are 2×2, stride 2, and tile the plane (each element is then written once).
 void apus_maxpool_scatter_f32(const float *g, const int32_t *idx, const float *mask, int64_t planes, int64_t h, int64_t w,
                               int64_t oh, int64_t ow, int tiled, float *dx);
