@@ -28,6 +28,12 @@ enum DirectConv {
     /// weight-gradient kernel for few channels.
     static let stripElements = 131_072
 
+    /// Rows per strip of an output [O, height, width] pooled by 2×2 windows: an even number of
+    /// rows (whole windows) holding about `stripElements` floats, at most the whole image.
+    static func stripRows(outputs o: Int, height: Int, width: Int) -> Int {
+        Swift.min(height, Swift.max(2, stripElements / Swift.max(1, o * width) / 2 * 2))
+    }
+
     /// Input channels up to which the weight gradient runs its vectors along pixels
     /// (`apus_conv3x3_wgrad_lanes_f32`) rather than along output channels.
     static let fewChannels = 4
@@ -110,7 +116,7 @@ enum DirectConv {
         // 2×2 windows tiling the output: a strip of rows at a time, padded, convolved and pooled in cache.
         let tiled = pool.tilesTwoByTwo(height: oh, width: ow)
         precondition(!masksIndices || tiled, "DirectConv.forwardPooled: masked indices need 2×2 windows tiling the output")
-        let strip = tiled ? Swift.min(oh, Swift.max(2, stripElements / Swift.max(1, o * ow) / 2 * 2)) : oh
+        let strip = tiled ? stripRows(outputs: o, height: oh, width: ow) : oh
         withExtendedLifetime((x, packed, bias, pooled, indices)) {
             _ = forImages(n, buffers: [(c * (strip + 2) * wp, false), (o * strip * ow, false)]) { images, buffers in
                 for image in images {
@@ -159,10 +165,10 @@ enum DirectConv {
         var strip = oh
         if case let .scattered(_, _, _, pool) = cotangent, pool.tilesTwoByTwo(height: oh, width: ow),
            input == nil || (geometry.padH == 1 && geometry.padW == 1) {
-            strip = Swift.min(oh, Swift.max(2, stripElements / Swift.max(1, o * ow) / 2 * 2))
+            strip = stripRows(outputs: o, height: oh, width: ow)
         }
         let scattered: Bool = { if case .scattered = cotangent { return true } else { return false } }()
-        let paddedStrips = strip < oh && input != nil, stripRows = strip + 4
+        let paddedStrips = strip < oh && input != nil, paddedRows = strip + 4
         let packed = input.map { pack($0.w, outputs: c, inputs: o, flip: true) }
         // Per part: the padded input rows, the weight kernel's transposed strip, the accumulators
         // ([C, 9, O32] weights, then [O, 16] bias lane sums); then either the padded cotangent strip
@@ -170,7 +176,7 @@ enum DirectConv {
         // and the padded cotangent image [O, GH, GW] for the input gradient.
         var sizes: [(elements: Int, zeroed: Bool)] = [(c * (strip + 2) * wp, false), (Swift.max(65536, ow * o32), false), (accumulatorElements, true)]
         if paddedStrips {
-            sizes.append((o * stripRows * gw, true))
+            sizes.append((o * paddedRows * gw, true))
         } else {
             if scattered { sizes.append((o * strip * ow, false)) }
             if input != nil { sizes.append((o * gh * gw, false)) }
@@ -225,12 +231,12 @@ enum DirectConv {
                             }
                             // Row j of each plane is output row y0 − 2 + j, from column 1; rows outside the image are zero.
                             let (first, last) = (Swift.max(0, y0 / 2 - 1), Swift.min(ph, (y0 + rows) / 2 + 1))
-                            scatter(first, last, into: g + (2 * (first - y0 / 2 + 1)) * gw + 1, rowStride: gw, planeStride: stripRows * gw)
+                            scatter(first, last, into: g + (2 * (first - y0 / 2 + 1)) * gw + 1, rowStride: gw, planeStride: paddedRows * gw)
                             for row in (y0 == 0 ? [0, 1] : []) + (y0 + rows == oh ? [rows + 2, rows + 3] : []) {
-                                for plane in 0..<o { (g + (plane * stripRows + row) * gw).update(repeating: 0, count: gw) }
+                                for plane in 0..<o { (g + (plane * paddedRows + row) * gw).update(repeating: 0, count: gw) }
                             }
-                            weightGradient(g + 2 * gw + 1, rowStride: gw, planeStride: stripRows * gw, image: image, rows: y0, rows)
-                            inputGradient(g + gw, planeRows: stripRows, image: image, rows: y0, rows)
+                            weightGradient(g + 2 * gw + 1, rowStride: gw, planeStride: paddedRows * gw, image: image, rows: y0, rows)
+                            inputGradient(g + gw, planeRows: paddedRows, image: image, rows: y0, rows)
                         }
                         continue
                     }
