@@ -5,8 +5,8 @@ extension Graph {
     /// constants folded, dead code removed, max pools rewritten to keep indices, convolutions
     /// fused into the pooling that follows them, each convolution's backward pass fused into
     /// one op (with the scatter that makes its cotangent, its ReLU mask folded into the pooling's
-    /// indices), weight updates moved into the matrix
-    /// products making their gradients, and elementwise chains fused.
+    /// indices), weight updates moved into the matrix products making their gradients, and
+    /// elementwise chains fused.
     public func optimized() -> Graph {
         let graph = copy()
         graph.eliminateCommonSubexpressions()
@@ -145,8 +145,7 @@ extension Graph {
     func fuseConvolutionBackward() {
         let outputSet = Set(outputs)
         let producer = producers()
-        var readers: [Int: [Int]] = [:]
-        for (index, node) in nodes.enumerated() { for v in Set(node.inputs) { readers[v, default: []].append(index) } }
+        let readers = readers()
         var replaced: [Int: Node] = [:], removed = Set<Int>()
         for (w, node) in nodes.enumerated() {
             guard let weightGrad = node.op as? Conv2dWeightGradOp, let g = node.inputs.last, !outputSet.contains(g),
@@ -184,12 +183,11 @@ extension Graph {
     /// convolution's output).
     func foldReLUMasksIntoIndices() {
         let outputSet = Set(outputs)
-        var readers: [Int: [Int]] = [:]
-        for (index, node) in nodes.enumerated() { for v in Set(node.inputs) { readers[v, default: []].append(index) } }
+        let readers = readers()
         var replaced: [Int: Node] = [:]
         for (index, node) in nodes.enumerated() {
             guard let op = node.op as? Conv2dMaxPoolOp, op.relu, !op.masksIndices, node.outputs.count == 2,
-                  let shape = try? Conv2dBiasReLUOp(geometry: op.convolution, relu: true).outputSpecs(node.inputs.map { values[$0] })[0].shape,
+                  let shape = try? op.convolutionShape(node.inputs.map { values[$0] }),
                   op.pool.tilesTwoByTwo(height: shape[2], width: shape[3]) else { continue }
             let (pooled, indices) = (node.outputs[0], node.outputs[1])
             let users = readers[indices, default: []]
@@ -220,6 +218,13 @@ extension Graph {
     /// Puts the node `replacement[i]` in place of node i and drops the nodes at `removed`.
     func replaceNodes(_ replacement: [Int: Node], removing removed: Set<Int>) {
         nodes = nodes.indices.compactMap { removed.contains($0) ? nil : (replacement[$0] ?? nodes[$0]) }
+    }
+
+    /// The indices of the nodes that read each value (each node once).
+    func readers() -> [Int: [Int]] {
+        var readers: [Int: [Int]] = [:]
+        for (index, node) in nodes.enumerated() { for v in Set(node.inputs) { readers[v, default: []].append(index) } }
+        return readers
     }
 
     /// How many nodes read each value.

@@ -39,11 +39,16 @@ public struct Conv2dMaxPoolOp: Operation {
         return try MaxPool2dWithIndicesOp(geometry: pool).outputSpecs([y])
     }
 
+    /// The shape [N, O, OH, OW] of the (never materialised) convolution output for these inputs.
+    public func convolutionShape(_ inputs: [TensorSpec]) throws -> [Int] {
+        try Conv2dBiasReLUOp(geometry: convolution, relu: relu).outputSpecs(inputs)[0].shape
+    }
+
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let pooled = Tensor(uninitialized: outputs[0].shape, dtype: outputs[0].dtype), indices = Tensor(uninitialized: outputs[1].shape, dtype: .int32)
-        let convolutionShape = try! Conv2dBiasReLUOp(geometry: convolution, relu: relu).outputSpecs(inputs.map(\.spec))[0].shape
+        let shape = try! convolutionShape(inputs.map(\.spec))
         DirectConv.forwardPooled(x: inputs[0].dense, w: inputs[1].dense, bias: inputs[2].dense, relu: relu, geometry: convolution, pool: pool,
-                                 convolutionShape: convolutionShape, pooled: pooled, indices: indices, masksIndices: masksIndices)
+                                 convolutionShape: shape, pooled: pooled, indices: indices, masksIndices: masksIndices)
         return [pooled, indices]
     }
 }
