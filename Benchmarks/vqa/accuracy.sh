@@ -55,7 +55,7 @@ acc = lambda r: [e["test_accuracy"] * 100 for e in r["epochs"]]
 t, p, c = acc(torch), acc(parity), acc(control)
 lines = [f"# easy-VQA accuracy: Apus against the PyTorch reference ({datetime.date.today()})", "",
          "Model and settings of BENCHMARK.md (64×64, batch 32, Adam 1e-3, vocabulary from the training questions, "
-         "questions padded to 12), one run after the other on this machine. PyTorch "
+         "questions padded to 12 before the words), one run after the other on this machine. PyTorch "
          f"{torch.get('torch_version', '')}: `Benchmarks/vqa/pytorch_reference.py`. Command: `Benchmarks/vqa/run.sh --accuracy`.", "",
          f"- **PyTorch**: the reference, 2 threads, seed {torch.get('seed', 0)}. Before training it writes its initial weights and every epoch's example order.",
          "- **Apus, same start**: `apus-bench vqa-parity` (hybridized) from those weights and that order: what differs from PyTorch is the arithmetic alone.",

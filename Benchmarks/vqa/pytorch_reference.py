@@ -18,7 +18,9 @@ Data (data/easy-vqa/):
 
 Text: lower-cased, tokenised with the regex [a-z0-9_]+; vocabulary from the
 training questions: 0 = padding, 1 = unknown, then words by descending
-frequency (ties alphabetical); sequences padded / truncated to 12 tokens.
+frequency (ties alphabetical); the first 12 tokens, padded to 12 before the words
+(--padding pre, the default, as Keras' pad_sequences and Apus do: the LSTM's last
+hidden state then follows the last word) or after them (--padding post).
 
 Model: Conv(3->32)+ReLU+MaxPool, Conv(32->64)+ReLU+MaxPool,
 Conv(64->128)+ReLU+MaxPool (3x3, padding 1, pool 2), flatten,
@@ -81,13 +83,13 @@ def build_vocab(questions):
     return vocab
 
 
-def encode(question, vocab):
+def encode(question, vocab, padding):
     ids = [vocab.get(w, UNK_ID) for w in tokenize(question)][:MAX_LEN]
-    ids += [PAD_ID] * (MAX_LEN - len(ids))
-    return ids
+    fill = [PAD_ID] * (MAX_LEN - len(ids))
+    return fill + ids if padding == "pre" else ids + fill
 
 
-def load_split(data_dir, split, vocab, answer_ids):
+def load_split(data_dir, split, vocab, answer_ids, padding):
     """Returns (images [N,3,64,64] float32, image_index [Q], tokens [Q,12], labels [Q])."""
     with open(os.path.join(data_dir, split, "questions.json")) as f:
         entries = json.load(f)
@@ -102,7 +104,7 @@ def load_split(data_dir, split, vocab, answer_ids):
             raise ValueError(f"{split}/images/{image_id}.png: unexpected shape {arr.shape}")
         images[row] = arr.transpose(2, 0, 1)
     image_index = torch.tensor([row_of[int(e[2])] for e in entries], dtype=torch.long)
-    tokens = torch.tensor([encode(e[0], vocab) for e in entries], dtype=torch.long)
+    tokens = torch.tensor([encode(e[0], vocab, padding) for e in entries], dtype=torch.long)
     labels = torch.tensor([answer_ids[e[1]] for e in entries], dtype=torch.long)
     return torch.from_numpy(images), image_index, tokens, labels
 
@@ -177,6 +179,8 @@ def main():
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the example order")
     parser.add_argument("--threads", type=int, default=2,
                         help="intra-op threads (a run with another count is the reference's own reproducibility control)")
+    parser.add_argument("--padding", choices=("pre", "post"), default="pre",
+                        help="which side of a question its padding goes (Apus' question_padding)")
     parser.add_argument("--export-start", metavar="DIR",
                         help="write the initial weights and every epoch's example order here first")
     args = parser.parse_args()
@@ -191,8 +195,8 @@ def main():
         vocab = build_vocab(e[0] for e in json.load(f))
 
     t0 = time.perf_counter()
-    train = load_split(args.data, "train", vocab, answer_ids)
-    test = load_split(args.data, "test", vocab, answer_ids)
+    train = load_split(args.data, "train", vocab, answer_ids, args.padding)
+    test = load_split(args.data, "test", vocab, answer_ids, args.padding)
     print(f"loaded {len(train[3])} train / {len(test[3])} test questions, "
           f"{len(train[0])} / {len(test[0])} images, vocab {len(vocab)}, "
           f"{len(answers)} answers in {time.perf_counter() - t0:.1f}s", flush=True)
@@ -245,6 +249,7 @@ def main():
         "torch_version": torch.__version__,
         "threads": args.threads,
         "seed": args.seed,
+        "padding": args.padding,
         "epochs": history,
         "final_test_accuracy": history[-1]["test_accuracy"] if history else None,
         "step_losses": step_losses,

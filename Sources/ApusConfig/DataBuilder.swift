@@ -12,6 +12,8 @@ struct DataSection {
     let vocabulary: Vocabulary?
     let answers: [String]?
     let questionLength: Int?
+    /// Where questions are padded (easy-vqa's `question_padding`); prediction encodes the same way.
+    var questionPadding = Vocabulary.Padding.pre
     let imageSize: Int?
 
     static let readers = ["easy-vqa", "mnist", "cifar10", "text"]
@@ -25,19 +27,25 @@ struct DataSection {
         do {
             switch reader {
             case "easy-vqa":
-                try node.checkKeys(["reader", "root", "image_size", "question_length"])
+                try node.checkKeys(["reader", "root", "image_size", "question_length", "question_padding"])
                 let root = try path("root")
                 var isFolder: ObjCBool = false
                 guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isFolder), isFolder.boolValue else {
                     throw node.error("data folder \(root.path) is missing (run scripts/fetch-easy-vqa.sh)")
                 }
                 let length = try node.int("question_length", default: 12, minimum: 1)
+                let paddingName = try node.string("question_padding", default: Vocabulary.Padding.pre.rawValue)
+                guard let padding = Vocabulary.Padding(rawValue: paddingName) else {
+                    throw try node.node("question_padding").error("must be pre or post, got '\(paddingName)'")
+                }
                 let size = node.has("image_size") ? try node.int("image_size", minimum: 1) : nil
-                let train = try EasyVQA(root: root, split: "train", questionLength: length, imageSize: size)
-                let test = try EasyVQA(root: root, split: "test", vocabulary: train.vocabulary, questionLength: length, imageSize: size)
+                let train = try EasyVQA(root: root, split: "train", questionLength: length, padding: padding, imageSize: size)
+                let test = try EasyVQA(root: root, split: "test", vocabulary: train.vocabulary, questionLength: length,
+                                       padding: padding, imageSize: size)
                 return DataSection(train: train, test: test, target: "answer",
                                    facts: DataFacts(classes: train.answers.count, vocabularySize: train.vocabulary.count),
-                                   vocabulary: train.vocabulary, answers: train.answers, questionLength: length, imageSize: size)
+                                   vocabulary: train.vocabulary, answers: train.answers, questionLength: length,
+                                   questionPadding: padding, imageSize: size)
             case "mnist":
                 try node.checkKeys(["reader", "train_images", "train_labels", "test_images", "test_labels"])
                 let train = try MNIST(images: try path("train_images"), labels: try path("train_labels"))

@@ -244,7 +244,7 @@ public final class Experiment {
         var pixels = try Image.load(image, channels: 3).tensor()
         let size = model.inputs.first { $0.name == "image" }?.shape.last ?? pixels.shape[2]
         pixels = Resize(size)(pixels, generator: .global)
-        let ids = Tensor(shape: [1, length], scalars: vocabulary.encode(question, length: length).map(Int64.init))
+        let ids = Tensor(shape: [1, length], scalars: vocabulary.encode(question, length: length, padding: data.questionPadding).map(Int64.init))
         let probabilities = withoutGrad { model(["image": pixels.unsqueezed(axis: 0), "question": ids])[0].softmax(axis: -1) }[0]
         let best = Int(probabilities.argmax(axis: 0).item())
         return (answers[best], probabilities[best].item())

@@ -144,6 +144,7 @@ solver: {optimizer: adam, learning_rate: 0.01, epochs: 2, batch_size: 2, seed: 3
         ("", "mul: got shapes [2, 16], [2, 8]; shapes must broadcast", "shapes"),
         ("", "data: data folder", "nodata"),
         ("", "answer 'purple' is not in answers.txt", "answer"),
+        ("", "data.question_padding: must be pre or post, got 'left'", "padding"),
         ("", "solver.optimizer: unknown optimizer 'adma' (did you mean 'adam'?)", "adma"),
         ("", "solver: learning_rate must be positive, got -0.1", "lr"),
         ("", "model.inputs.image: declared [3, 16, 16] float32 but the data gives [3, 8, 8] float32", "size"),
@@ -164,6 +165,7 @@ solver: {optimizer: adam, learning_rate: 0.01, epochs: 2, batch_size: 2, seed: 3
         case "imgae": config = config.replacingOccurrences(of: "input: image,", with: "input: imgae,")
         case "cycle": config = config.replacingOccurrences(of: "{name: pool1, type: maxpool2d,", with: "{name: pool1, type: maxpool2d, input: flat,")
         case "shapes": config = config.replacingOccurrences(of: "hidden_size: 16", with: "hidden_size: 8")
+        case "padding": config = config.replacingOccurrences(of: "question_length: 5}", with: "question_length: 5, question_padding: left}")
         case "nodata": config = config.replacingOccurrences(of: "root: data", with: "root: nowhere")
         case "adma": config = config.replacingOccurrences(of: "optimizer: adam", with: "optimizer: adma")
         case "lr": config = config.replacingOccurrences(of: "learning_rate: 0.01", with: "learning_rate: -0.1")

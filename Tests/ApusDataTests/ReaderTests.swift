@@ -36,8 +36,11 @@ func expectDataError(_ fragment: String, sourceLocation: SourceLocation = #_sour
         let e = try data.example(1)
         #expect(e["image"]!.shape == [3, 4, 4])
         #expect(e["answer"]!.item() == 1)
-        let words = data.vocabulary.decode(e["question"]!.scalars(as: Int.self))
-        #expect(words == ["what", "color", "is", "the", "circle"])
+        let ids = e["question"]!.scalars(as: Int.self)
+        #expect(ids.first == Vocabulary.paddingID && ids.last != Vocabulary.paddingID, "padded before the words by default")
+        #expect(data.vocabulary.decode(ids) == ["what", "color", "is", "the", "circle"])
+        let postPadded = try EasyVQA(root: root, split: "train", questionLength: 6, padding: .post).example(1)["question"]!
+        #expect(postPadded.scalars(as: Int.self) == Array(ids.dropFirst()) + [Vocabulary.paddingID])
         let full = try EasyVQA(root: root, split: "train", vocabulary: data.vocabulary)
         expectClose(try full.example(0)["image"]!, pattern(width: 8, height: 8, channels: 3).tensor().scalars(as: Double.self), tolerance: 1e-6)
         let batch = try DataLoader(full, batchSize: 3, workers: 0).epoch(0).next()!

@@ -11,13 +11,13 @@ public struct DAQUAR: Dataset {
     public let answers: [String]
     public let vocabulary: Vocabulary
     public let imageFolder: URL
-    public let questionLength: Int, imageSize: Int?
+    public let questionLength: Int, padding: Vocabulary.Padding, imageSize: Int?
     private let answerIndex: [String: Int]
 
     /// Parses `questionsFile`. `answers` fixes the label list (pass the training set's to a test
     /// set; an answer outside it throws), else it is built from this file, sorted.
     public init(questionsFile: URL, imageFolder: URL, answers: [String]? = nil, vocabulary: Vocabulary? = nil,
-                questionLength: Int = 30, imageSize: Int? = nil) throws {
+                questionLength: Int = 30, padding: Vocabulary.Padding = .pre, imageSize: Int? = nil) throws {
         guard let text = try? String(contentsOf: questionsFile, encoding: .utf8) else { throw DataError(questionsFile.path, "missing or not UTF-8 text") }
         let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard lines.count % 2 == 0 else { throw DataError(questionsFile.path, "odd number of lines: every question needs an answer line") }
@@ -42,7 +42,7 @@ public struct DAQUAR: Dataset {
         }
         (questions, allAnswers, self.answers, answerIndex) = (parsed, all, labels, index)
         self.vocabulary = vocabulary ?? Vocabulary(building: parsed.map(\.question))
-        (self.imageFolder, self.questionLength, self.imageSize) = (imageFolder, questionLength, imageSize)
+        (self.imageFolder, self.questionLength, self.padding, self.imageSize) = (imageFolder, questionLength, padding, imageSize)
     }
 
     public var count: Int { questions.count }
@@ -52,7 +52,7 @@ public struct DAQUAR: Dataset {
         var image = try Image.load(imageFolder.appendingPathComponent("image\(q.imageID).png"), channels: 3).tensor()
         if let imageSize { image = Resize(imageSize)(image, generator: .global) }
         return ["image": image,
-                "question": Tensor(shape: [questionLength], scalars: vocabulary.encode(q.question, length: questionLength).map(Int64.init)),
+                "question": Tensor(shape: [questionLength], scalars: vocabulary.encode(q.question, length: questionLength, padding: padding).map(Int64.init)),
                 "answer": Tensor(shape: [], scalars: [Int64(answerIndex[q.answer]!)])]
     }
 }

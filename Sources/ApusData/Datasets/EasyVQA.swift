@@ -13,7 +13,7 @@ public struct VisualQuestion: Equatable, Sendable {
 /// `{train,test}/images/<imageId>.png`.
 ///
 /// Examples: "image" Float32 [3, H, W] in [0, 1] (resized when `imageSize` is set), "question"
-/// Int64 [questionLength] (vocabulary ids, padded), "answer" Int64 [] (index into `answers`).
+/// Int64 [questionLength] (vocabulary ids, padded on the `padding` side), "answer" Int64 [] (index into `answers`).
 /// Everything is checked when the data set is opened: a missing file, malformed JSON, an answer
 /// not in `answers.txt` or a missing image throws a `DataError` naming the file.
 public struct EasyVQA: Dataset {
@@ -23,12 +23,14 @@ public struct EasyVQA: Dataset {
     public let questions: [VisualQuestion]
     public let vocabulary: Vocabulary
     public let questionLength: Int
+    public let padding: Vocabulary.Padding
     public let imageSize: Int?
     private let answerIndex: [String: Int]
 
     /// Opens `split` ("train" or "test") under `root`. Without a `vocabulary`, one is built from
     /// this split's questions (build it from "train" and pass it to "test").
-    public init(root: URL, split: String, vocabulary: Vocabulary? = nil, questionLength: Int = 12, imageSize: Int? = nil) throws {
+    public init(root: URL, split: String, vocabulary: Vocabulary? = nil, questionLength: Int = 12, padding: Vocabulary.Padding = .pre,
+                imageSize: Int? = nil) throws {
         let answersFile = root.appendingPathComponent("answers.txt")
         guard let answerText = try? String(contentsOf: answersFile, encoding: .utf8) else {
             throw DataError(answersFile.path, "missing (is the easy-VQA data at \(root.path)? run scripts/fetch-easy-vqa.sh)")
@@ -63,7 +65,7 @@ public struct EasyVQA: Dataset {
         }
         (self.root, self.split, questions) = (root, split, parsed)
         self.vocabulary = vocabulary ?? Vocabulary(building: parsed.map(\.question))
-        (self.questionLength, self.imageSize) = (questionLength, imageSize)
+        (self.questionLength, self.padding, self.imageSize) = (questionLength, padding, imageSize)
     }
 
     public var count: Int { questions.count }
@@ -74,7 +76,7 @@ public struct EasyVQA: Dataset {
         let q = questions[index]
         var image = try Image.load(imageURL(q.imageID), channels: 3).tensor()
         if let imageSize { image = Resize(imageSize)(image, generator: .global) }
-        let ids = vocabulary.encode(q.question, length: questionLength)
+        let ids = vocabulary.encode(q.question, length: questionLength, padding: padding)
         return ["image": image, "question": Tensor(shape: [questionLength], scalars: ids.map(Int64.init)),
                 "answer": Tensor(shape: [], scalars: [Int64(answerIndex[q.answer]!)])]
     }

@@ -40,10 +40,22 @@ public struct Vocabulary: Equatable, Codable, Sendable {
     /// The id of `token` (`unknownID` when absent).
     public func id(_ token: String) -> Int { ids[token] ?? Vocabulary.unknownID }
 
-    /// Ids of the words of `text`, padded with `paddingID` or truncated to `length`.
-    public func encode(_ text: String, length: Int) -> [Int] {
+    /// Where `encode` puts the padding of a text shorter than its length.
+    public enum Padding: String, CaseIterable, Sendable {
+        /// Before the words (Keras' `pad_sequences` default): a recurrent layer's last state
+        /// follows the last word, which is what a classifier reading that state needs.
+        case pre
+        /// After the words.
+        case post
+    }
+
+    /// Ids of the first `length` words of `text`, padded with `paddingID` to `length` on the
+    /// `padding` side: "the red square", length 5 → [0, 0, the, red, square] (`.pre`) or
+    /// [the, red, square, 0, 0] (`.post`).
+    public func encode(_ text: String, length: Int, padding: Padding = .pre) -> [Int] {
         let encoded = Tokenizer.words(text).prefix(length).map(id)
-        return encoded + Array(repeating: Vocabulary.paddingID, count: length - encoded.count)
+        let fill = Array(repeating: Vocabulary.paddingID, count: length - encoded.count)
+        return padding == .pre ? fill + encoded : encoded + fill
     }
 
     /// Tokens for `ids`, without padding.
