@@ -249,7 +249,7 @@ APUS_INLINE void pool_row_2x2_f64(const double *r0, const double *r1, int32_t ro
             }                                                                                  \
             for (int64_t i = 0; i < h * w; i++) d[i] = (T)0;                                   \
             for (int64_t j = 0; j < oh * ow; j++)                                              \
-                if ((!mp || mp[j] > 0) && ip[j] >= 0) d[ip[j]] += gp[j];   /* −1: a masked window */ \
+                if (!mp || mp[j] > 0) d[ip[j]] += gp[j];                                     \
         }                                                                                      \
     }                                                                                          \
     APUS_VARIANTS(apus_maxpool_scatter_##SUF, (const T *g, const int32_t *idx, const T *mask, int64_t planes, \
@@ -258,35 +258,69 @@ APUS_INLINE void pool_row_2x2_f64(const double *r0, const double *r1, int32_t ro
 DEFINE_POOL_INDICES(float, f32)
 DEFINE_POOL_INDICES(double, f64)
 
+// Window codes: one byte per 2×2 window, its maximum's position (bit 1: lower row, bit 0: right
+// column) or APUS_NO_GRADIENT where the maximum is not positive (ReLU's gradient is zero there).
+// Converted to and from plane indices a row at a time in L1, so the vector row kernels above serve.
+#define APUS_NO_GRADIENT 255
+enum { CODE_ROW = 256 };   /* windows per conversion chunk */
+
 // Rows 2·py0 ..< 2·py1 of every plane of the tiled 2×2 scatter above, into dx: row r of plane p at
 // dx + p·plane + r·ld. A strip small enough to stay in cache while a kernel reads it, possibly
-// inside a padded buffer.
-APUS_INLINE void apus_maxpool_scatter_rows_f32_body(const float *g, const int32_t *idx, const float *mask, int64_t planes,
-    int64_t w, int64_t oh, int64_t ow, int64_t py0, int64_t py1, int64_t ld, int64_t plane, float *dx) {
+// inside a padded buffer. The positions come from idx or, when codes is not null, from codes.
+APUS_INLINE void apus_maxpool_scatter_rows_f32_body(const float *g, const int32_t *idx, const uint8_t *codes, const float *mask,
+    int64_t planes, int64_t w, int64_t oh, int64_t ow, int64_t py0, int64_t py1, int64_t ld, int64_t plane, float *dx) {
+    int32_t decoded[CODE_ROW];
     for (int64_t p = 0; p < planes; p++)
         for (int64_t oy = py0; oy < py1; oy++) {
             const int64_t at = p * oh * ow + oy * ow;
-            scatter_row_f32(g + at, idx + at, mask ? mask + at : 0, (int32_t)(2 * oy * w), (int32_t)w, ow,
-                            dx + p * plane + 2 * (oy - py0) * ld, ld);
+            const int32_t row = (int32_t)(2 * oy * w);
+            float *d = dx + p * plane + 2 * (oy - py0) * ld;
+            if (!codes) {
+                scatter_row_f32(g + at, idx + at, mask ? mask + at : 0, row, (int32_t)w, ow, d, ld);
+                continue;
+            }
+            for (int64_t from = 0; from < ow; from += CODE_ROW) {
+                const int64_t n = ow - from < CODE_ROW ? ow - from : CODE_ROW;
+                for (int64_t i = 0; i < n; i++) {
+                    const int32_t code = codes[at + from + i];
+                    decoded[i] = code == APUS_NO_GRADIENT ? -1
+                        : row + 2 * (int32_t)(from + i) + (code >> 1) * (int32_t)w + (code & 1);
+                }
+                // Decoded indices are relative to the chunk's first window: shift the row base.
+                scatter_row_f32(g + at + from, decoded, mask ? mask + at + from : 0, row + 2 * (int32_t)from, (int32_t)w, n,
+                                d + 2 * from, ld);
+            }
         }
 }
-APUS_VARIANTS(apus_maxpool_scatter_rows_f32, (const float *g, const int32_t *idx, const float *mask, int64_t planes, int64_t w,
-    int64_t oh, int64_t ow, int64_t py0, int64_t py1, int64_t ld, int64_t plane, float *dx),
-    (g, idx, mask, planes, w, oh, ow, py0, py1, ld, plane, dx))
+APUS_VARIANTS(apus_maxpool_scatter_rows_f32, (const float *g, const int32_t *idx, const uint8_t *codes, const float *mask,
+    int64_t planes, int64_t w, int64_t oh, int64_t ow, int64_t py0, int64_t py1, int64_t ld, int64_t plane, float *dx),
+    (g, idx, codes, mask, planes, w, oh, ow, py0, py1, ld, plane, dx))
 
 // Pooled rows py0 ..< py1 of every plane of 2×2, stride-2 max pooling with indices, from a strip
-// x [planes, 2·(py1 − py0), w] of the input rows 2·py0 ..< 2·py1: into y and idx [planes, oh, ow],
-// indices within the whole input plane, as apus_maxpool_indices_f32 writes them.
+// x [planes, 2·(py1 − py0), w] of the input rows 2·py0 ..< 2·py1: into y [planes, oh, ow] and
+// either idx [planes, oh, ow] (indices within the whole input plane, as apus_maxpool_indices_f32
+// writes them) or, when codes is not null, codes [planes, oh, ow].
 APUS_INLINE void apus_maxpool_rows_f32_body(const float *x, int64_t planes, int64_t w, int64_t oh, int64_t ow,
-    int64_t py0, int64_t py1, int mask_nonpositive, float *y, int32_t *idx) {
+    int64_t py0, int64_t py1, float *y, int32_t *idx, uint8_t *codes) {
+    int32_t found[CODE_ROW];
     for (int64_t p = 0; p < planes; p++)
         for (int64_t oy = py0; oy < py1; oy++) {
             const float *r0 = x + (p * 2 * (py1 - py0) + 2 * (oy - py0)) * w;
             const int64_t at = p * oh * ow + oy * ow;
-            pool_row_2x2_f32(r0, r0 + w, (int32_t)(2 * oy * w), (int32_t)w, ow, y + at, idx + at);
-            if (mask_nonpositive)
-                for (int64_t ox = 0; ox < ow; ox++) idx[at + ox] = y[at + ox] > 0 ? idx[at + ox] : -1;
+            const int32_t row = (int32_t)(2 * oy * w);
+            if (!codes) {
+                pool_row_2x2_f32(r0, r0 + w, row, (int32_t)w, ow, y + at, idx + at);
+                continue;
+            }
+            for (int64_t from = 0; from < ow; from += CODE_ROW) {
+                const int64_t n = ow - from < CODE_ROW ? ow - from : CODE_ROW;
+                pool_row_2x2_f32(r0 + 2 * from, r0 + w + 2 * from, 0, (int32_t)w, n, y + at + from, found);
+                for (int64_t i = 0; i < n; i++) {
+                    const int32_t q = found[i] - 2 * (int32_t)i;   /* 0, 1, w or w + 1 */
+                    codes[at + from + i] = !(y[at + from + i] > 0) ? APUS_NO_GRADIENT : (uint8_t)(q >= w ? 2 + q - (int32_t)w : q);
+                }
+            }
         }
 }
 APUS_VARIANTS(apus_maxpool_rows_f32, (const float *x, int64_t planes, int64_t w, int64_t oh, int64_t ow,
-    int64_t py0, int64_t py1, int mask_nonpositive, float *y, int32_t *idx), (x, planes, w, oh, ow, py0, py1, mask_nonpositive, y, idx))
+    int64_t py0, int64_t py1, float *y, int32_t *idx, uint8_t *codes), (x, planes, w, oh, ow, py0, py1, y, idx, codes))

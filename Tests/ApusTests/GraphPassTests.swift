@@ -259,7 +259,8 @@ private struct DescentStep: ParameterUpdateOp {
     /// a time (64 channels × 58 columns: strips of 34, 34 and 2 rows; × 522 columns: strips of 2),
     /// and each strip's input gradient reads it padded with halo rows scattered from the
     /// neighbouring pooled rows (3 input channels: the weight gradient's kernel for few channels).
-    /// Paddings 0 and 2 keep whole images. The ReLU's mask is folded into the pooling's indices.
+    /// Paddings 0 and 2 keep whole images. The ReLU's mask is folded into the pooling's window
+    /// codes (261 pooled columns: more than one 256-window chunk of the code conversion).
     @Test func inputGradientThroughPoolingRunsInStrips() throws {
         for (outputs, channels, padding, height, width) in [(64, 8, 1, 70, 58), (64, 3, 1, 70, 58), (64, 8, 1, 8, 522), (6, 8, 0, 10, 14), (6, 8, 2, 8, 12)] {
             let weight = Tensor.normal([outputs, channels, 3, 3], generator: RandomGenerator(seed: 23)).requiringGrad()
@@ -275,8 +276,9 @@ private struct DescentStep: ParameterUpdateOp {
             let r = Tensor.normal([2, outputs, oh / 2, ow / 2], generator: RandomGenerator(seed: 26))
             let ops = try f.graph(for: [x.spec, r.spec]).nodes.map(\.op)
             #expect(ops.map(\.name).contains("conv2dBackwardFromPool"), "\(ops.map(\.name))")
-            // ReLU's mask lives in the pooling's indices (−1 where the maximum is not positive), not in a third input.
-            #expect(ops.contains { ($0 as? Conv2dMaxPoolOp)?.masksIndices == true } && ops.contains { ($0 as? Conv2dBackwardOp)?.masked == false })
+            // The pooling writes one-byte window codes that hold ReLU's mask (255 where the maximum is not positive), not a third input.
+            #expect(ops.contains { ($0 as? Conv2dMaxPoolOp)?.windowCodes == true }
+                    && ops.contains { ($0 as? Conv2dBackwardOp).map { $0.windowCodes && !$0.masked } == true })
             for (compiled, eager) in zip(f([x, r]), body([x, r])) { expectClose(compiled, eager.scalars(as: Double.self), tolerance: 1e-3) }
         }
     }

@@ -16,7 +16,7 @@ extension Graph {
         graph.eliminateDeadCode()
         graph.fuseConvolutionPooling()
         graph.fuseConvolutionBackward()
-        graph.foldReLUMasksIntoIndices()
+        graph.foldReLUMasksIntoWindowCodes()
         graph.fuseGradientUpdates()
         graph.eliminateDeadCode()
         graph.fuseElementwise()
@@ -175,18 +175,17 @@ extension Graph {
         replaceNodes(replaced, removing: removed)
     }
 
-    /// Folds the ReLU mask of fused backward passes into the indices of the fused convolution +
-    /// ReLU + pooling that feeds them: when every reader of its indices is a masked
-    /// `Conv2dBackwardOp` whose mask is its pooled output, the pooling marks the windows whose
-    /// maximum is not positive with index −1 (`Conv2dMaxPoolOp.masksIndices`) and the backward
-    /// passes drop the mask, so they no longer read the pooled output (2×2 windows tiling the
-    /// convolution's output).
-    func foldReLUMasksIntoIndices() {
+    /// Replaces the indices of a fused convolution + ReLU + pooling (2×2 windows tiling the
+    /// convolution's output) with one-byte window codes that also hold the ReLU mask
+    /// (`Conv2dMaxPoolOp.windowCodes`), when every reader of its indices is a masked
+    /// `Conv2dBackwardOp` whose mask is its pooled output: those backward passes then read a
+    /// quarter of the bytes and no longer read the pooled output.
+    func foldReLUMasksIntoWindowCodes() {
         let outputSet = Set(outputs)
         let readers = readers()
         var replaced: [Int: Node] = [:]
         for (index, node) in nodes.enumerated() {
-            guard let op = node.op as? Conv2dMaxPoolOp, op.relu, !op.masksIndices, node.outputs.count == 2,
+            guard let op = node.op as? Conv2dMaxPoolOp, op.relu, !op.windowCodes, node.outputs.count == 2,
                   let shape = try? op.convolutionShape(node.inputs.map { values[$0] }),
                   op.pool.tilesTwoByTwo(height: shape[2], width: shape[3]) else { continue }
             let (pooled, indices) = (node.outputs[0], node.outputs[1])
@@ -195,13 +194,14 @@ extension Graph {
                 guard let backward = nodes[user].op as? Conv2dBackwardOp, backward.masked else { return false }
                 return Array(nodes[user].inputs.suffix(2)) == [indices, pooled]
             }) else { continue }
-            replaced[index] = Node(op: Conv2dMaxPoolOp(convolution: op.convolution, relu: true, pool: op.pool, masksIndices: true),
+            replaced[index] = Node(op: Conv2dMaxPoolOp(convolution: op.convolution, relu: true, pool: op.pool, windowCodes: true),
                                    inputs: node.inputs, outputs: node.outputs)
+            values[indices] = Conv2dMaxPoolOp.windowCodesSpec(pooled: values[pooled])
             for user in users {
                 let backward = nodes[user].op as! Conv2dBackwardOp
                 replaced[user] = Node(op: Conv2dBackwardOp(convolution: backward.convolution, weightShape: backward.weightShape,
                                                            inputGradient: backward.inputGradient, withBias: backward.withBias,
-                                                           pool: backward.pool, masked: false),
+                                                           pool: backward.pool, masked: false, windowCodes: true),
                                       inputs: Array(nodes[user].inputs.dropLast()), outputs: nodes[user].outputs)
             }
         }

@@ -104,9 +104,9 @@ enum DirectConv {
     /// Convolution (+ bias, ReLU) then max pooling with indices, image by image: each image's
     /// convolution output goes to a per-thread buffer (for 2×2 windows a strip of rows at a time,
     /// so that it is still in L2 when it is pooled) and only the pooled output [N, O, PH, PW] and
-    /// the indices reach memory.
+    /// the indices (or, with `windowCodes`, `Conv2dMaxPoolOp`'s window codes) reach memory.
     static func forwardPooled(x: Tensor, w: Tensor, bias: Tensor, relu: Bool, geometry: Conv2dGeometry, pool: PoolGeometry,
-                              convolutionShape: [Int], pooled: Tensor, indices: Tensor, masksIndices: Bool = false) {
+                              convolutionShape: [Int], pooled: Tensor, indices: Tensor, windowCodes: Bool = false) {
         let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, oh, ow) = (convolutionShape[1], convolutionShape[2], convolutionShape[3])
         let (ph, pw) = (pooled.shape[2], pooled.shape[3])
@@ -115,12 +115,15 @@ enum DirectConv {
         let packed = pack(w, outputs: o, inputs: c, flip: false)
         // 2×2 windows tiling the output: a strip of rows at a time, padded, convolved and pooled in cache.
         let tiled = pool.tilesTwoByTwo(height: oh, width: ow)
-        precondition(!masksIndices || tiled, "DirectConv.forwardPooled: masked indices need 2×2 windows tiling the output")
+        precondition(!windowCodes || (tiled && relu), "DirectConv.forwardPooled: window codes need ReLU and 2×2 windows tiling the output")
         let strip = tiled ? stripRows(outputs: o, height: oh, width: ow) : oh
         withExtendedLifetime((x, packed, bias, pooled, indices)) {
             _ = forImages(n, buffers: [(c * (strip + 2) * wp, false), (o * strip * ow, false)]) { images, buffers in
                 for image in images {
-                    let (y, at) = (pooled.pointer(Float.self) + image * o * ph * pw, indices.pointer(Int32.self) + image * o * ph * pw)
+                    let y = pooled.pointer(Float.self) + image * o * ph * pw
+                    let at = windowCodes ? nil : indices.pointer(Int32.self) + image * o * ph * pw
+                    let codes = windowCodes ? UnsafeMutableRawPointer(indices.pointer(Int32.self) + image * indices.shape[1])
+                        .assumingMemoryBound(to: UInt8.self) : nil
                     for y0 in stride(from: 0, to: oh, by: strip) {
                         let rows = Swift.min(strip, oh - y0)
                         apus_pad_rows_f32(x.pointer(Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
@@ -129,7 +132,7 @@ enum DirectConv {
                                                 bias.pointer(Float.self), relu ? 1 : 0, Int64(rows), Int64(ow), Int64(rows * ow), buffers[1])
                         if tiled {
                             apus_maxpool_rows_f32(buffers[1], Int64(o), Int64(ow), Int64(ph), Int64(pw), Int64(y0 / 2), Int64((y0 + rows) / 2),
-                                                  masksIndices ? 1 : 0, y, at)
+                                                  y, at, codes)
                         } else {
                             apus_maxpool_indices_f32(buffers[1], Int64(o), Int64(oh), Int64(ow), kh, kw, sh, sw, pph, ppw, poh, pow, y, at)
                         }
@@ -139,11 +142,13 @@ enum DirectConv {
         }
     }
 
-    /// The output cotangent of a weight gradient: a tensor, or a max-pool scatter (cotangent of
-    /// the pooled output, indices, optional ReLU mask) expanded one image at a time.
+    /// The output cotangent of a weight gradient: a tensor, or a max-pool scatter expanded one
+    /// image at a time: from the cotangent of the pooled output with indices (and an optional
+    /// ReLU mask), or with `Conv2dMaxPoolOp`'s window codes (2×2 windows tiling the output).
     enum Cotangent {
         case dense(Tensor)
         case scattered(pooled: Tensor, indices: Tensor, mask: Tensor?, pool: PoolGeometry)
+        case coded(pooled: Tensor, codes: Tensor)
     }
 
     /// The backward pass of a convolution, image by image: dw [O, C, 3, 3] += the weight
@@ -162,12 +167,12 @@ enum DirectConv {
         // A scattered cotangent is made and read a strip of rows at a time, in cache. For the input
         // gradient (with "same" padding) each strip is scattered into a zero-bordered buffer
         // together with the pooled rows above and below it, which give the halo rows it reads.
-        var strip = oh
-        if case let .scattered(_, _, _, pool) = cotangent, pool.tilesTwoByTwo(height: oh, width: ow),
-           input == nil || (geometry.padH == 1 && geometry.padW == 1) {
-            strip = stripRows(outputs: o, height: oh, width: ow)
+        let (scattered, tiled): (Bool, Bool) = switch cotangent {
+        case .dense: (false, false)
+        case let .scattered(_, _, _, pool): (true, pool.tilesTwoByTwo(height: oh, width: ow))
+        case .coded: (true, true)
         }
-        let scattered: Bool = { if case .scattered = cotangent { return true } else { return false } }()
+        let strip = tiled && (input == nil || (geometry.padH == 1 && geometry.padW == 1)) ? stripRows(outputs: o, height: oh, width: ow) : oh
         let paddedStrips = strip < oh && input != nil, paddedRows = strip + 4
         let packed = input.map { pack($0.w, outputs: c, inputs: o, flip: true) }
         // Per part: the padded input rows, the weight kernel's transposed strip, the accumulators
@@ -208,18 +213,26 @@ enum DirectConv {
                     switch cotangent {
                     case .dense(let tensor):
                         g = tensor.pointer(Float.self) + image * o * oh * ow
-                    case let .scattered(pooled, indices, mask, pool):
+                    case .scattered(let pooled, _, _, _), .coded(let pooled, _):
                         g = buffers[3]
                         let (ph, pw) = (pooled.shape[2], pooled.shape[3]), offset = image * o * ph * pw
-                        let (gp, ip, mp) = (pooled.pointer(Float.self) + offset, indices.pointer(Int32.self) + offset, mask.map { $0.pointer(Float.self) + offset })
+                        let gp = pooled.pointer(Float.self) + offset
+                        let (ip, cp, mp): (UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<Float>?) = switch cotangent {
+                        case let .scattered(_, indices, mask, _): (indices.pointer(Int32.self) + offset, nil, mask.map { $0.pointer(Float.self) + offset })
+                        case let .coded(_, codes): (nil, UnsafeMutableRawPointer(codes.pointer(Int32.self) + image * codes.shape[1]).assumingMemoryBound(to: UInt8.self), nil)
+                        case .dense: (nil, nil, nil)
+                        }
                         /// Output rows 2·py0 ..< 2·py1, scattered to `into` (row r of channel o at into + o·planeStride + r·rowStride).
                         func scatter(_ py0: Int, _ py1: Int, into: UnsafeMutablePointer<Float>, rowStride: Int, planeStride: Int) {
-                            apus_maxpool_scatter_rows_f32(gp, ip, mp, Int64(o), Int64(ow), Int64(ph), Int64(pw), Int64(py0), Int64(py1),
+                            apus_maxpool_scatter_rows_f32(gp, ip, cp, mp, Int64(o), Int64(ow), Int64(ph), Int64(pw), Int64(py0), Int64(py1),
                                                           Int64(rowStride), Int64(planeStride), into)
                         }
                         guard strip < oh else {
-                            apus_maxpool_scatter_f32(gp, ip, mp, Int64(o), Int64(oh), Int64(ow), Int64(ph), Int64(pw),
-                                                     pool.tilesTwoByTwo(height: oh, width: ow) ? 1 : 0, g)
+                            if tiled {
+                                scatter(0, ph, into: g, rowStride: ow, planeStride: oh * ow)
+                            } else {
+                                apus_maxpool_scatter_f32(gp, ip, mp, Int64(o), Int64(oh), Int64(ow), Int64(ph), Int64(pw), 0, g)
+                            }
                             break
                         }
                         for y0 in stride(from: 0, to: oh, by: strip) {

@@ -2,7 +2,8 @@
 // a convolution fused with the pooling after it, and a convolution's whole backward pass.
 
 /// Convolution (+ bias, optionally ReLU) followed by max pooling with indices, as one op:
-/// (input [N, C, H, W], weight [O, C, 3, 3], bias [O]) → (pooled [N, O, PH, PW], indices int32).
+/// (input [N, C, H, W], weight [O, C, 3, 3], bias [O]) → (pooled [N, O, PH, PW], indices int32
+/// [N, O, PH, PW], or window codes, see `windowCodes`).
 /// The convolution's output never reaches memory: each image's is pooled while it is in cache.
 /// Made by graph mode when the convolution's output is read only by the pooling (after the
 /// max-pool index rewrite its gradient needs only the pooled output and the indices); Float32
@@ -15,14 +16,22 @@ public struct Conv2dMaxPoolOp: Operation {
     public let relu: Bool
     /// The pooling window.
     public let pool: PoolGeometry
-    /// Whether a window whose maximum is not positive gets index −1 (with ReLU and 2×2 windows
-    /// tiling the convolution's output): its gradient is zero, and a scatter through the indices
-    /// then needs no mask.
-    public let masksIndices: Bool
+    /// Whether the second output holds window codes instead of indices (with ReLU and 2×2
+    /// windows tiling the convolution's output): one byte per window, its maximum's position
+    /// (bit 1: lower row, bit 0: right column) or 255 where the maximum is not positive (its
+    /// gradient is zero, so a scatter through the codes needs no mask), packed four to an int32:
+    /// [N, ⌈O·PH·PW / 4⌉]. A quarter of the indices' memory traffic; read only by
+    /// `Conv2dBackwardOp` with `windowCodes`.
+    public let windowCodes: Bool
 
-    /// The convolution of `convolution` (+ bias, ReLU when `relu`) pooled by `pool`; see `masksIndices`.
-    public init(convolution: Conv2dGeometry, relu: Bool, pool: PoolGeometry, masksIndices: Bool = false) {
-        (self.convolution, self.relu, self.pool, self.masksIndices) = (convolution, relu, pool, masksIndices)
+    /// The convolution of `convolution` (+ bias, ReLU when `relu`) pooled by `pool`; see `windowCodes`.
+    public init(convolution: Conv2dGeometry, relu: Bool, pool: PoolGeometry, windowCodes: Bool = false) {
+        (self.convolution, self.relu, self.pool, self.windowCodes) = (convolution, relu, pool, windowCodes)
+    }
+
+    /// The int32 spec of the window codes of pooled outputs `pooled` [N, O, PH, PW] (four per element).
+    public static func windowCodesSpec(pooled: TensorSpec) -> TensorSpec {
+        TensorSpec([pooled.shape[0], (pooled.shape.dropFirst().reduce(1, *) + 3) / 4], .int32)
     }
     public var name: String { relu ? "conv2dBiasReLUMaxPool" : "conv2dBiasMaxPool" }
     public var outputCount: Int { 2 }
@@ -36,7 +45,10 @@ public struct Conv2dMaxPoolOp: Operation {
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
         let y = try Conv2dBiasReLUOp(geometry: convolution, relu: relu).outputSpecs(inputs)[0]
         try require(Self.supports(convolution, input: inputs[0], weight: inputs[1]), name, inputs, "a Float32 3×3 convolution with stride 1, no dilation and one group")
-        return try MaxPool2dWithIndicesOp(geometry: pool).outputSpecs([y])
+        let specs = try MaxPool2dWithIndicesOp(geometry: pool).outputSpecs([y])
+        try require(!windowCodes || (relu && pool.tilesTwoByTwo(height: y.shape[2], width: y.shape[3])), name, inputs,
+                    "ReLU and 2×2 windows tiling the convolution's output for window codes")
+        return windowCodes ? [specs[0], Self.windowCodesSpec(pooled: specs[0])] : specs
     }
 
     /// The shape [N, O, OH, OW] of the (never materialised) convolution output for these inputs.
@@ -48,14 +60,14 @@ public struct Conv2dMaxPoolOp: Operation {
         let pooled = Tensor(uninitialized: outputs[0].shape, dtype: outputs[0].dtype), indices = Tensor(uninitialized: outputs[1].shape, dtype: .int32)
         let shape = try! convolutionShape(inputs.map(\.spec))
         DirectConv.forwardPooled(x: inputs[0].dense, w: inputs[1].dense, bias: inputs[2].dense, relu: relu, geometry: convolution, pool: pool,
-                                 convolutionShape: shape, pooled: pooled, indices: indices, masksIndices: masksIndices)
+                                 convolutionShape: shape, pooled: pooled, indices: indices, windowCodes: windowCodes)
         return [pooled, indices]
     }
 }
 
 /// A convolution's backward pass as one op, each image's output cotangent read (or made) once:
-/// inputs [x] + ([w] with `inputGradient`) + ([g], or [pooled cotangent, indices] + [ReLU mask
-/// when `masked`] when the cotangent is a max-pool scatter, `pool`) → outputs ([dx] with
+/// inputs [x] + ([w] with `inputGradient`) + ([g], or [pooled cotangent, indices or window codes]
+/// + [ReLU mask when `masked`] when the cotangent is a max-pool scatter, `pool`) → outputs ([dx] with
 /// `inputGradient`) + [dw] + ([db] with `withBias`). A scattered cotangent is expanded one image
 /// at a time into a per-thread buffer, so it never reaches memory. Made by graph mode from a
 /// convolution's input and weight gradients reading one cotangent, or from a weight gradient
@@ -74,11 +86,15 @@ public struct Conv2dBackwardOp: Operation {
     public let pool: PoolGeometry?
     /// Whether the pooled cotangent is masked by the pooled output (ReLU's gradient).
     public let masked: Bool
+    /// Whether the scatter reads `Conv2dMaxPoolOp`'s window codes rather than indices (they hold
+    /// the ReLU mask: never with `masked`).
+    public let windowCodes: Bool
 
     /// The backward pass of a convolution with weights `weightShape`; see the properties.
-    public init(convolution: Conv2dGeometry, weightShape: [Int], inputGradient: Bool, withBias: Bool, pool: PoolGeometry?, masked: Bool) {
-        (self.convolution, self.weightShape, self.inputGradient, self.withBias, self.pool, self.masked) =
-            (convolution, weightShape, inputGradient, withBias, pool, masked)
+    public init(convolution: Conv2dGeometry, weightShape: [Int], inputGradient: Bool, withBias: Bool, pool: PoolGeometry?, masked: Bool,
+                windowCodes: Bool = false) {
+        (self.convolution, self.weightShape, self.inputGradient, self.withBias, self.pool, self.masked, self.windowCodes) =
+            (convolution, weightShape, inputGradient, withBias, pool, masked, windowCodes)
     }
     public var name: String { (inputGradient ? "conv2dBackward" : "conv2dWeightGrad") + (pool != nil ? "FromPool" : "") }
     public var outputCount: Int { (inputGradient ? 1 : 0) + 1 + (withBias ? 1 : 0) }
@@ -100,7 +116,15 @@ public struct Conv2dBackwardOp: Operation {
         let x = inputs[0], rest = Array(inputs.dropFirst(inputGradient ? 2 : 1))
         try require(Self.supports(convolution, input: x, weightShape: weightShape) && (!inputGradient || inputs[1] == TensorSpec(weightShape, x.dtype)),
                     name, inputs, "a Float32 3×3 convolution with stride 1, no dilation, one group and padding ≤ 2")
-        let g = try pool.map { try MaxPool2dScatterOp(geometry: $0, inputShape: try convolutionShape(x), masked: masked).outputSpecs(rest)[0] } ?? rest[0]
+        let g: TensorSpec
+        if let pool, windowCodes {
+            let y = try convolutionShape(x), pooled = try pool.specs(name, [TensorSpec(y, x.dtype)])[0]
+            try require(!masked && pool.tilesTwoByTwo(height: y[2], width: y[3]) && rest == [pooled, Conv2dMaxPoolOp.windowCodesSpec(pooled: pooled)],
+                        name, inputs, "a cotangent \(pooled) and its window codes, of 2×2 windows tiling the convolution's output")
+            g = TensorSpec(y, x.dtype)
+        } else {
+            g = try pool.map { try MaxPool2dScatterOp(geometry: $0, inputShape: try convolutionShape(x), masked: masked).outputSpecs(rest)[0] } ?? rest[0]
+        }
         return (inputGradient ? [x] : []) + (try Conv2dWeightGradOp(geometry: convolution, weightShape: weightShape, withBias: withBias).outputSpecs([x, g]))
     }
 
@@ -108,8 +132,13 @@ public struct Conv2dBackwardOp: Operation {
         let x = inputs[0].dense, rest = Array(inputs.dropFirst(inputGradient ? 2 : 1))
         let dx = inputGradient ? Tensor(uninitialized: x.shape, dtype: .float32) : nil
         let dw = Tensor.zeros(weightShape, dtype: .float32), db = withBias ? Tensor.zeros([weightShape[0]], dtype: .float32) : nil
-        let cotangent = pool.map { DirectConv.Cotangent.scattered(pooled: rest[0].dense, indices: rest[1].dense, mask: masked ? rest[2].dense : nil, pool: $0) }
-            ?? .dense(rest[0].dense)
+        let cotangent: DirectConv.Cotangent
+        if let pool {
+            cotangent = windowCodes ? .coded(pooled: rest[0].dense, codes: rest[1].dense)
+                : .scattered(pooled: rest[0].dense, indices: rest[1].dense, mask: masked ? rest[2].dense : nil, pool: pool)
+        } else {
+            cotangent = .dense(rest[0].dense)
+        }
         DirectConv.backward(x: x, g: cotangent, outputShape: try! convolutionShape(x.spec), dw: dw, db: db,
                             input: dx.map { (inputs[1].dense, $0) }, geometry: convolution)
         return (dx.map { [$0] } ?? []) + [dw] + (db.map { [$0] } ?? [])

@@ -176,14 +176,14 @@ void apus_maxpool_indices_f32(const float *x, int64_t planes, int64_t h, int64_t
 void apus_maxpool_indices_f64(const double *x, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
                               int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, double *y, int32_t *idx);
 /// Pooled rows py0 ..< py1 of each plane of 2×2, stride-2 max pooling with indices, from the strip
-/// x [planes, 2·(py1 − py0), w] of input rows 2·py0 ..< 2·py1, into y and idx [planes, oh, ow]
-/// (indices within the whole input plane; with mask_nonpositive, −1 where the maximum is not
-/// positive: a scatter writes zeros for that window, as a ReLU mask would).
+/// x [planes, 2·(py1 − py0), w] of input rows 2·py0 ..< 2·py1, into y [planes, oh, ow] and either
+/// idx [planes, oh, ow] (indices within the whole input plane) or, when codes is not null, window
+/// codes [planes, oh, ow]: one byte per window, its maximum's position (bit 1: lower row, bit 0:
+/// right column), or 255 where the maximum is not positive (its gradient is zero after a ReLU).
 void apus_maxpool_rows_f32(const float *x, int64_t planes, int64_t w, int64_t oh, int64_t ow,
-                           int64_t py0, int64_t py1, int mask_nonpositive, float *y, int32_t *idx);
+                           int64_t py0, int64_t py1, float *y, int32_t *idx, uint8_t *codes);
 /// dx [planes, h, w] = g [planes, oh, ow] scattered to the recorded indices, zeros elsewhere;
-/// with a mask (the pooled output), only where mask > 0 (ReLU's gradient folded in); nowhere
-/// for index −1. `tiled`:
+/// with a mask (the pooled output), only where mask > 0 (ReLU's gradient folded in). `tiled`:
 /// the windows are 2×2, stride 2, and tile the plane (each element is then written once).
 void apus_maxpool_scatter_f32(const float *g, const int32_t *idx, const float *mask, int64_t planes, int64_t h, int64_t w,
                               int64_t oh, int64_t ow, int tiled, float *dx);
@@ -191,8 +191,10 @@ void apus_maxpool_scatter_f64(const double *g, const int32_t *idx, const double 
                               int64_t oh, int64_t ow, int tiled, double *dx);
 /// Rows 2·py0 ..< 2·py1 of each plane of the tiled scatter, into dx: row r of plane p at
 /// dx + p·plane + r·ld (ld ≥ w; dense [planes, 2·(py1 − py0), w] with ld = w, plane = 2·(py1 − py0)·w).
-void apus_maxpool_scatter_rows_f32(const float *g, const int32_t *idx, const float *mask, int64_t planes, int64_t w,
-                                   int64_t oh, int64_t ow, int64_t py0, int64_t py1, int64_t ld, int64_t plane, float *dx);
+/// The maxima's positions come from idx or, when codes is not null, from the window codes of
+/// apus_maxpool_rows_f32 (255: the window gets zeros).
+void apus_maxpool_scatter_rows_f32(const float *g, const int32_t *idx, const uint8_t *codes, const float *mask, int64_t planes,
+                                   int64_t w, int64_t oh, int64_t ow, int64_t py0, int64_t py1, int64_t ld, int64_t plane, float *dx);
 
 /// Direct 3×3 convolution (stride 1, no dilation, one group; conv_direct.c). Images are first
 /// copied into a zero-padded buffer xp [C, HP, WP] with WP ≥ OW + 18 (vector loads may run
