@@ -279,16 +279,13 @@ APUS_INLINE void apus_maxpool_scatter_rows_f32_body(const float *g, const int32_
                 scatter_row_f32(g + at, idx + at, mask ? mask + at : 0, row, (int32_t)w, ow, d, ld);
                 continue;
             }
-            for (int64_t from = 0; from < ow; from += CODE_ROW) {
+            for (int64_t from = 0; from < ow; from += CODE_ROW) {   /* indices counted from the chunk's first window */
                 const int64_t n = ow - from < CODE_ROW ? ow - from : CODE_ROW;
                 for (int64_t i = 0; i < n; i++) {
                     const int32_t code = codes[at + from + i];
-                    decoded[i] = code == APUS_NO_GRADIENT ? -1
-                        : row + 2 * (int32_t)(from + i) + (code >> 1) * (int32_t)w + (code & 1);
+                    decoded[i] = code == APUS_NO_GRADIENT ? -1 : 2 * (int32_t)i + (code >> 1) * (int32_t)w + (code & 1);
                 }
-                // Decoded indices are relative to the chunk's first window: shift the row base.
-                scatter_row_f32(g + at + from, decoded, mask ? mask + at + from : 0, row + 2 * (int32_t)from, (int32_t)w, n,
-                                d + 2 * from, ld);
+                scatter_row_f32(g + at + from, decoded, mask ? mask + at + from : 0, 0, (int32_t)w, n, d + 2 * from, ld);
             }
         }
 }
@@ -312,7 +309,7 @@ APUS_INLINE void apus_maxpool_rows_f32_body(const float *x, int64_t planes, int6
                 pool_row_2x2_f32(r0, r0 + w, row, (int32_t)w, ow, y + at, idx + at);
                 continue;
             }
-            for (int64_t from = 0; from < ow; from += CODE_ROW) {
+            for (int64_t from = 0; from < ow; from += CODE_ROW) {   /* indices counted from the chunk's first window */
                 const int64_t n = ow - from < CODE_ROW ? ow - from : CODE_ROW;
                 pool_row_2x2_f32(r0 + 2 * from, r0 + w + 2 * from, 0, (int32_t)w, n, y + at + from, found);
                 for (int64_t i = 0; i < n; i++) {
