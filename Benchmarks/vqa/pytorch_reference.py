@@ -184,6 +184,8 @@ def main():
     parser.add_argument("--export-start", metavar="DIR",
                         help="write the initial weights and every epoch's example order here first")
     args = parser.parse_args()
+    if args.export_start and args.padding != "pre":
+        parser.error("--export-start writes a start for `apus-bench vqa-parity`, which pads questions before their words: use --padding pre")
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
