@@ -249,7 +249,7 @@ APUS_INLINE void pool_row_2x2_f64(const double *r0, const double *r1, int32_t ro
             }                                                                                  \
             for (int64_t i = 0; i < h * w; i++) d[i] = (T)0;                                   \
             for (int64_t j = 0; j < oh * ow; j++)                                              \
-                if (!mp || mp[j] > 0) d[ip[j]] += gp[j];                                     \
+                if (!mp || mp[j] > 0) d[ip[j]] += gp[j];                                       \
         }                                                                                      \
     }                                                                                          \
     APUS_VARIANTS(apus_maxpool_scatter_##SUF, (const T *g, const int32_t *idx, const T *mask, int64_t planes, \

@@ -5,7 +5,7 @@ extension Graph {
     /// constants folded, dead code removed, max pools rewritten to keep indices, convolutions
     /// fused into the pooling that follows them, each convolution's backward pass fused into
     /// one op (with the scatter that makes its cotangent, its ReLU mask folded into the pooling's
-    /// indices), weight updates moved into the matrix products making their gradients, and
+    /// window codes), weight updates moved into the matrix products making their gradients, and
     /// elementwise chains fused.
     public func optimized() -> Graph {
         let graph = copy()

@@ -122,8 +122,7 @@ enum DirectConv {
                 for image in images {
                     let y = pooled.pointer(Float.self) + image * o * ph * pw
                     let at = windowCodes ? nil : indices.pointer(Int32.self) + image * o * ph * pw
-                    let codes = windowCodes ? UnsafeMutableRawPointer(indices.pointer(Int32.self) + image * indices.shape[1])
-                        .assumingMemoryBound(to: UInt8.self) : nil
+                    let codes = windowCodes ? windowCodesPointer(indices, image: image) : nil
                     for y0 in stride(from: 0, to: oh, by: strip) {
                         let rows = Swift.min(strip, oh - y0)
                         apus_pad_rows_f32(x.pointer(Float.self) + image * c * h * width, Int64(c), Int64(h), Int64(width),
@@ -140,6 +139,12 @@ enum DirectConv {
                 }
             }
         }
+    }
+
+    /// The first window code of `image` in `codes` ([N, ⌈O·PH·PW / 4⌉] int32, four one-byte codes
+    /// per element; see `Conv2dMaxPoolOp.windowCodes`).
+    private static func windowCodesPointer(_ codes: Tensor, image: Int) -> UnsafeMutablePointer<UInt8> {
+        UnsafeMutableRawPointer(codes.pointer(Int32.self) + image * codes.shape[1]).assumingMemoryBound(to: UInt8.self)
     }
 
     /// The output cotangent of a weight gradient: a tensor, or a max-pool scatter expanded one
@@ -219,7 +224,7 @@ enum DirectConv {
                         let gp = pooled.pointer(Float.self) + offset
                         let (ip, cp, mp): (UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<Float>?) = switch cotangent {
                         case let .scattered(_, indices, mask, _): (indices.pointer(Int32.self) + offset, nil, mask.map { $0.pointer(Float.self) + offset })
-                        case let .coded(_, codes): (nil, UnsafeMutableRawPointer(codes.pointer(Int32.self) + image * codes.shape[1]).assumingMemoryBound(to: UInt8.self), nil)
+                        case let .coded(_, codes): (nil, windowCodesPointer(codes, image: image), nil)
                         case .dense: (nil, nil, nil)
                         }
                         /// Output rows 2·py0 ..< 2·py1, scattered to `into` (row r of channel o at into + o·planeStride + r·rowStride).
