@@ -164,6 +164,9 @@ enum DirectConv {
                          input: (w: Tensor, dx: Tensor)?, geometry: Conv2dGeometry) {
         precondition(input == nil || (geometry.padH <= 2 && geometry.padW <= 2), "DirectConv.backward: input gradient needs padding ≤ 2")
         let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        if case let .coded(pooled, codes) = cotangent, c > fewChannels, geometry.padH == 1, geometry.padW == 1 {
+            return backwardFromCodes(x: x, pooled: pooled, codes: codes, dw: dw, db: db, input: input)
+        }
         let (o, oh, ow) = (outputShape[1], outputShape[2], outputShape[3])
         let wp = paddedSize(height: h, width: width, outputWidth: ow, padding: (geometry.padH, geometry.padW)).rowLength
         let cotangentPadding = (2 - geometry.padH, 2 - geometry.padW)
@@ -272,6 +275,63 @@ enum DirectConv {
             apus_conv3x3_wgrad_finish_f32(acc, Int64(o), Int64(c), dw.pointer(Float.self))
             if let db {
                 let lanes = acc + c * 9 * o32
+                for i in 0..<o { db.pointer(Float.self)[i] += (0..<16).reduce(Float(0)) { $0 + lanes[16 * i + $1] } }
+            }
+        }
+    }
+
+    /// Windows per strip of the backward pass from window codes (the strip's rows of the
+    /// channel-last input and input gradient stay in L1 while every output channel runs over them).
+    static let codedStripWindows = 32
+
+    /// The backward pass of a ReLU convolution (padding 1) pooled by 2×2 windows, from the pooled
+    /// cotangent [N, O, PH, PW] and its window codes: only the pixel each window names gets a
+    /// gradient, so the passes run over those pixels (apus_conv3x3_pooled_backward_f32), with a
+    /// quarter of the dense passes' multiplications or fewer, and sum in the dense kernels' order
+    /// (the same results bit for bit). dw [O, C, 3, 3] and db [O] += the weight and bias
+    /// gradients; with `input`, input.dx [N, C, H, W] = the input gradient.
+    private static func backwardFromCodes(x: Tensor, pooled: Tensor, codes: Tensor, dw: Tensor, db: Tensor?, input: (w: Tensor, dx: Tensor)?) {
+        let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (o, ph, pw) = (pooled.shape[1], pooled.shape[2], pooled.shape[3])
+        let c16 = (c + 15) / 16 * 16, rowLength = (width + 2) * c16, padded = (h + 2) * rowLength
+        let strip = Swift.max(1, codedStripWindows / pw)
+        // The rows per strip of apus_conv3x3_direct_wgrad_f32, whose bias lanes the sums follow.
+        let laneRows = Swift.max(1, 65536 / (width * ((o + 31) / 32 * 32)))
+        let wt = input.map { input in
+            let wt = Tensor(uninitialized: [o * 9 * c16], dtype: .float32)
+            apus_pack_conv3x3_nhwc_weights_f32(input.w.pointer(Float.self), Int64(o), Int64(c), Int64(c16), wt.pointer(Float.self))
+            return wt
+        }
+        // Per part: the channel-last padded input and input gradient, the weight accumulators, the bias lanes [O, 16].
+        let sizes = [(padded, false), (input == nil ? 1 : padded, false), (o * 9 * c16, true), (o * 16, true)]
+        let buffers = withExtendedLifetime((x, pooled, codes, wt, input)) {
+            forImages(n, buffers: sizes) { images, buffers in
+                let (xt, dxt) = (buffers[0], input == nil ? nil : buffers[1])
+                for image in images {
+                    let xImage = x.pointer(Float.self) + image * c * h * width
+                    for py0 in stride(from: 0, to: ph, by: strip) {
+                        let py1 = Swift.min(ph, py0 + strip)
+                        // Padded rows up to 2·py0 + 2 are there from the strip before.
+                        apus_nchw_to_padded_nhwc_rows_f32(xImage, Int64(c), Int64(h), Int64(width), Int64(c16),
+                                                          Int64(py0 == 0 ? 0 : 2 * py0 + 2), Int64(2 * py1 + 2), xt)
+                        // The strip writes image rows 2·py0 ..< 2·py1 of dx (padded rows one lower), and the border rows at the edges.
+                        let (first, last) = (py0 == 0 ? 0 : 2 * py0 + 1, py1 == ph ? h + 2 : 2 * py1 + 1)
+                        dxt.map { ($0 + first * rowLength).update(repeating: 0, count: (last - first) * rowLength) }
+                        apus_conv3x3_pooled_backward_f32(xt, wt?.pointer(Float.self), pooled.pointer(Float.self) + image * o * ph * pw,
+                                                         windowCodesPointer(codes, image: image), Int64(o), Int64(c16), Int64(ph), Int64(pw),
+                                                         Int64(py0), Int64(py1), Int64(laneRows), buffers[2], db == nil ? nil : buffers[3], dxt)
+                        if let dxt, let input {
+                            apus_padded_nhwc_to_nchw_rows_f32(dxt, Int64(c), Int64(h), Int64(width), Int64(c16), Int64(2 * py0), Int64(2 * py1),
+                                                              input.dx.pointer(Float.self) + image * c * h * width)
+                        }
+                    }
+                }
+            }
+        }
+        for part in buffers {
+            apus_conv3x3_nhwc_wgrad_finish_f32(part[2].pointer(Float.self), Int64(o), Int64(c), Int64(c16), dw.pointer(Float.self))
+            if let db {
+                let lanes = part[3].pointer(Float.self)
                 for i in 0..<o { db.pointer(Float.self)[i] += (0..<16).reduce(Float(0)) { $0 + lanes[16 * i + $1] } }
             }
         }

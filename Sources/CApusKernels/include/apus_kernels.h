@@ -226,4 +226,26 @@ void apus_conv3x3_wgrad_lanes_f32(const float *xp, int64_t c, int64_t hp, int64_
 /// dw [O, C, 3, 3] += acc [C, 9, O32] transposed.
 void apus_conv3x3_wgrad_finish_f32(const float *acc, int64_t o, int64_t c, float *dw);
 
+/// The backward pass of a 3×3 convolution (stride 1, padding 1) whose ReLU output is max-pooled by
+/// 2×2 windows, from the window codes of apus_maxpool_rows_f32 (conv_pooled_backward.c). The
+/// input and its gradient are channel-last and padded by one pixel: [H + 2][W + 2][C16], C16 = C
+/// rounded up to 16. Rows r0 ..< r1 of that copy of x [C, H, W]:
+void apus_nchw_to_padded_nhwc_rows_f32(const float *x, int64_t c, int64_t h, int64_t w, int64_t c16,
+                                       int64_t r0, int64_t r1, float *xt);
+/// Image rows y0 ..< y1 of dx [C, H, W] from such a buffer's interior.
+void apus_padded_nhwc_to_nchw_rows_f32(const float *dxt, int64_t c, int64_t h, int64_t w, int64_t c16,
+                                       int64_t y0, int64_t y1, float *dx);
+/// For window rows py0 ..< py1 of one image (pooled cotangent gp [O, PH, PW], codes [O, PH, PW]):
+/// dwt [O][9][C16] += the weight gradient; lanes [O, 16] (may be NULL) += the bias gradient in
+/// the lanes of apus_conv3x3_direct_wgrad_f32 run in strips of lane_rows rows; when dxt is not
+/// NULL, image rows 2·py0 ..< 2·py1 of dxt += the input gradient for weights wt [O][9][C16]. xt
+/// must hold padded rows 2·py0 ..< 2·py1 + 2. The sums are bit for bit those of the dense kernels.
+void apus_conv3x3_pooled_backward_f32(const float *xt, const float *wt, const float *gp, const uint8_t *codes, int64_t o,
+                                      int64_t c16, int64_t ph, int64_t pw, int64_t py0, int64_t py1, int64_t lane_rows,
+                                      float *dwt, float *lanes, float *dxt);
+/// wt [O][9][C16] from weights [O, C, 3, 3], zero past C.
+void apus_pack_conv3x3_nhwc_weights_f32(const float *w, int64_t o, int64_t c, int64_t c16, float *wt);
+/// dw [O, C, 3, 3] += dwt [O][9][C16].
+void apus_conv3x3_nhwc_wgrad_finish_f32(const float *dwt, int64_t o, int64_t c, int64_t c16, float *dw);
+
 #endif
