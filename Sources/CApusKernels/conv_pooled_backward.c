@@ -151,37 +151,42 @@ APUS_INLINE void run_pixels(int64_t n, const int32_t *restrict offset, const flo
 // pixels of the rows just outside the strip too, those of their taps that land inside.
 // Every sum runs in the order of the dense kernels in conv_direct.c (pixels in row order; for
 // the input gradient output channels outermost; the bias in the 16 lanes of the weight-gradient
-// kernel's strips of lane_rows rows), so the results are bit for bit theirs.
+// kernel's strips of lane_rows rows), so the results are bit for bit theirs. scratch: at least
+// o·(2·(py1 − py0) + 2)·(2·pw + 1) int32s.
 APUS_INLINE void apus_conv3x3_pooled_backward_f32_body(const float *restrict xt, const float *restrict wt, const float *restrict gp,
     const uint8_t *restrict codes, int64_t o, int64_t c16, int64_t ph, int64_t pw, int64_t py0, int64_t py1, int64_t lane_rows,
-    float *restrict dwt, float *restrict lanes, float *restrict dxt) {
+    float *restrict dwt, float *restrict lanes, float *restrict dxt, int32_t *restrict scratch) {
     const int64_t wp = 2 * pw + 2, ow = 2 * pw;
     const int above = dxt && py0 > 0, below = dxt && py1 < ph;   // rows outside the strip whose taps reach into it
     const int64_t y0 = 2 * py0 - above, rows = 2 * py1 + below - y0;
-    int64_t taps[9], counts[rows];
-    int32_t offsets[rows * pw];
-    float gradients[rows * pw];
+    // Every output channel's pixels first, so that each block of 16 channels then runs over all
+    // of them while its rows of xt and dxt stay in L1.
+    int32_t *offsets = scratch, *counts = scratch + 2 * o * rows * pw;
+    float *gradients = (float *)(scratch + o * rows * pw);
+    int64_t taps[9];
     for (int t = 0; t < 9; t++) taps[t] = ((t / 3) * wp + t % 3) * c16;
-    for (int64_t oi = 0; oi < o; oi++) {
-        for (int64_t r = 0; r < rows; r++)
-            counts[r] = gradient_pixels(gp, codes, oi, ph, pw, y0 + r, wp, c16, offsets + r * pw, gradients + r * pw);
-        if (lanes)
-            for (int64_t r = above; r < rows - below; r++)
-                for (int64_t i = 0; i < counts[r]; i++) {
-                    const int64_t y = y0 + r, x = offsets[r * pw + i] / c16 - y * wp;
-                    lanes[oi * 16 + ((y % lane_rows) * ow + x) % 16] += gradients[r * pw + i];
+    for (int64_t oi = 0; oi < o; oi++)
+        for (int64_t r = 0; r < rows; r++) {
+            const int64_t at = (oi * rows + r) * pw, n = gradient_pixels(gp, codes, oi, ph, pw, y0 + r, wp, c16, offsets + at, gradients + at);
+            counts[oi * rows + r] = (int32_t)n;
+            if (lanes && r >= above && r < rows - below)
+                for (int64_t i = 0; i < n; i++) {
+                    const int64_t y = y0 + r, x = offsets[at + i] / c16 - y * wp;
+                    lanes[oi * 16 + ((y % lane_rows) * ow + x) % 16] += gradients[at + i];
                 }
-        for (int64_t c0 = 0; c0 < c16; c0 += 16) {
+        }
+    for (int64_t c0 = 0; c0 < c16; c0 += 16) {
+        const float *x = xt + c0;
+        float *d = dxt ? dxt + c0 : 0;
+        for (int64_t oi = 0; oi < o; oi++) {
             float *a = dwt + oi * 9 * c16 + c0;
             apus_v16 acc[9], wv[9];
 #pragma unroll
             for (int t = 0; t < 9; t++) { acc[t] = load16(a + t * c16); wv[t] = dxt ? load16(wt + oi * 9 * c16 + c0 + t * c16) : (apus_v16)0; }
-            const float *x = xt + c0;
-            float *d = dxt ? dxt + c0 : 0;
             for (int64_t r = 0; r < rows; r++) {
-                const int64_t y = y0 + r, n = counts[r];
-                const int32_t *of = offsets + r * pw;
-                const float *gr = gradients + r * pw;
+                const int64_t y = y0 + r, n = counts[oi * rows + r], at = (oi * rows + r) * pw;
+                const int32_t *of = offsets + at;
+                const float *gr = gradients + at;
                 if (above && r == 0) run_pixels(n, of, gr, x, d, taps, acc, wv, 0, 2, 3);
                 else if (below && r == rows - 1) run_pixels(n, of, gr, x, d, taps, acc, wv, 0, 0, 1);
                 else if (above && y == 2 * py0) run_pixels(n, of, gr, x, d, taps, acc, wv, 1, 1, 3);
@@ -195,8 +200,8 @@ APUS_INLINE void apus_conv3x3_pooled_backward_f32_body(const float *restrict xt,
 }
 APUS_VARIANTS(apus_conv3x3_pooled_backward_f32, (const float *restrict xt, const float *restrict wt, const float *restrict gp,
     const uint8_t *restrict codes, int64_t o, int64_t c16, int64_t ph, int64_t pw, int64_t py0, int64_t py1, int64_t lane_rows,
-    float *restrict dwt, float *restrict lanes, float *restrict dxt),
-    (xt, wt, gp, codes, o, c16, ph, pw, py0, py1, lane_rows, dwt, lanes, dxt))
+    float *restrict dwt, float *restrict lanes, float *restrict dxt, int32_t *restrict scratch),
+    (xt, wt, gp, codes, o, c16, ph, pw, py0, py1, lane_rows, dwt, lanes, dxt, scratch))
 
 // wt [o][9][c16] from weights w [o, c, 3, 3] (channels c ..< c16 zero).
 void apus_pack_conv3x3_nhwc_weights_f32(const float *w, int64_t o, int64_t c, int64_t c16, float *wt) {

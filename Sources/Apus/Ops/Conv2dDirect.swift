@@ -302,8 +302,9 @@ enum DirectConv {
             apus_pack_conv3x3_nhwc_weights_f32(input.w.pointer(Float.self), Int64(o), Int64(c), Int64(c16), wt.pointer(Float.self))
             return wt
         }
-        // Per part: the channel-last padded input and input gradient, the weight accumulators, the bias lanes [O, 16].
-        let sizes = [(padded, false), (input == nil ? 1 : padded, false), (o * 9 * c16, true), (o * 16, true)]
+        // Per part: the channel-last padded input and input gradient, the weight accumulators, the
+        // bias lanes [O, 16], the kernel's scratch (its pixel lists, int32s in a float buffer).
+        let sizes = [(padded, false), (input == nil ? 1 : padded, false), (o * 9 * c16, true), (o * 16, true), (o * (2 * strip + 2) * (2 * pw + 1), false)]
         let buffers = withExtendedLifetime((x, pooled, codes, wt, input)) {
             forImages(n, buffers: sizes) { images, buffers in
                 let (xt, dxt) = (buffers[0], input == nil ? nil : buffers[1])
@@ -319,7 +320,8 @@ enum DirectConv {
                         dxt.map { ($0 + first * rowLength).update(repeating: 0, count: (last - first) * rowLength) }
                         apus_conv3x3_pooled_backward_f32(xt, wt?.pointer(Float.self), pooled.pointer(Float.self) + image * o * ph * pw,
                                                          windowCodesPointer(codes, image: image), Int64(o), Int64(c16), Int64(ph), Int64(pw),
-                                                         Int64(py0), Int64(py1), Int64(laneRows), buffers[2], db == nil ? nil : buffers[3], dxt)
+                                                         Int64(py0), Int64(py1), Int64(laneRows), buffers[2], db == nil ? nil : buffers[3], dxt,
+                                                         UnsafeMutableRawPointer(buffers[4]).assumingMemoryBound(to: Int32.self))
                         if let dxt, let input {
                             apus_padded_nhwc_to_nchw_rows_f32(dxt, Int64(c), Int64(h), Int64(width), Int64(c16), Int64(2 * py0), Int64(2 * py1),
                                                               input.dx.pointer(Float.self) + image * c * h * width)

@@ -240,9 +240,10 @@ void apus_padded_nhwc_to_nchw_rows_f32(const float *dxt, int64_t c, int64_t h, i
 /// the lanes of apus_conv3x3_direct_wgrad_f32 run in strips of lane_rows rows; when dxt is not
 /// NULL, image rows 2·py0 ..< 2·py1 of dxt += the input gradient for weights wt [O][9][C16]. xt
 /// must hold padded rows 2·py0 ..< 2·py1 + 2. The sums are bit for bit those of the dense kernels.
+/// scratch: at least O·(2·(py1 − py0) + 2)·(2·PW + 1) int32s.
 void apus_conv3x3_pooled_backward_f32(const float *xt, const float *wt, const float *gp, const uint8_t *codes, int64_t o,
                                       int64_t c16, int64_t ph, int64_t pw, int64_t py0, int64_t py1, int64_t lane_rows,
-                                      float *dwt, float *lanes, float *dxt);
+                                      float *dwt, float *lanes, float *dxt, int32_t *scratch);
 /// wt [O][9][C16] from weights [O, C, 3, 3], zero past C.
 void apus_pack_conv3x3_nhwc_weights_f32(const float *w, int64_t o, int64_t c, int64_t c16, float *wt);
 /// dw [O, C, 3, 3] += dwt [O][9][C16].
