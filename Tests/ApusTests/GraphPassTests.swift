@@ -1,4 +1,5 @@
 import ApusTestSupport
+import Synchronization
 import Testing
 @testable import Apus
 
@@ -19,7 +20,12 @@ private struct CountingOp: Operation {
 
 /// Plain gradient descent as a parameter update op (a stand-in for an optimizer step):
 /// inputs [loss, gradients…, parameters…]; counts its elementwise updates (split off or not).
-private final class DescentLog: @unchecked Sendable { var spans = 0 }
+private final class DescentLog: @unchecked Sendable {
+    private let count = Atomic<Int>(0)
+    var spans: Int { count.load(ordering: .relaxed) }
+    /// Counts one span (spans of one parameter may be updated on several threads at once).
+    func add() { count.add(1, ordering: .relaxed) }
+}
 private struct DescentStep: ParameterUpdateOp {
     let rate: Float, parameterCount: Int, log: DescentLog
     var name: String { "descent" }
@@ -43,7 +49,7 @@ private struct DescentStep: ParameterUpdateOp {
             return { offset, count, gradient in
                 let g = gradient.assumingMemoryBound(to: Float.self)
                 for k in 0..<count { p[offset + k] -= rate * g[k] }
-                log.spans += 1
+                log.add()
             }
         }
     }
@@ -350,5 +356,25 @@ private struct DescentStep: ParameterUpdateOp {
         expectClose(dx, dy.matmul(w0).scalars(as: Double.self), tolerance: 1e-3)
         expectClose(w, (w0 - dy.transposed().matmul(x) * 0.01).scalars(as: Double.self), tolerance: 1e-4)
         expectClose(b, (bias - dy.sum(axis: 0) * 0.01).scalars(as: Double.self), tolerance: 1e-4)
+    }
+
+    @Test func weightUpdatesWithoutAProductSplitIntoGroupsOfRows() throws {
+        // No input gradient (x needs none): the fused update runs one task per group of 128 rows
+        // of the block of 512 columns (tasks that may run at once); every row is updated once.
+        let w0 = Tensor.normal([200, 512], generator: RandomGenerator(seed: 8))
+        let w = w0.copied(), log = DescentLog()
+        let f = compile { xs in
+            let wIn = xs[1].requiringGrad()
+            let loss = (xs[0].matmul(wIn.transposed()) * 0.5).sum()
+            let g = gradients(of: loss, wrt: [wIn])
+            _ = Tensor.apply(DescentStep(rate: 0.01, parameterCount: 1, log: log, parameters: [w]), [loss, g[0], wIn])
+            return [loss]
+        }
+        let x = Tensor.normal([6, 512], generator: RandomGenerator(seed: 9))
+        #expect(try f.graph(for: [x.spec, w.spec]).nodes.map(\.op.name).contains("matmulUpdate"))
+        _ = f([x, w])
+        #expect(log.spans == 200)
+        let dw = Tensor.ones([200, 6]).matmul(x) * 0.5
+        expectClose(w, (w0 - dw * 0.01).scalars(as: Double.self), tolerance: 1e-4)
     }
 }

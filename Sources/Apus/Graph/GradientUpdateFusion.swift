@@ -84,17 +84,21 @@ public struct MatMulUpdateOp: Operation {
         let size = inputs[1].dtype.byteSize, dtype = inputs[1].dtype
         let block = Self.blockShape(rows: rows, columns: columns, elementSize: size)
         // One task per block of columns: first those columns of D·W (the whole inner dimension at
-        // once, so sums round as in one GEMM), then W's update one group of rows at a time.
-        CPUThreads.forChunks((columns + block.columns - 1) / block.columns, costPerItem: rows * block.columns) { tasks in
+        // once, so sums round as in one GEMM), then W's update one group of rows at a time. Without
+        // D·W, one task per group of rows of a block of columns (a narrow W still uses every core).
+        let columnBlocks = (columns + block.columns - 1) / block.columns, rowBlocks = withProduct ? 1 : (rows + block.rows - 1) / block.rows
+        CPUThreads.forChunks(columnBlocks * rowBlocks, costPerItem: rows / rowBlocks * block.columns) { tasks in
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: block.rows * block.columns * size, alignment: 64)
             defer { buffer.deallocate() }
             for task in tasks {
-                let column = task * block.columns, width = Swift.min(block.columns, columns - column)
+                let (columnBlock, rowBlock) = task.quotientAndRemainder(dividingBy: rowBlocks)
+                let column = columnBlock * block.columns, width = Swift.min(block.columns, columns - column)
                 if let d, let productPointer {
                     RawGEMM.singleThreaded(dtype, d.transposed, w.transposed, m, width, rows, d.pointer, d.leading,
                                            w.pointer + w.offset(0, column) * size, w.leading, 0, productPointer.raw + column * size, columns)
                 }
-                for row in stride(from: 0, to: rows, by: block.rows) {
+                let firstRow = rowBlock * block.rows, lastRow = withProduct ? rows : Swift.min(rows, firstRow + block.rows)
+                for row in stride(from: firstRow, to: lastRow, by: block.rows) {
                     let height = Swift.min(block.rows, rows - row)
                     RawGEMM.singleThreaded(dtype, a.transposed, b.transposed, height, width, inner, a.pointer + a.offset(row, 0) * size, a.leading,
                                            b.pointer + b.offset(0, column) * size, b.leading, 0, buffer, width)
