@@ -295,7 +295,7 @@ enum DirectConv {
         let (o, ph, pw) = (pooled.shape[1], pooled.shape[2], pooled.shape[3])
         let c16 = (c + 15) / 16 * 16, rowLength = (width + 2) * c16, padded = (h + 2) * rowLength
         let strip = Swift.max(1, codedStripWindows / pw)
-        // The rows per strip of apus_conv3x3_direct_wgrad_f32, whose bias lanes the sums follow.
+        // The rows per strip of apus_conv3x3_direct_wgrad_f32 (WGRAD_STRIP_ELEMENTS / (OW · O32)), whose bias lanes the sums follow.
         let laneRows = Swift.max(1, 65536 / (width * ((o + 31) / 32 * 32)))
         let wt = input.map { input in
             let wt = Tensor(uninitialized: [o * 9 * c16], dtype: .float32)
@@ -317,7 +317,7 @@ enum DirectConv {
                                                           Int64(py0 == 0 ? 0 : 2 * py0 + 2), Int64(2 * py1 + 2), xt)
                         // The strip writes image rows 2·py0 ..< 2·py1 of dx (padded rows one lower), and the border rows at the edges.
                         let (first, last) = (py0 == 0 ? 0 : 2 * py0 + 1, py1 == ph ? h + 2 : 2 * py1 + 1)
-                        dxt.map { ($0 + first * rowLength).update(repeating: 0, count: (last - first) * rowLength) }
+                        if let dxt { (dxt + first * rowLength).update(repeating: 0, count: (last - first) * rowLength) }
                         apus_conv3x3_pooled_backward_f32(xt, wt?.pointer(Float.self), pooled.pointer(Float.self) + image * o * ph * pw,
                                                          windowCodesPointer(codes, image: image), Int64(o), Int64(c16), Int64(ph), Int64(pw),
                                                          Int64(py0), Int64(py1), Int64(laneRows), buffers[2], db == nil ? nil : buffers[3], dxt,
