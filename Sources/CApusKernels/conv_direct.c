@@ -113,11 +113,14 @@ APUS_VARIANTS(apus_conv3x3_direct_f32, (const float *xp, int64_t c, int64_t hp, 
     int64_t o, const float *bias, int relu, int64_t oh, int64_t ow, int64_t y_plane, float *y),
     (xp, c, hp, wp, packed, o, bias, relu, oh, ow, y_plane, y))
 
+int64_t apus_conv3x3_wgrad_strip_rows(int64_t o, int64_t ow) {
+    const int64_t strip = WGRAD_STRIP_ELEMENTS / (ow * ((o + 31) / 32 * 32));
+    return strip < 1 ? 1 : strip;
+}
+
 APUS_INLINE void apus_conv3x3_direct_wgrad_f32_body(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g,
     int64_t g_row, int64_t g_plane, int64_t o, int64_t oh, int64_t ow, float *gt, float *acc, float *bias_acc) {
-    const int64_t o32 = (o + 31) / 32 * 32;
-    int64_t strip = WGRAD_STRIP_ELEMENTS / (ow * o32);
-    if (strip < 1) strip = 1;
+    const int64_t o32 = (o + 31) / 32 * 32, strip = apus_conv3x3_wgrad_strip_rows(o, ow);
     for (int64_t oy0 = 0; oy0 < oh; oy0 += strip) {
         int64_t rows = oh - oy0 < strip ? oh - oy0 : strip, pixels = rows * ow;
         // This strip of the output gradient, transposed to [pixel, channel] (channels padded to

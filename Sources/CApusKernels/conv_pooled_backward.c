@@ -4,7 +4,8 @@
 // or more of the output cotangent is zero; a dense backward pass spends its multiplications on
 // those zeros. Here each window's gradient g, at the pixel its code names, adds g × the 3×3
 // input patch there to the weight gradient and g × the weights to the input gradient's 3×3
-// patch: a quarter of the dense passes' multiplications or fewer. Vectors run along 16 input
+// patch: a quarter of the dense passes' multiplications or fewer (when the channels fill whole
+// vectors: 19 channels run as 32). Vectors run along 16 input
 // channels, so the input and its gradient are held channel-last ([H + 2][W + 2][C16], a zero
 // border of one pixel, channels padded to a multiple of 16).
 #include "vector16.h"
@@ -112,7 +113,8 @@ APUS_INLINE void run_pixels(int64_t n, const int32_t *restrict offset, const flo
 // pixels of the rows just outside the strip too, those of their taps that land inside.
 // Every sum runs in the order of the dense kernels in conv_direct.c (pixels in row order; for
 // the input gradient output channels outermost; the bias in the 16 lanes of the weight-gradient
-// kernel's strips of lane_rows rows), so the results are bit for bit theirs. scratch: at least
+// kernel's strips of lane_rows rows), so for finite inputs the results are bit for bit theirs
+// (the dense kernels' products with zero would turn an infinity into NaN). scratch: at least
 // o·(2·(py1 − py0) + 2)·(2·pw + 1) int32s.
 APUS_INLINE void apus_conv3x3_pooled_backward_f32_body(const float *restrict xt, const float *restrict wt, const float *restrict gp,
     const uint8_t *restrict codes, int64_t o, int64_t c16, int64_t ph, int64_t pw, int64_t py0, int64_t py1, int64_t lane_rows,
@@ -121,7 +123,7 @@ APUS_INLINE void apus_conv3x3_pooled_backward_f32_body(const float *restrict xt,
     const int above = dxt && py0 > 0, below = dxt && py1 < ph;   // rows outside the strip whose taps reach into it
     const int64_t y0 = 2 * py0 - above, rows = 2 * py1 + below - y0;
     // Every output channel's pixels first, so that each block of 16 channels then runs over all
-    // of them while its rows of xt and dxt stay in L1.
+    // of them while the strip's rows of xt and dxt (for those 16 channels) stay in L1.
     int32_t *offsets = scratch, *counts = scratch + 2 * o * rows * pw;
     float *gradients = (float *)(scratch + o * rows * pw);
     int64_t taps[9];

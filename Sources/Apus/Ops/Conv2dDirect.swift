@@ -281,22 +281,26 @@ enum DirectConv {
     }
 
     /// Windows per strip of the backward pass from window codes (the strip's rows of the
-    /// channel-last input and input gradient stay in L1 while every output channel runs over them).
+    /// channel-last input and input gradient, 16 channels at a time, stay in L1 while every output
+    /// channel runs over them; the buffers hold whole padded images).
     static let codedStripWindows = 32
 
     /// The backward pass of a ReLU convolution (padding 1) pooled by 2×2 windows, from the pooled
     /// cotangent [N, O, PH, PW] and its window codes: only the pixel each window names gets a
     /// gradient, so the passes run over those pixels (apus_conv3x3_pooled_backward_f32), with a
     /// quarter of the dense passes' multiplications or fewer, and sum in the dense kernels' order
-    /// (the same results bit for bit). dw [O, C, 3, 3] and db [O] += the weight and bias
-    /// gradients; with `input`, input.dx [N, C, H, W] = the input gradient.
+    /// (for finite values, the same results bit for bit). dw [O, C, 3, 3] and db [O] += the
+    /// weight and bias gradients; with `input`, input.dx [N, C, H, W] = the input gradient.
     private static func backwardFromCodes(x: Tensor, pooled: Tensor, codes: Tensor, dw: Tensor, db: Tensor?, input: (w: Tensor, dx: Tensor)?) {
         let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, ph, pw) = (pooled.shape[1], pooled.shape[2], pooled.shape[3])
+        guard n > 0, o > 0, ph > 0, pw > 0 else {   // nothing flows back: dx is zero (or empty)
+            if let input { input.dx.pointer(Float.self).update(repeating: 0, count: input.dx.count) }
+            return
+        }
         let c16 = (c + 15) / 16 * 16, rowLength = (width + 2) * c16, padded = (h + 2) * rowLength
-        let strip = Swift.max(1, codedStripWindows / pw)
-        // The rows per strip of apus_conv3x3_direct_wgrad_f32 (WGRAD_STRIP_ELEMENTS / (OW · O32)), whose bias lanes the sums follow.
-        let laneRows = Swift.max(1, 65536 / (width * ((o + 31) / 32 * 32)))
+        precondition(padded <= Int(Int32.max), "DirectConv.backwardFromCodes: an image of \(padded) padded elements")   // the kernel's int32 offsets
+        let strip = Swift.max(1, codedStripWindows / pw), laneRows = Int(apus_conv3x3_wgrad_strip_rows(Int64(o), Int64(width)))
         let wt = input.map { input in
             let wt = Tensor(uninitialized: [o * 9 * c16], dtype: .float32)
             apus_pack_conv3x3_nhwc_weights_f32(input.w.pointer(Float.self), Int64(o), Int64(c), Int64(c16), wt.pointer(Float.self))

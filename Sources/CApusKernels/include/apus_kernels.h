@@ -218,6 +218,8 @@ void apus_conv3x3_direct_f32(const float *xp, int64_t c, int64_t hp, int64_t wp,
 /// summed over the image's pixels, as 16 lane-wise partial sums per channel.
 void apus_conv3x3_direct_wgrad_f32(const float *xp, int64_t c, int64_t hp, int64_t wp, const float *g, int64_t g_row,
                                    int64_t g_plane, int64_t o, int64_t oh, int64_t ow, float *gt, float *acc, float *bias_acc);
+/// The rows of g that kernel transposes at a time (its bias lanes restart at each such strip).
+int64_t apus_conv3x3_wgrad_strip_rows(int64_t o, int64_t ow);
 /// The same accumulation for images of few channels (C ≤ 4), with vectors along the pixels and no
 /// scratch: acc [C, 9, O32] += the weight gradient of one image, bias_acc [O, 16] (may be NULL)
 /// += g's lane-wise pixel sums.
@@ -239,7 +241,8 @@ void apus_padded_nhwc_to_nchw_rows_f32(const float *dxt, int64_t c, int64_t h, i
 /// dwt [O][9][C16] += the weight gradient; lanes [O, 16] (may be NULL) += the bias gradient in
 /// the lanes of apus_conv3x3_direct_wgrad_f32 run in strips of lane_rows rows; when dxt is not
 /// NULL, image rows 2·py0 ..< 2·py1 of dxt += the input gradient for weights wt [O][9][C16]. xt
-/// must hold padded rows 2·py0 ..< 2·py1 + 2. The sums are bit for bit those of the dense kernels.
+/// must hold padded rows 2·py0 ..< 2·py1 + 2. For finite inputs the sums are bit for bit those of
+/// the dense kernels (the bias's those of apus_conv3x3_direct_wgrad_f32 on a dense cotangent).
 /// scratch: at least O·(2·(py1 − py0) + 2)·(2·PW + 1) int32s.
 void apus_conv3x3_pooled_backward_f32(const float *xt, const float *wt, const float *gp, const uint8_t *codes, int64_t o,
                                       int64_t c16, int64_t ph, int64_t pw, int64_t py0, int64_t py1, int64_t lane_rows,
