@@ -102,6 +102,34 @@ APUS_INLINE void run_pixels(int64_t n, const int32_t *restrict offset, const flo
     }
 }
 
+// Output channel oi's pixels of a strip (rows y0 ..< y0 + rows, lists as below), 16 channels:
+// its weight gradient (when weights) and input gradient (when dxt is not null). The rows just
+// outside the strip (above, below) add only the taps that land inside it. Inlined with
+// constant flags.
+APUS_INLINE void strip_channel(const int32_t *offsets, const float *gradients, const int32_t *counts, int64_t rows, int64_t pw,
+    int64_t y0, int64_t py0, int64_t py1, int above, int below, const float *xt, float *dxt, const float *wv_at, float *acc_at,
+    int64_t c16, const int64_t *taps, int weights) {
+    apus_v16 acc[9], wv[9];
+#pragma unroll
+    for (int t = 0; t < 9; t++) {
+        acc[t] = weights ? load16(acc_at + t * c16) : (apus_v16)0;
+        wv[t] = dxt ? load16(wv_at + t * c16) : (apus_v16)0;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t y = y0 + r, n = counts[r];
+        const int32_t *of = offsets + r * pw;
+        const float *gr = gradients + r * pw;
+        if (above && r == 0) { if (dxt) run_pixels(n, of, gr, xt, dxt, taps, acc, wv, 0, 2, 3); }
+        else if (below && r == rows - 1) { if (dxt) run_pixels(n, of, gr, xt, dxt, taps, acc, wv, 0, 0, 1); }
+        else if (above && y == 2 * py0) run_pixels(n, of, gr, xt, dxt, taps, acc, wv, weights, 1, 3);
+        else if (below && y == 2 * py1 - 1) run_pixels(n, of, gr, xt, dxt, taps, acc, wv, weights, 0, 2);
+        else run_pixels(n, of, gr, xt, dxt, taps, acc, wv, weights, 0, 3);
+    }
+    if (weights)
+#pragma unroll
+        for (int t = 0; t < 9; t++) store16(acc_at + t * c16, acc[t]);
+}
+
 // Window rows py0 ..< py1 (of ph × pw) of one image. For every output pixel (y, x) that gets a
 // gradient g (gp [o, ph, pw] at its window, code k ≠ 255: y = 2·py + k/2, x = 2·px + k%2):
 //   dwt[o][tap][·] += g · xt[(y, x) + tap][·]          (the weight gradient [o][9][c16])
@@ -138,28 +166,24 @@ APUS_INLINE void apus_conv3x3_pooled_backward_f32_body(const float *restrict xt,
                     lanes[oi * 16 + ((y % lane_rows) * ow + x) % 16] += gradients[at + i];
                 }
         }
+    // Per block of 16 channels and output channel, each pixel's weight and input gradients
+    // together. When the strip's rows of xt and dxt (those 16 channels) would not fit in L1
+    // together (wide images), every channel's weight gradient runs first, then every channel's
+    // input gradient, each pass with only its own buffer's rows in L1.
+    const int split = dxt && 2 * rows * wp * 16 * (int64_t)sizeof(float) > 49152;
+#define STRIP_CHANNEL(oi, dx, weights)                                                              \
+    strip_channel(offsets + (oi) * rows * pw, gradients + (oi) * rows * pw, counts + (oi) * rows, rows, pw, y0, py0, py1, \
+                  above, below, xt + c0, (dx), wt ? wt + (oi) * 9 * c16 + c0 : 0, dwt + (oi) * 9 * c16 + c0, c16, taps, (weights))
     for (int64_t c0 = 0; c0 < c16; c0 += 16) {
-        const float *x = xt + c0;
         float *d = dxt ? dxt + c0 : 0;
-        for (int64_t oi = 0; oi < o; oi++) {
-            float *a = dwt + oi * 9 * c16 + c0;
-            apus_v16 acc[9], wv[9];
-#pragma unroll
-            for (int t = 0; t < 9; t++) { acc[t] = load16(a + t * c16); wv[t] = dxt ? load16(wt + oi * 9 * c16 + c0 + t * c16) : (apus_v16)0; }
-            for (int64_t r = 0; r < rows; r++) {
-                const int64_t y = y0 + r, n = counts[oi * rows + r], at = (oi * rows + r) * pw;
-                const int32_t *of = offsets + at;
-                const float *gr = gradients + at;
-                if (above && r == 0) run_pixels(n, of, gr, x, d, taps, acc, wv, 0, 2, 3);
-                else if (below && r == rows - 1) run_pixels(n, of, gr, x, d, taps, acc, wv, 0, 0, 1);
-                else if (above && y == 2 * py0) run_pixels(n, of, gr, x, d, taps, acc, wv, 1, 1, 3);
-                else if (below && y == 2 * py1 - 1) run_pixels(n, of, gr, x, d, taps, acc, wv, 1, 0, 2);
-                else run_pixels(n, of, gr, x, d, taps, acc, wv, 1, 0, 3);
-            }
-#pragma unroll
-            for (int t = 0; t < 9; t++) store16(a + t * c16, acc[t]);
+        if (!split) {
+            for (int64_t oi = 0; oi < o; oi++) STRIP_CHANNEL(oi, d, 1);
+        } else {
+            for (int64_t oi = 0; oi < o; oi++) STRIP_CHANNEL(oi, 0, 1);
+            for (int64_t oi = 0; oi < o; oi++) STRIP_CHANNEL(oi, d, 0);
         }
     }
+#undef STRIP_CHANNEL
 }
 APUS_VARIANTS(apus_conv3x3_pooled_backward_f32, (const float *restrict xt, const float *restrict wt, const float *restrict gp,
     const uint8_t *restrict codes, int64_t o, int64_t c16, int64_t ph, int64_t pw, int64_t py0, int64_t py1, int64_t lane_rows,
