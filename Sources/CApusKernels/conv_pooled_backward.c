@@ -5,10 +5,14 @@
 // those zeros. Here each window's gradient g, at the pixel its code names, adds g × the 3×3
 // input patch there to the weight gradient and g × the weights to the input gradient's 3×3
 // patch: a quarter of the dense passes' multiplications or fewer (when the channels fill whole
-// vectors: 19 channels run as 32). Vectors run along 16 input
-// channels, so the input and its gradient are held channel-last ([H + 2][W + 2][C16], a zero
-// border of one pixel, channels padded to a multiple of 16).
+// vectors: 19 channels run as 32). Vectors run along 16 input channels, so the input and its
+// gradient are held channel-last ([H + 2][W + 2][C16], a zero border of one pixel, channels
+// padded to a multiple of 16).
 #include "vector16.h"
+
+// The L1 data cache a strip's rows should fit in (48 KB on the Xeons this was tuned on; 32 KB
+// on many others, where a few strips run fused that would have run split).
+#define L1_BYTES 49152
 
 // Rows r0 ..< r1 of the channel-last padded copy xt [(h + 2)][(w + 2)][c16] of one image x
 // [c, h, w]: padded row r holds image row r − 1 from column 1, zeros around it and in the
@@ -170,7 +174,7 @@ APUS_INLINE void apus_conv3x3_pooled_backward_f32_body(const float *restrict xt,
     // together. When the strip's rows of xt and dxt (those 16 channels) would not fit in L1
     // together (wide images), every channel's weight gradient runs first, then every channel's
     // input gradient, each pass with only its own buffer's rows in L1.
-    const int split = dxt && 2 * rows * wp * 16 * (int64_t)sizeof(float) > 49152;
+    const int split = dxt && 2 * rows * wp * 16 * (int64_t)sizeof(float) > L1_BYTES;
 #define STRIP_CHANNEL(oi, dx, weights)                                                              \
     strip_channel(offsets + (oi) * rows * pw, gradients + (oi) * rows * pw, counts + (oi) * rows, rows, pw, y0, py0, py1, \
                   above, below, xt + c0, (dx), wt ? wt + (oi) * 9 * c16 + c0 : 0, dwt + (oi) * 9 * c16 + c0, c16, taps, (weights))
