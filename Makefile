@@ -1,5 +1,5 @@
 # Apus — the project's commands. `make test` is what CI runs.
-.PHONY: deps build test demo bench-core bench-nn bench-data bench-vqa bench-graph bench-accuracy
+.PHONY: deps build test demo bench-core bench-nn bench-data bench-vqa bench-graph bench-pooled-backward bench-accuracy
 
 deps:
 	./scripts/install-system-deps.sh
@@ -43,3 +43,8 @@ bench-accuracy: deps
 # Graph mode against eager mode (time, activation memory, arena, peak RSS) at 64 and 224 pixels.
 bench-graph: deps
 	./Benchmarks/vqa/graph.sh
+
+# Graph mode's backward pass of a pooled ReLU convolution, from window codes against the dense strips (VQA layers 2 and 3).
+bench-pooled-backward: deps
+	swift build -c release --product apus-bench
+	.build/release/apus-bench pooled-backward --output Benchmarks/results/pooled-backward-$$(date +%Y-%m-%d).md
