@@ -27,6 +27,8 @@ enum PooledBackwardBenchmark {
         return (time(windowCodes: true), time(windowCodes: false))
     }
 
+    /// A Markdown table of both passes' times per layer at each `APUS_VQA_SIZES` image size
+    /// (default 64 and 224; `peers` is unused: the comparison is with Apus's own dense pass).
     static func run(peers: [String: Any]) -> String {
         let sizes = (ProcessInfo.processInfo.environment["APUS_VQA_SIZES"] ?? "64,224").split(separator: ",").compactMap { Int($0) }
         var lines = ["# Graph mode: backward pass of a pooled ReLU convolution (batch 32)", "",

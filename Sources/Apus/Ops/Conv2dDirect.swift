@@ -273,11 +273,15 @@ enum DirectConv {
         for part in buffers {
             let acc = part[2].pointer(Float.self)
             apus_conv3x3_wgrad_finish_f32(acc, Int64(o), Int64(c), dw.pointer(Float.self))
-            if let db {
-                let lanes = acc + c * 9 * o32
-                for i in 0..<o { db.pointer(Float.self)[i] += (0..<16).reduce(Float(0)) { $0 + lanes[16 * i + $1] } }
-            }
+            if let db { addBiasLanes(acc + c * 9 * o32, to: db) }
         }
+    }
+
+    /// db [O] += each channel's 16 bias lanes [O, 16] (one part's), summed lane 0 to 15: the one
+    /// order both backward passes keep, so their bias gradients agree bit for bit.
+    private static func addBiasLanes(_ lanes: UnsafeMutablePointer<Float>, to db: Tensor) {
+        let out = db.pointer(Float.self)
+        for i in 0..<db.count { out[i] += (0..<16).reduce(Float(0)) { $0 + lanes[16 * i + $1] } }
     }
 
     /// Windows per strip of the backward pass from window codes (the strip's rows of the
@@ -336,10 +340,7 @@ enum DirectConv {
         }
         for part in buffers {
             apus_conv3x3_nhwc_wgrad_finish_f32(part[2].pointer(Float.self), Int64(o), Int64(c), Int64(c16), dw.pointer(Float.self))
-            if let db {
-                let lanes = part[3].pointer(Float.self)
-                for i in 0..<o { db.pointer(Float.self)[i] += (0..<16).reduce(Float(0)) { $0 + lanes[16 * i + $1] } }
-            }
+            if let db { addBiasLanes(part[3].pointer(Float.self), to: db) }
         }
     }
 }
