@@ -40,7 +40,7 @@ public final class Experiment {
         let base = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         let solver = try root.node("solver")
         try solver.checkKeys(["optimizer", "learning_rate", "momentum", "nesterov", "weight_decay", "epochs", "batch_size", "seed",
-                              "schedule", "checkpoint", "hybridize"])
+                              "schedule", "checkpoint", "hybridize", "clip_grad_norm", "clip_grad_value"])
         seed = UInt64(try solver.int("seed", default: 0, minimum: 0))
         Random.seed(seed)
         generator = RandomGenerator(seed: seed)
@@ -110,12 +110,19 @@ public final class Experiment {
         folder = URL(fileURLWithPath: folderPath, relativeTo: base)
         checkpointEvery = try checkpoint?.int("every", default: 1, minimum: 1) ?? 1
         trainer = Trainer(model, optimizer: optimizer, loss: loss, metrics: metrics, target: data.target)
-        // hybridize: auto (default) compiles each training step whenever the model allows it.
+        if solver.has("clip_grad_norm") && solver.has("clip_grad_value") {
+            throw solver.error("give clip_grad_norm or clip_grad_value, not both")
+        }
+        for (key, clipping) in [("clip_grad_norm", GradientClipping.norm), ("clip_grad_value", GradientClipping.value)] where solver.has(key) {
+            let limit = try solver.double(key)
+            guard limit > 0 && limit.isFinite else { throw solver.error("\(key) must be a positive number, got \(limit)") }
+            trainer.gradientClipping = clipping(limit)
+        }
+        // hybridize: auto (default) compiles each training step (every layer a config can name can).
         switch solver.map?["hybridize"] {
         case nil, "auto" as String:
-            trainer.hybridize = trainer.reasonNotToHybridize == nil
+            trainer.hybridize = true
         case let on as Bool:
-            if on, let reason = trainer.reasonNotToHybridize { throw solver.error("hybridize: \(reason)") }
             trainer.hybridize = on
         case let other?:
             throw solver.child("hybridize", other).error("expected true, false or auto, got \(solver.describe(other))")

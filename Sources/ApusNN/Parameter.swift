@@ -85,3 +85,16 @@ public final class Buffer {
     }
     public var projectedValue: Buffer { self }
 }
+
+extension Buffer {
+    /// Runs `body` with each buffer's value replaced by the tensor at the same position, then
+    /// puts the values back: a compiled step traces its model with symbolic buffers this way, so
+    /// they become graph inputs that the step updates in place (running statistics).
+    public static func substituting<R>(_ buffers: [Buffer], with values: [Tensor], _ body: () throws -> R) rethrows -> R {
+        precondition(buffers.count == values.count, "Buffer.substituting: \(buffers.count) buffers, \(values.count) values")
+        let saved = buffers.map(\.value)
+        for (buffer, value) in zip(buffers, values) { buffer.value = value }
+        defer { for (buffer, value) in zip(buffers, saved) { buffer.value = value } }
+        return try body()
+    }
+}

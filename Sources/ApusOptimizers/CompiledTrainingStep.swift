@@ -17,41 +17,56 @@ public final class CompiledTrainingStep {
     let module: Module
     let optimizer: Optimizer
     let body: ([Tensor]) -> [Tensor]
-    /// One compiled function per set of trainable parameters (freezing one retraces).
+    /// How gradients are clipped before the update (nil: not at all).
+    public let clipping: GradientClipping?
+    /// One compiled function per set of trainable parameters and mode (a change retraces).
     private var functions: [[Bool]: CompiledFunction] = [:]
 
     /// `body` maps the step's inputs to [loss, other outputs…]; the update is skipped when the
-    /// loss is not finite (as an eager step that checks it would).
-    public init(module: Module, optimizer: Optimizer, _ body: @escaping ([Tensor]) -> [Tensor]) {
-        (self.module, self.optimizer, self.body) = (module, optimizer, body)
+    /// loss is not finite (as an eager step that checks it would). `clipping` clips the
+    /// gradients inside the graph, before the update.
+    public init(module: Module, optimizer: Optimizer, clipping: GradientClipping? = nil, _ body: @escaping ([Tensor]) -> [Tensor]) {
+        (self.module, self.optimizer, self.clipping, self.body) = (module, optimizer, clipping, body)
     }
 
-    /// The compiled function for the parameters trainable now.
+    /// The compiled function for the parameters trainable now, in the module's mode. Its
+    /// inputs are the step's, then the parameters, then the buffers (updated in place).
     private var function: CompiledFunction {
-        let key = optimizer.parameters.map(\.isTrainable)
+        let key = optimizer.parameters.map(\.isTrainable) + [module.isTraining]
         if let function = functions[key] { return function }
-        let parameters = module.parameters(), trainable = optimizer.parameters.filter(\.isTrainable)
-        let (body, optimizer) = (self.body, self.optimizer)
+        let parameters = module.parameters(), buffers = module.namedBuffers().map(\.1)
+        let trainable = optimizer.parameters.filter(\.isTrainable)
+        let (body, optimizer, clipping) = (self.body, self.optimizer, self.clipping)
         let function = compile { tensors in
-            Parameter.substituting(parameters, with: Array(tensors.suffix(parameters.count))) {
-                let outputs = body(Array(tensors.dropLast(parameters.count)))
-                optimizer.step(loss: outputs[0], gradients: gradients(of: outputs[0], wrt: trainable.map(\.value)))
-                return outputs
+            let stateCount = parameters.count + buffers.count
+            let state = Array(tensors.suffix(stateCount))
+            return Parameter.substituting(parameters, with: Array(state.prefix(parameters.count))) {
+                Buffer.substituting(buffers, with: Array(state.suffix(buffers.count))) {
+                    let outputs = body(Array(tensors.dropLast(stateCount)))
+                    let raw = gradients(of: outputs[0], wrt: trainable.map(\.value))
+                    optimizer.step(loss: outputs[0], gradients: clipping.map { $0.clipped(raw) } ?? raw)
+                    return outputs
+                }
             }
         }
         functions[key] = function
         return function
     }
 
+    /// The module's parameters and buffers as graph inputs: each buffer first gets storage of
+    /// its own, since the step writes it in place.
+    private func state() -> [Tensor] {
+        let buffers = module.namedBuffers().map(\.1)
+        for buffer in buffers { buffer.value.makeUnique() }
+        return module.parameters().map(\.value) + buffers.map(\.value)
+    }
+
     /// Runs one step on `inputs`; returns the body's outputs (the loss first). Throws a shape
-    /// error found while tracing, or `HybridizeError` when the module is in training mode and
-    /// holds dropout or batch normalisation (tracing would freeze their masks and statistics).
+    /// error found while tracing. Dropout draws new masks from its generator on every run and
+    /// BatchNorm updates its running statistics, as in eager mode.
     @discardableResult
     public func callAsFunction(_ inputs: [Tensor]) throws -> [Tensor] {
-        if module.isTraining, let (path, layer) = module.tracingWouldFreeze {
-            throw HybridizeError(layer: path, layer)
-        }
-        return try function.run(inputs + module.parameters().map(\.value))
+        try function.run(inputs + state())
     }
 
     /// How many times the step was traced (once per new input signature or set of trainable parameters).
@@ -59,11 +74,11 @@ public final class CompiledTrainingStep {
 
     /// The optimised graph of the step for `inputs`' signature.
     public func graph(for inputs: [TensorSpec]) throws -> Graph {
-        try function.graph(for: inputs + module.parameters().map(\.value.spec))
+        try function.graph(for: inputs + state().map(\.spec))
     }
 
     /// Bytes of the arena holding the step's intermediates for `inputs`' signature.
     public func arenaBytes(for inputs: [TensorSpec]) throws -> Int {
-        try function.arenaBytes(for: inputs + module.parameters().map(\.value.spec))
+        try function.arenaBytes(for: inputs + state().map(\.spec))
     }
 }

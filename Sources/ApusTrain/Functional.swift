@@ -89,7 +89,7 @@ public final class Concatenate: MergeLayer {
 /// let model = Model(inputs: [x], outputs: [Linear(128, 10)(ReLU()(Linear(784, 128)(x)))])
 /// let logits = model(["x": batch])[0]
 /// ```
-public final class Model: Module {
+public final class Model: Module, HybridizableModule {
     public let name: String
     public let inputs: [Node]
     public let outputs: [Node]

@@ -49,9 +49,13 @@ public final class Trainer {
     public var customStep: ((Trainer, Example) -> Logs)?
     /// Run each training step as one compiled graph (forward, loss, gradients and the optimizer
     /// update traced once per batch shape; see `CompiledTrainingStep`), MXNet's hybridize.
-    /// Models with dropout or batch normalisation are refused (tracing would freeze their
-    /// randomness and running statistics).
+    /// Dropout draws a new mask on every step and BatchNorm updates its running statistics,
+    /// as eagerly.
     public var hybridize = false
+    /// How gradients are clipped before each update (PyTorch's `clip_grad_norm_` /
+    /// `clip_grad_value_` between `backward()` and `step()`), eagerly and in a compiled step.
+    /// Set it before the first hybridized step.
+    public var gradientClipping: GradientClipping?
     /// The compiled training step once a hybridized step has run (its graph, arena size).
     public private(set) var compiledStep: CompiledTrainingStep?
     private var stepKeys: [String] = []
@@ -77,18 +81,6 @@ public final class Trainer {
         return t
     }
 
-    /// Why this model cannot train hybridized (nil when it can): a layer whose randomness or
-    /// running statistics tracing would freeze.
-    public var reasonNotToHybridize: String? {
-        // A functional model's layers go by their node names (the names in a configuration file).
-        let nodeNames = (model as? Model).map { model in
-            Dictionary(model.order.compactMap { node in node.layer.map { (ObjectIdentifier($0), node.name) } }, uniquingKeysWith: { first, _ in first })
-        } ?? [:]
-        return model.tracingWouldFreeze.map { path, module in
-            HybridizeError(layer: nodeNames[ObjectIdentifier(module)] ?? path, module).description + "; train it eagerly"
-        }
-    }
-
     /// The compiled training step for batches holding `keys` (sorted), built on first use:
     /// forward, loss, gradients and the optimizer update traced into one graph, whose inputs are
     /// the batch and the parameters.
@@ -98,7 +90,7 @@ public final class Trainer {
             return compiledStep
         }
         let forward = self.forward, loss = self.loss, target = self.target
-        let step = CompiledTrainingStep(module: model, optimizer: optimizer) { tensors in
+        let step = CompiledTrainingStep(module: model, optimizer: optimizer, clipping: gradientClipping) { tensors in
             let example = Dictionary(uniqueKeysWithValues: zip(keys, tensors))
             let prediction = forward(example)
             return [loss.compute(prediction, example[target]!), prediction]
@@ -109,7 +101,6 @@ public final class Trainer {
 
     /// One training step as a compiled graph (retraced for a new batch shape).
     func hybridizedStep(_ batch: Example) throws -> (Logs, Tensor, Tensor) {
-        if compiledStep == nil, let reason = reasonNotToHybridize { throw TrainingError("hybridize: \(reason)") }
         let keys = batch.keys.sorted()
         let outputs = try compiledStep(keys: keys)(keys.map { batch[$0]! })
         return (["loss": outputs[0].item()], outputs[1], try targetTensor(batch))
@@ -138,6 +129,7 @@ public final class Trainer {
         let lossValue = value.item()
         if lossValue.isFinite {
             value.backward()
+            gradientClipping?.clip(optimizer.parameters)
             optimizer.step()
         }
         return (["loss": lossValue], prediction.detached(), target)

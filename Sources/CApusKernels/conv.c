@@ -80,3 +80,17 @@ DEFINE_IM2COL(double, f64)
 
 DEFINE_BIAS_RELU(float, f32)
 DEFINE_BIAS_RELU(double, f64)
+
+// Several small images side by side: rows r of images [rows, pixels] (`stride` bytes apart)
+// gathered into one matrix [rows, images·pixels] (image j at column j·pixels), and back.
+void apus_gather_images(const void *src, int64_t images, int64_t stride, int64_t rows, int64_t row_bytes, void *dst) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < images; j++)
+            memcpy((char *)dst + (r * images + j) * row_bytes, (const char *)src + j * stride + r * row_bytes, (size_t)row_bytes);
+}
+
+void apus_scatter_images(const void *src, int64_t images, int64_t stride, int64_t rows, int64_t row_bytes, void *dst) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < images; j++)
+            memcpy((char *)dst + j * stride + r * row_bytes, (const char *)src + (r * images + j) * row_bytes, (size_t)row_bytes);
+}

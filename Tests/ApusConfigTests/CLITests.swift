@@ -152,7 +152,8 @@ solver: {optimizer: adam, learning_rate: 0.01, epochs: 2, batch_size: 2, seed: 3
         ("", "solver.seed: must be at least 0, got -1", "seed"),
         ("", "model.layers[4] (asked): lstm needs float32 input (an embedding's output), got int64", "lstmints"),
         ("", "the model's output does not fit the loss 'mse'", "mse"),
-        ("", "solver: hybridize: 'drop' (Dropout(p: 0.5)) draws random masks", "hybriddrop"),
+        ("", "solver: give clip_grad_norm or clip_grad_value, not both", "clipboth"),
+        ("", "solver: clip_grad_norm must be a positive number, got -1.0", "clipnegative"),
         ("", "solver.hybridize: expected true, false or auto, got the text 'sometimes'", "hybridwhat"),
     ] as [(String, String, String?)])
     func brokenConfigurations(_ extra: String, _ message: String, _ variant: String?) throws {
@@ -175,8 +176,8 @@ solver: {optimizer: adam, learning_rate: 0.01, epochs: 2, batch_size: 2, seed: 3
         case "lstmints": config = config.replacingOccurrences(of: "    - {name: words, type: embedding, input: question, features: 8}\n", with: "").replacingOccurrences(of: "{name: asked, type: lstm,", with: "{name: asked, type: lstm, input: question,").replacingOccurrences(of: "question: {shape: [5], dtype: int64}", with: "question: {shape: [5, 1], dtype: int64}")
         case "mse": config = config.replacingOccurrences(of: "loss: cross_entropy", with: "loss: mse")
         case "hybridwhat": config = config.replacingOccurrences(of: "seed: 3,", with: "seed: 3, hybridize: sometimes,")
-        case "hybriddrop": config = config.replacingOccurrences(of: "    - {name: flat, type: flatten}\n", with: "    - {name: flat, type: flatten}\n    - {name: drop, type: dropout, p: 0.5}\n")
-            .replacingOccurrences(of: "seed: 3,", with: "seed: 3, hybridize: true,")
+        case "clipboth": config = config.replacingOccurrences(of: "seed: 3,", with: "seed: 3, clip_grad_norm: 1, clip_grad_value: 0.5,")
+        case "clipnegative": config = config.replacingOccurrences(of: "seed: 3,", with: "seed: 3, clip_grad_norm: -1,")
         case nil: config = extra
         default: break
         }
@@ -214,6 +215,30 @@ solver: {optimizer: adam, learning_rate: 0.01, epochs: 2, batch_size: 2, seed: 3
         let stepDot = try String(contentsOf: hybrid.appendingPathComponent("step.dot"), encoding: .utf8)
         #expect(stepDot.contains("optimizerStep") && stepDot.contains("conv2dWeightGradFromPool") && stepDot.contains("[4, 3, 8, 8]"))
         #expect(try apus(["graph", "vqa.yaml", "--batch", "0", "-o", "x.dot"], in: hybrid).status == 64)
+    }
+
+    /// Dropout, batch normalisation and gradient clipping train hybridized (the default) with the
+    /// losses of `hybridize: false`: masks follow the seed, running statistics update in the graph.
+    @Test func dropoutBatchNormAndClippingTrainHybridizedAsEagerly() throws {
+        let config = validConfig
+            .replacingOccurrences(of: "    - {name: words,", with: "    - {name: norm, type: batchnorm1d}\n    - {name: drop, type: dropout, p: 0.3}\n    - {name: words,")
+            .replacingOccurrences(of: "inputs: [seen, asked]", with: "inputs: [drop, asked]")
+            .replacingOccurrences(of: "seed: 3,", with: "seed: 3, clip_grad_norm: 0.5,")
+        let eager = try workspace(), hybrid = try workspace()
+        try config.replacingOccurrences(of: "seed: 3,", with: "seed: 3, hybridize: false,")
+            .write(to: eager.appendingPathComponent("vqa.yaml"), atomically: true, encoding: .utf8)
+        try config.write(to: hybrid.appendingPathComponent("vqa.yaml"), atomically: true, encoding: .utf8)
+        for folder in [eager, hybrid] {
+            let run = try apus(["train", "vqa.yaml"], in: folder)
+            #expect(run.status == 0, "\(run.error)")
+        }
+        func losses(_ folder: URL) throws -> [Double] {
+            try String(contentsOf: folder.appendingPathComponent("run/steps.csv"), encoding: .utf8)
+                .split(separator: "\n").dropFirst().map { Double($0.split(separator: ",")[2])! }
+        }
+        let a = try losses(eager), b = try losses(hybrid)
+        #expect(a.count == 8 && b.count == 8)
+        for (x, y) in zip(a, b) { #expect(Swift.abs(x - y) <= 1e-4 * Swift.max(1, Swift.abs(x)), "\(a) vs \(b)") }
     }
 
     @Test func killingTheProcessWhileCheckpointingLeavesALoadableCheckpoint() throws {

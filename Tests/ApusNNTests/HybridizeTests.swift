@@ -5,7 +5,7 @@ import ApusTestSupport
 import Testing
 
 /// A layer under test: its forward from the test inputs to one output tensor, hybridizable.
-private final class Harness: Module {
+private final class Harness: Module, HybridizableModule {
     let layer: Module
     let run: ([Tensor]) -> Tensor
     init(_ layer: Module, _ run: @escaping ([Tensor]) -> Tensor) {
@@ -42,7 +42,7 @@ private func expectHybridMatchesEager(_ make: () -> Module, _ run: @escaping (Mo
     try! hybridLayer.loadStateDict(eagerLayer.stateDict())
     let eager = Harness(eagerLayer) { run(eagerLayer, $0) }, hybrid = Harness(hybridLayer) { run(hybridLayer, $0) }
     if evaluationMode { eager.eval(); hybrid.eval() }
-    hybrid.hybridize()
+    try! hybrid.hybridize()
     for (n, specs) in shapes.enumerated() {
         let inputs = makeInputs(specs, seed: UInt64(10 * n + 1)).map { $0.dtype.isFloatingPoint ? $0.requiringGrad() : $0 }
         let ye = eager(inputs), yh = hybrid(inputs)
@@ -56,7 +56,9 @@ private func expectHybridMatchesEager(_ make: () -> Module, _ run: @escaping (Mo
     // Ten optimizer steps: eager backward + step, against one compiled graph per step.
     guard !eager.parameters().isEmpty else { return }
     let specs = shapes[0], inputs = makeInputs(specs, seed: 5)
-    let r = Tensor.normal(eager(inputs).shape, generator: RandomGenerator(seed: 7))
+    // The output shape by tracing, which runs nothing (no statistics updated, no mask drawn).
+    let shape = try! Graph.trace(inputs.map(\.spec)) { [eager($0)] }.outputSpecs[0].shape
+    let r = Tensor.normal(shape, generator: RandomGenerator(seed: 7))
     let eagerOptimizer = Adam(parameters: eager.parameters(), learningRate: 0.01)
     let hybridOptimizer = Adam(parameters: hybrid.parameters(), learningRate: 0.01)
     let step = CompiledTrainingStep(module: hybrid, optimizer: hybridOptimizer) { xs in [(hybrid(xs) * r).sum()] }
@@ -69,6 +71,9 @@ private func expectHybridMatchesEager(_ make: () -> Module, _ run: @escaping (Mo
     #expect(step.traceCount == 1, sourceLocation: sourceLocation)
     for ((name, a), (_, b)) in zip(hybrid.namedParameters(), eager.namedParameters()) {
         relativeClose(a.value, b.value, "parameter \(name) after 10 steps", sourceLocation: sourceLocation)
+    }
+    for ((name, a), (_, b)) in zip(hybrid.namedBuffers(), eager.namedBuffers()) {
+        relativeClose(a.value, b.value, "buffer \(name) after 10 steps", sourceLocation: sourceLocation)
     }
 }
 
@@ -108,6 +113,14 @@ private func ids(_ shape: Int...) -> TensorSpec { TensorSpec(shape, .int64) }
         expectHybridMatchesEager({ BatchNorm1d(5) }, { ($0 as! BatchNorm1d)($1[0]) }, shapes: [[f32(4, 5)], [f32(3, 5)]], evaluationMode: true)
         expectHybridMatchesEager({ Sequential(Dropout(0.5, generator: g), Flatten(), Linear(12, 3, generator: g)) }, { ($0 as! Sequential)($1[0]) },
                                  shapes: [[f32(2, 3, 4)], [f32(5, 3, 4)]], evaluationMode: true)
+        // Training mode: batch statistics, running statistics updated by every forward (hybridized
+        // and compiled alike), and dropout masks drawn from the layer's own generator on every run.
+        expectHybridMatchesEager({ BatchNorm2d(3) }, { ($0 as! BatchNorm2d)($1[0]) }, shapes: [[f32(2, 3, 4, 4)], [f32(4, 3, 2, 5)]])
+        expectHybridMatchesEager({ Sequential(Linear(5, 4, generator: g), BatchNorm1d(4)) }, { ($0 as! Sequential)($1[0]) },
+                                 shapes: [[f32(4, 5)], [f32(3, 5)]])
+        expectHybridMatchesEager({ BatchNorm2d(3) }, { ($0 as! BatchNorm2d)($1[0], relu: true) }, shapes: [[f32(2, 3, 4, 4)], [f32(4, 3, 2, 5)]])
+        expectHybridMatchesEager({ Sequential(Dropout(0.5, generator: RandomGenerator(seed: 9)), Flatten(), Linear(12, 3, generator: g)) },
+                                 { ($0 as! Sequential)($1[0]) }, shapes: [[f32(2, 3, 4)], [f32(5, 3, 4)]])
         expectHybridMatchesEager({ Embedding(10, 4, paddingIndex: 0, generator: g) }, { ($0 as! Embedding)($1[0]) }, shapes: [[ids(3, 5)], [ids(2, 7)]])
     }
 
@@ -136,7 +149,7 @@ private func ids(_ shape: Int...) -> TensorSpec { TensorSpec(shape, .int64) }
 
     @Test func retracesOnANewShapeOnly() {
         let net = Sequential(Linear(3, 4, generator: g), ReLU())
-        net.hybridize()
+        try! net.hybridize()
         let a = Tensor.normal([2, 3], generator: g), b = Tensor.normal([5, 3], generator: g)
         _ = withoutGrad { net(a) }
         _ = withoutGrad { net(a * 2) }
@@ -147,11 +160,16 @@ private func ids(_ shape: Int...) -> TensorSpec { TensorSpec(shape, .int64) }
         net(a).sum().backward()
         net(a).sum().backward()
         #expect(net.hybridTraceCount == 3)
-        net.hybridize(false)
+        try! net.hybridize(false)
         #expect(!net.isHybridized)
     }
 
-    @Test func compiledStepFollowsFreezingAndRefusesTrainingModeStatistics() throws {
+    @Test func hybridizeRefusesAModuleWhoseForwardIsNotHybrid() {
+        #expect(throws: HybridizeError.self) { try Linear(3, 4, generator: g).hybridize() }
+        #expect(throws: Never.self) { try Sequential(Linear(3, 4, generator: g)).hybridize() }
+    }
+
+    @Test func compiledStepFollowsFreezing() throws {
         let net = Sequential(Linear(3, 4, generator: g), ReLU(), Linear(4, 2, generator: g))
         let optimizer = SGD(parameters: net.parameters(), learningRate: 0.1)
         let step = CompiledTrainingStep(module: net, optimizer: optimizer) { xs in [net(xs[0]).sum()] }
@@ -164,13 +182,34 @@ private func ids(_ shape: Int...) -> TensorSpec { TensorSpec(shape, .int64) }
         #expect(first.value.scalars(as: Double.self) == frozen)        // a frozen parameter stays put…
         #expect(net.parameters()[2].value.scalars(as: Double.self) != other)   // …the others still learn
         #expect(step.traceCount == 2)
-        let normalized = Sequential(Linear(3, 4, generator: g), BatchNorm1d(4))
-        let refused = CompiledTrainingStep(module: normalized, optimizer: SGD(parameters: normalized.parameters(), learningRate: 0.1)) { xs in
-            [normalized(xs[0]).sum()]
+    }
+
+    @Test func compiledStepClipsGradientsAsEagerDoes() throws {
+        for clipping in [GradientClipping.norm(0.05), .value(0.01)] {
+            let eager = Sequential(Linear(6, 5, generator: g), ReLU(), Linear(5, 2, generator: g))
+            let compiled = Sequential(Linear(6, 5), ReLU(), Linear(5, 2))
+            try compiled.loadStateDict(eager.stateDict())
+            let eagerOptimizer = SGD(parameters: eager.parameters(), learningRate: 0.5, momentum: 0.9)
+            let step = CompiledTrainingStep(module: compiled, optimizer: SGD(parameters: compiled.parameters(), learningRate: 0.5, momentum: 0.9),
+                                            clipping: clipping) { xs in [compiled(xs[0]).pow(2).sum()] }
+            let x = Tensor.normal([7, 6], generator: g)
+            for _ in 0..<5 {
+                eagerOptimizer.zeroGrad()
+                eager(x).pow(2).sum().backward()
+                clipping.clip(eager.parameters())
+                eagerOptimizer.step()
+                try step([x])
+            }
+            for ((path, a), (_, b)) in zip(compiled.namedParameters(), eager.namedParameters()) {
+                relativeClose(a.value, b.value, "\(clipping) \(path) after 5 steps")
+            }
         }
-        #expect(throws: HybridizeError.self) { try refused([x]) }
-        normalized.eval()
-        #expect(throws: Never.self) { try refused([x]) }
+        // The clipped gradients themselves: the global norm becomes the limit, or each element is clamped.
+        let grads = [Tensor([3.0, 0.0]), Tensor([[0.0, 4.0]])]
+        let byNorm = GradientClipping.norm(1).clipped(grads)
+        #expect(Swift.abs(byNorm[0].scalars(as: Double.self)[0] - 0.6) < 1e-6 && Swift.abs(byNorm[1].scalars(as: Double.self)[1] - 0.8) < 1e-6)
+        #expect(GradientClipping.norm(10).clipped(grads)[1].scalars(as: Double.self) == [0, 4])
+        #expect(GradientClipping.value(2).clipped(grads)[0].scalars(as: Double.self) == [2, 0])
     }
 
     @Test func weightUpdatesFuseIntoTheirGradientProducts() throws {

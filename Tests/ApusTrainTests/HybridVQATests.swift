@@ -32,7 +32,7 @@ import Testing
     @Test func forwardAndGradientsMatchOnSeveralShapes() {
         for (size, image) in [(2, 16), (3, 24)] {
             let eager = model(image), hybrid = model(image)
-            hybrid.hybridize()
+            try! hybrid.hybridize()
             let b = batch(size: size, image: image, seed: UInt64(size))
             let le = crossEntropy(logits: eager(b)[0], labels: b["answer"]!)
             let lh = crossEntropy(logits: hybrid(b)[0], labels: b["answer"]!)

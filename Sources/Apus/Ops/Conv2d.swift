@@ -57,14 +57,24 @@ enum ConvKernel {
         let n = x.shape[0], parts = Swift.min(WorkerPool.shared.threads, n)
         guard n > 0 else { return }
         let colRows = Int(geometry.im2colArgs(x.shape, w.shape, y.shape).0) * w.shape[2] * w.shape[3]
-        let colShape = [colRows, rowsPerBlock(colRows: colRows, outputWidth: y.shape[3], outputHeight: y.shape[2]) * y.shape[3]]
+        let pixels = y.shape[2] * y.shape[3], perPart = (n + parts - 1) / parts
+        let chunk = imagesPerChunk(pixels: pixels, perPart: perPart)
+        let colShape = chunk > 1 ? [colRows, chunk * pixels]
+                                 : [colRows, rowsPerBlock(colRows: colRows, outputWidth: y.shape[3], outputHeight: y.shape[2]) * y.shape[3]]
         let columns = (0..<parts).map { _ in Tensor(uninitialized: colShape, dtype: x.dtype) }
+        let gathered = chunk > 1 ? (0..<parts).map { _ in Tensor(uninitialized: [w.shape[0] / geometry.groups, chunk * pixels], dtype: x.dtype) } : []
         let accumulators = product == .weightGradient ? [w] + (1..<parts).map { _ in Tensor.zeros(w.shape, dtype: w.dtype) } : []
-        let perPart = (n + parts - 1) / parts
         CPUThreads.forParts(parts) { part in
-            for image in Swift.min(n, part * perPart)..<Swift.min(n, (part + 1) * perPart) {
-                convolve(product, image, x, accumulators.isEmpty ? w : accumulators[part], y, columns[part], geometry)
-                epilogue?(image)   // while this image's output is still in cache
+            let weight = accumulators.isEmpty ? w : accumulators[part]
+            let images = Swift.min(n, part * perPart)..<Swift.min(n, (part + 1) * perPart)
+            for first in stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
+                let block = first..<Swift.min(images.upperBound, first + chunk)
+                if chunk > 1 {
+                    convolve(product, block, x, weight, y, columns[part], gathered[part], geometry)
+                } else {
+                    convolve(product, first, x, weight, y, columns[part], geometry)
+                }
+                block.forEach { epilogue?($0) }   // while these outputs are still in cache
             }
         }
         for extra in accumulators.dropFirst() {
@@ -81,6 +91,69 @@ enum ConvKernel {
 
     /// Column-buffer budget (elements): a block of output rows whose columns fit in L2 cache.
     static let blockElements = 1 << 18
+
+    /// Output pixels below which images are convolved several at a time: one GEMM per chunk of
+    /// images, at least this many columns wide (a GEMM a few pixels wide runs far below peak).
+    static let minimumGEMMWidth = 256
+
+    /// Images per chunk for `pixels` output pixels per image, `perPart` images per thread.
+    static func imagesPerChunk(pixels: Int, perPart: Int) -> Int {
+        pixels >= minimumGEMMWidth ? 1 : Swift.max(1, Swift.min(perPart, (minimumGEMMWidth + pixels - 1) / pixels))
+    }
+
+    /// A chunk of images, all groups, as wide GEMMs: their columns side by side in `col`
+    /// [C/g·KH·KW, images·pixels], the output (or its cotangent) gathered into `gathered`
+    /// [O/g, images·pixels].
+    private static func convolve(_ product: Product, _ images: Range<Int>, _ x: Tensor, _ w: Tensor, _ y: Tensor, _ col: Tensor,
+                                 _ gathered: Tensor, _ geometry: Conv2dGeometry) {
+        let groups = geometry.groups
+        let (c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow) = geometry.im2colArgs(x.shape, w.shape, y.shape)
+        let outPerGroup = w.shape[0] / groups, colRows = Int(c * kh * kw), pixels = Int(oh * ow)
+        let size = x.dtype.byteSize, isFloat = x.dtype == .float32, columns = images.count * pixels
+        let (xImage, yImage) = (x.shape[1] * Int(h * width) * size, w.shape[0] * pixels * size)
+        for group in 0..<groups {
+            let input = x.rawPointer + images.lowerBound * xImage + group * Int(c * h * width) * size
+            let output = y.rawPointer + images.lowerBound * yImage + group * outPerGroup * pixels * size
+            let weight = w.rawPointer + group * outPerGroup * colRows * size
+            if product != .inputGradient {
+                for j in 0..<images.count {
+                    let image = input + j * xImage
+                    if isFloat {
+                        apus_im2col_f32(image.assumingMemoryBound(to: Float.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw,
+                                        0, oh, ow, Int64(columns), col.pointer(Float.self) + j * pixels)
+                    } else {
+                        apus_im2col_f64(image.assumingMemoryBound(to: Double.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw,
+                                        0, oh, ow, Int64(columns), col.pointer(Double.self) + j * pixels)
+                    }
+                }
+            }
+            if product != .forward {
+                apus_gather_images(output, Int64(images.count), Int64(yImage), Int64(outPerGroup), Int64(pixels * size), gathered.rawPointer)
+            }
+            switch product {
+            case .forward:
+                RawGEMM.singleThreaded(x.dtype, false, false, outPerGroup, columns, colRows, weight, colRows, col.rawPointer, columns,
+                                       0, gathered.rawPointer, columns)
+                apus_scatter_images(gathered.rawPointer, Int64(images.count), Int64(yImage), Int64(outPerGroup), Int64(pixels * size), output)
+            case .weightGradient:
+                RawGEMM.singleThreaded(x.dtype, false, true, outPerGroup, colRows, columns, gathered.rawPointer, columns,
+                                       col.rawPointer, columns, 1, weight, colRows)
+            case .inputGradient:
+                RawGEMM.singleThreaded(x.dtype, true, false, colRows, columns, outPerGroup, weight, colRows, gathered.rawPointer, columns,
+                                       0, col.rawPointer, columns)
+                for j in 0..<images.count {
+                    let image = input + j * xImage
+                    if isFloat {
+                        apus_col2im_f32(col.pointer(Float.self) + j * pixels, c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, 0, oh, ow,
+                                        Int64(columns), image.assumingMemoryBound(to: Float.self))
+                    } else {
+                        apus_col2im_f64(col.pointer(Double.self) + j * pixels, c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, 0, oh, ow,
+                                        Int64(columns), image.assumingMemoryBound(to: Double.self))
+                    }
+                }
+            }
+        }
+    }
 
     /// Output rows per block for a column matrix of `colRows` rows and `outputWidth` pixels per output row.
     static func rowsPerBlock(colRows: Int, outputWidth: Int, outputHeight: Int) -> Int {

@@ -10,8 +10,16 @@ enum DirectConv {
     /// Whether the direct kernels apply to input `x` and weight `w`: Float32, one group,
     /// stride 1, no dilation, a 3×3 kernel.
     static func applies(x: Tensor, w: Tensor, geometry: Conv2dGeometry) -> Bool {
-        x.dtype == .float32 && applies(geometry: geometry, kernel: (w.shape[2], w.shape[3]))
+        x.dtype == .float32 && w.shape.count == 4 && applies(geometry: geometry, kernel: (w.shape[2], w.shape[3]))
+            && suits(inputs: w.shape[1], outputs: w.shape[0])
     }
+
+    /// Whether a convolution with these channel counts runs on the direct kernels: few
+    /// channels (the VQA model's layers). With more, im2col + GEMM measured faster (`apus-bench
+    /// conv-shapes`: 512 channels on 4×4 images ran at 17 GFLOP/s direct, 89 as GEMMs); graph
+    /// mode's fused convolution + pooling needs the direct kernels, and eager mode uses them for
+    /// the same layers, so that both sum in the same order (bit-equal results).
+    static func suits(inputs c: Int, outputs o: Int) -> Bool { c * o <= 64 * 128 }
 
     /// Whether the geometry and kernel size suit the direct kernels (the Float32 part aside).
     static func applies(geometry: Conv2dGeometry, kernel: (Int, Int)) -> Bool {

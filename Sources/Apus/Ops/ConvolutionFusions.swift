@@ -39,12 +39,14 @@ public struct Conv2dMaxPoolOp: Operation {
 
     /// Whether the fused op can run a convolution of these input and weight specs.
     public static func supports(_ convolution: Conv2dGeometry, input: TensorSpec, weight: TensorSpec) -> Bool {
-        input.dtype == .float32 && weight.shape.count == 4 && DirectConv.applies(geometry: convolution, kernel: (weight.shape[2], weight.shape[3]))
+        input.dtype == .float32 && weight.shape.count == 4 && input.shape.count == 4
+            && DirectConv.applies(geometry: convolution, kernel: (weight.shape[2], weight.shape[3]))
+            && DirectConv.suits(inputs: weight.shape[1], outputs: weight.shape[0])
     }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
         let y = try Conv2dBiasReLUOp(geometry: convolution, relu: relu).outputSpecs(inputs)[0]
-        try require(Self.supports(convolution, input: inputs[0], weight: inputs[1]), name, inputs, "a Float32 3×3 convolution with stride 1, no dilation and one group")
+        try require(Self.supports(convolution, input: inputs[0], weight: inputs[1]), name, inputs, "a Float32 3×3 convolution with stride 1, no dilation, one group, at most 64 × 128 input × output channels")
         let specs = try MaxPool2dWithIndicesOp(geometry: pool).outputSpecs([y])
         try require(!windowCodes || (relu && pool.tilesTwoByTwo(height: y.shape[2], width: y.shape[3])), name, inputs,
                     "ReLU and 2×2 windows tiling the convolution's output for window codes")

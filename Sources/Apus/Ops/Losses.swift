@@ -63,10 +63,3 @@ public func mse(_ prediction: Tensor, _ target: Tensor, reduction: LossReduction
     case .mean: return squared.mean()
     }
 }
-
-/// Inverted dropout: in training, zeroes each element with probability `p` and scales the rest
-/// by 1/(1−p); otherwise returns `x` unchanged.
-public func dropout(_ x: Tensor, p: Double, training: Bool = true, generator: RandomGenerator = .global) -> Tensor {
-    guard training && p > 0 else { return x }
-    return x * Tensor.dropoutMask(x.shape, p: p, dtype: x.dtype, generator: generator)
-}

@@ -6,6 +6,8 @@ import Apus
 ///
 /// `keyPaddingMask` [B, S] (true = ignore that key) and `attentionMask` [L, S] (true = blocked)
 /// exclude positions; weights: `inProjWeight` [3E, E], `inProjBias` [3E], `outProj`.
+/// `attend(query:key:value:…)` computes the output alone (PyTorch's `need_weights=False`), and
+/// `causal: true` blocks every key after its query without a mask tensor.
 public final class MultiHeadAttention: Module {
     @Parameter public var inProjWeight: Tensor
     @OptionalParameter public var inProjBias: Tensor?
@@ -24,8 +26,23 @@ public final class MultiHeadAttention: Module {
         super.init()
     }
 
+    /// The output and the attention weights averaged over heads [B, L, S].
     public func callAsFunction(query: Tensor, key: Tensor, value: Tensor, keyPaddingMask: Tensor? = nil,
-                               attentionMask: Tensor? = nil) -> (output: Tensor, weights: Tensor) {
+                               attentionMask: Tensor? = nil, causal: Bool = false) -> (output: Tensor, weights: Tensor) {
+        let (output, weights) = run(query: query, key: key, value: value, keyPaddingMask: keyPaddingMask,
+                                    attentionMask: attentionMask, causal: causal, needWeights: true)
+        return (output, weights!)
+    }
+
+    /// The output alone: no head-averaged weights are computed.
+    public func attend(query: Tensor, key: Tensor, value: Tensor, keyPaddingMask: Tensor? = nil,
+                       attentionMask: Tensor? = nil, causal: Bool = false) -> Tensor {
+        run(query: query, key: key, value: value, keyPaddingMask: keyPaddingMask, attentionMask: attentionMask,
+            causal: causal, needWeights: false).output
+    }
+
+    private func run(query: Tensor, key: Tensor, value: Tensor, keyPaddingMask: Tensor?, attentionMask: Tensor?,
+                     causal: Bool, needWeights: Bool) -> (output: Tensor, weights: Tensor?) {
         let q0 = batchFirst ? query : query.transposed(0, 1)
         let k0 = batchFirst ? key : key.transposed(0, 1)
         let v0 = batchFirst ? value : value.transposed(0, 1)
@@ -40,7 +57,6 @@ public final class MultiHeadAttention: Module {
             return y.reshaped([b, length, numHeads, hd]).transposed(1, 2)   // [B, heads, len, hd]
         }
         let q = project(q0, 0, l), k = project(k0, 1, s), v = project(v0, 2, s)
-        var scores = q.matmul(k.transposed()) * (1 / Double(hd).squareRoot())   // [B, heads, L, S]
         var blocked: Tensor? = nil
         if let keyPaddingMask {
             precondition(keyPaddingMask.shape == [b, s], "MultiHeadAttention: keyPaddingMask must be [B, S] = [\(b), \(s)]")
@@ -51,12 +67,10 @@ public final class MultiHeadAttention: Module {
             let m = attentionMask.cast(to: .bool).reshaped([1, 1, l, s])
             blocked = blocked.map { Tensor.where($0, $0, m) } ?? m
         }
-        if let blocked { scores = Tensor.where(blocked, scores.scalar(-Double.infinity), scores) }
-        var attention = scores.softmax(axis: -1)
-        let averaged = attention.mean(axis: 1)
-        if dropout > 0 && isTraining { attention = Apus.dropout(attention, p: dropout, generator: generator) }
-        let context = attention.matmul(v).transposed(1, 2).reshaped([b, l, embedDim])
-        let output = outProj(context)
-        return (batchFirst ? output : output.transposed(0, 1), averaged)
+        let p = isTraining ? dropout : 0
+        let (context, attention) = scaledDotProductAttention(query: q, key: k, value: v, blocked: blocked, causal: causal,
+                                                             dropout: p, generator: generator, returnsWeights: needWeights)
+        let output = outProj(context.transposed(1, 2).reshaped([b, l, embedDim]))
+        return (batchFirst ? output : output.transposed(0, 1), attention?.mean(axis: 1))
     }
 }

@@ -73,7 +73,7 @@ public final class Embedding: Module {
 }
 
 /// Layers applied in order: `Sequential(Linear(4, 8), ReLU(), Linear(8, 2))`.
-public final class Sequential: Module {
+public final class Sequential: Module, HybridizableModule {
     public let layers: [Module]
     public init(_ layers: Module...) { self.layers = layers }
     public init(layers: [Module]) { self.layers = layers }

@@ -22,31 +22,42 @@ public class BatchNorm: Module, UnaryLayer {
 
     override public var typeDescription: String { "\(String(describing: type(of: self)))(\(runningMean.shape[0]))" }
 
-    public func forward(_ x: Tensor) -> Tensor {
+    public func forward(_ x: Tensor) -> Tensor { forward(x, relu: false) }
+
+    /// BatchNorm of x, then max(·, 0) when `relu` — in training mode one fused op
+    /// (`BatchNormOp`) for both, forward and backward. Training mode updates the running
+    /// statistics in place (also inside a compiled step, which updates them on every run).
+    public func forward(_ x: Tensor, relu: Bool) -> Tensor {
         precondition(expectedRanks.contains(x.rank) && x.shape[1] == runningMean.shape[0],
                      "\(typeDescription): expected rank \(expectedRanks.sorted()) with \(runningMean.shape[0]) channels at axis 1, got \(x.shape)")
-        let axes = [0] + Array(2..<x.rank)
-        let broadcast = [1, -1] + Array(repeating: 1, count: x.rank - 2)
-        let mean: Tensor, variance: Tensor
-        if isTraining {
-            mean = x.mean(axes: axes)
-            variance = x.variance(axes: axes, correction: 0)
-            let n = Double(x.count / x.shape[1])
-            if !Graph.isTracing { withoutGrad {
-                runningMean = runningMean * (1 - momentum) + mean.detached().cast(to: runningMean.dtype) * momentum
-                runningVar = runningVar * (1 - momentum) + variance.detached().cast(to: runningVar.dtype) * (momentum * n / Swift.max(n - 1, 1))
-            } }
-        } else {
-            mean = runningMean.cast(to: x.dtype)
-            variance = runningVar.cast(to: x.dtype)
+        let channels = [x.shape[1]]
+        guard isTraining else {
+            let broadcast = [1, -1] + Array(repeating: 1, count: x.rank - 2)
+            let scale = (runningVar.cast(to: x.dtype) + epsilon).rsqrt() * (weight ?? Tensor.ones(channels, dtype: x.dtype))
+            let shift = (bias ?? Tensor.zeros(channels, dtype: x.dtype)) - runningMean.cast(to: x.dtype) * scale
+            let y = x * scale.reshaped(broadcast) + shift.reshaped(broadcast)
+            return relu ? y.relu() : y
         }
-        var y = (x - mean.reshaped(broadcast)) * (variance + epsilon).rsqrt().reshaped(broadcast)
-        if let weight { y = y * weight.reshaped(broadcast) }
-        if let bias { y = y + bias.reshaped(broadcast) }
+        let (y, mean, invstd) = batchNormTraining(x, weight: weight ?? Tensor.ones(channels, dtype: x.dtype),
+                                                  bias: bias ?? Tensor.zeros(channels, dtype: x.dtype), epsilon: epsilon, relu: relu)
+        let n = Double(x.count / x.shape[1])
+        if !Graph.isTracing {
+            $runningMean.value.makeUnique()
+            $runningVar.value.makeUnique()
+        }
+        withoutGrad {
+            let variance = invstd.cast(to: .float64).pow(-2) - epsilon   // the biased batch variance
+            let unbiased = variance * (n / Swift.max(n - 1, 1))
+            runningMean.assign(runningMean * (1 - momentum) + mean.cast(to: runningMean.dtype) * momentum)
+            runningVar.assign(runningVar * (1 - momentum) + unbiased.cast(to: runningVar.dtype) * momentum)
+        }
         return y
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
+
+    /// BatchNorm then ReLU as one op in training mode (`bn(x, relu: true)`).
+    public func callAsFunction(_ x: Tensor, relu: Bool) -> Tensor { forward(x, relu: relu) }
 }
 
 /// BatchNorm over [N, C] or [N, C, L].

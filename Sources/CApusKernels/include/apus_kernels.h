@@ -67,6 +67,24 @@ void apus_col2im_f64(const double *col, int64_t c, int64_t h, int64_t w, int64_t
                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
                      int64_t oy0, int64_t oy1, int64_t ow, int64_t ld, double *x);
 
+/// Batch normalisation with batch statistics over [N, C, P], channels c0..<c1 (see batchnorm.c).
+void apus_batchnorm_forward_f32(int64_t n, int64_t c, int64_t p, int64_t c0, int64_t c1, const float *x, const float *w,
+                                const float *b, double eps, int relu, float *y, float *mean, float *invstd);
+void apus_batchnorm_forward_f64(int64_t n, int64_t c, int64_t p, int64_t c0, int64_t c1, const double *x, const double *w,
+                                const double *b, double eps, int relu, double *y, double *mean, double *invstd);
+/// y (NULL without fused ReLU), gmean/ginvstd (NULL: zero) and dx/dw/db (NULL: not wanted) are optional.
+void apus_batchnorm_backward_f32(int64_t n, int64_t c, int64_t p, int64_t c0, int64_t c1, const float *g, const float *x,
+                                 const float *y, const float *w, const float *mean, const float *invstd, const float *gmean,
+                                 const float *ginvstd, float *dx, float *dw, float *db);
+void apus_batchnorm_backward_f64(int64_t n, int64_t c, int64_t p, int64_t c0, int64_t c1, const double *g, const double *x,
+                                 const double *y, const double *w, const double *mean, const double *invstd, const double *gmean,
+                                 const double *ginvstd, double *dx, double *dw, double *db);
+
+/// Small images side by side for one wide GEMM: row r of image j ([rows, row_bytes], images
+/// `stride` bytes apart) ↔ bytes (r·images + j)·row_bytes of a [rows, images·row] matrix.
+void apus_gather_images(const void *src, int64_t images, int64_t stride, int64_t rows, int64_t row_bytes, void *dst);
+void apus_scatter_images(const void *src, int64_t images, int64_t stride, int64_t rows, int64_t row_bytes, void *dst);
+
 /// In place over [channels, pixels]: y += bias[c] (bias may be NULL), then max(y, 0) when relu.
 void apus_bias_relu_f32(int64_t channels, int64_t pixels, float *y, const float *bias, int relu);
 void apus_bias_relu_f64(int64_t channels, int64_t pixels, double *y, const double *bias, int relu);
