@@ -1,5 +1,5 @@
 # Apus — the project's commands. `make test` is what CI runs.
-.PHONY: deps build test demo bench-core bench-nn bench-data bench-vqa bench-graph bench-pooled-backward bench-accuracy
+.PHONY: deps build test demo bench-core bench-nn bench-data bench-vqa bench-graph bench-pooled-backward bench-accuracy bench-breadth
 
 deps:
 	./scripts/install-system-deps.sh
@@ -48,3 +48,8 @@ bench-graph: deps
 bench-pooled-backward: deps
 	swift build -c release --product apus-bench
 	.build/release/apus-bench pooled-backward --output Benchmarks/results/pooled-backward-$$(date +%Y-%m-%d).md
+
+# Four training workloads beyond VQA (ResNet-18, Transformer LM, MLP, LSTM LM): Apus eager and
+# graph against PyTorch eager and torch.compile, one process each (Benchmarks/README.md).
+bench-breadth: deps
+	./Benchmarks/breadth/run.sh

@@ -53,6 +53,11 @@ import ApusTestSupport
         expectClose(grad(at: logits) { crossEntropy(logits: $0, labels: valid) }, c.output("grad_logits_plain").data, tolerance: 1e-12)
         expectClose(crossEntropy(logits: logits.cast(to: .float32), labels: valid), c.output("y_plain").data, tolerance: 1e-5)
         expectGradients([logits, labels]) { crossEntropy(logits: $0[0], labels: $0[1], labelSmoothing: 0.2, ignoreIndex: -100) }
+        // The fused op of the plain case: both outputs (the loss per row and the log-sum-exp)
+        // against finite differences, and the per-row losses against PyTorch's.
+        expectGradients([logits, valid]) { crossEntropy(logits: $0[0], labels: $0[1], reduction: .sum) }
+        expectGradients([logits, valid]) { Tensor.concat(Tensor.apply(SoftmaxCrossEntropyOp(), [$0[0], $0[1]]), axis: 0) }
+        expectClose(crossEntropy(logits: logits, labels: valid, reduction: .none).mean(), c.output("y_plain").data, tolerance: 1e-12)
     }
 
     @Test func crossEntropyIsStableForHugeLogits() {

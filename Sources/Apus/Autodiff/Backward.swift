@@ -42,7 +42,8 @@ enum AutodiffEngine {
                 }
                 let needed = node.inputs.map(\.requiresGrad)
                 let outputs = createGraph ? node.outputs.indices.map(node.linkedOutput) : node.outputs
-                let context = VJPContext(inputs: node.inputs, outputs: outputs, cotangents: outputCotangents, needed: needed)
+                let context = VJPContext(inputs: node.inputs, outputs: outputs, cotangents: outputCotangents, needed: needed,
+                                         received: pending.map { $0 != nil })
                 let grads = node.op.vjp(context)
                 precondition(grads.count == node.inputs.count, "\(node.op.name): vjp returned \(grads.count) gradients for \(node.inputs.count) inputs")
                 for (input, grad) in zip(node.inputs, grads) {

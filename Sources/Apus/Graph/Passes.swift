@@ -148,7 +148,7 @@ extension Graph {
         let readers = readers()
         var replaced: [Int: Node] = [:], removed = Set<Int>()
         for (w, node) in nodes.enumerated() {
-            guard let weightGrad = node.op as? Conv2dWeightGradOp, let g = node.inputs.last, !outputSet.contains(g),
+            guard let weightGrad = node.op as? Conv2dWeightGradOp, weightGrad.direct, let g = node.inputs.last, !outputSet.contains(g),
                   Conv2dBackwardOp.supports(weightGrad.geometry, input: values[node.inputs[0]], weightShape: weightGrad.weightShape) else { continue }
             let others = readers[g, default: []].filter { $0 != w }
             let inputGrad = others.first.flatMap { i -> Int? in

@@ -216,7 +216,8 @@ private func convSpecs(_ op: String, _ inputs: [TensorSpec], x: [Int], w: [Int],
 }
 
 /// 2-D convolution (cross-correlation, as PyTorch): input [N, C, H, W], weight [O, C/groups, KH, KW]
-/// → [N, O, OH, OW]. Bias is a separate broadcast add.
+/// → [N, O, OH, OW]. Bias is a separate broadcast add. Always im2col + GEMM: the direct kernels
+/// serve the biased convolutions graph mode fuses with pooling (see `DirectConv.suits`).
 public struct Conv2dOp: Operation {
     public let geometry: Conv2dGeometry
 
@@ -231,18 +232,14 @@ public struct Conv2dOp: Operation {
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let y = Tensor(uninitialized: outputs[0].shape, dtype: outputs[0].dtype)
-        if DirectConv.applies(x: inputs[0], w: inputs[1], geometry: geometry) {
-            DirectConv.forward(x: inputs[0].dense, w: inputs[1].dense, bias: nil, relu: false, y: y, geometry: geometry)
-        } else {
-            ConvKernel.run(.forward, x: inputs[0].dense, w: inputs[1].dense, y: y, geometry: geometry)
-        }
+        ConvKernel.run(.forward, x: inputs[0].dense, w: inputs[1].dense, y: y, geometry: geometry)
         return [y]
     }
 
     public func vjp(_ c: VJPContext) -> [Tensor?] {
         let g = c.cotangents[0], x = c.inputs[0], w = c.inputs[1]
-        return [c.needsGradient(0) ? Tensor.apply(Conv2dInputGradOp(geometry: geometry, inputShape: x.shape), [g, w])[0] : nil,
-                c.needsGradient(1) ? Tensor.apply(Conv2dWeightGradOp(geometry: geometry, weightShape: w.shape), [x, g])[0] : nil]
+        return [c.needsGradient(0) ? Tensor.apply(Conv2dInputGradOp(geometry: geometry, inputShape: x.shape, direct: false), [g, w])[0] : nil,
+                c.needsGradient(1) ? Tensor.apply(Conv2dWeightGradOp(geometry: geometry, weightShape: w.shape, direct: false), [x, g])[0] : nil]
     }
 }
 
@@ -306,10 +303,13 @@ public struct Conv2dBiasReLUOp: Operation {
 public struct Conv2dInputGradOp: Operation {
     public let geometry: Conv2dGeometry
     public let inputShape: [Int]
+    /// Whether the direct kernels may run it (as for the forward op it is the gradient of).
+    public let direct: Bool
 
-    public init(geometry: Conv2dGeometry, inputShape: [Int]) {
+    public init(geometry: Conv2dGeometry, inputShape: [Int], direct: Bool = true) {
         self.geometry = geometry
         self.inputShape = inputShape
+        self.direct = direct
     }
     public var name: String { "conv2dInputGrad" }
 
@@ -320,7 +320,7 @@ public struct Conv2dInputGradOp: Operation {
     }
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
-        if DirectConv.appliesToInputGradient(x: inputs[0], w: inputs[1], geometry: geometry) {
+        if direct && DirectConv.appliesToInputGradient(x: inputs[0], w: inputs[1], geometry: geometry) {
             let dx = Tensor(uninitialized: inputShape, dtype: inputs[0].dtype)
             DirectConv.inputGradient(g: inputs[0].dense, w: inputs[1].dense, dx: dx, geometry: geometry)
             return [dx]
@@ -345,11 +345,14 @@ public struct Conv2dWeightGradOp: Operation {
     public let weightShape: [Int]
     /// Whether the bias gradient [O] is a second output.
     public let withBias: Bool
+    /// Whether the direct kernels may run it (as for the forward op it is the gradient of).
+    public let direct: Bool
 
-    public init(geometry: Conv2dGeometry, weightShape: [Int], withBias: Bool = false) {
+    public init(geometry: Conv2dGeometry, weightShape: [Int], withBias: Bool = false, direct: Bool = true) {
         self.geometry = geometry
         self.weightShape = weightShape
         self.withBias = withBias
+        self.direct = direct
     }
     public var name: String { withBias ? "conv2dWeightBiasGrad" : "conv2dWeightGrad" }
     public var outputCount: Int { withBias ? 2 : 1 }
@@ -364,7 +367,7 @@ public struct Conv2dWeightGradOp: Operation {
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let dw = Tensor.zeros(weightShape, dtype: inputs[0].dtype)
         let g = inputs[1].dense
-        if DirectConv.applies(x: inputs[0], w: dw, geometry: geometry) {
+        if direct && DirectConv.applies(x: inputs[0], w: dw, geometry: geometry) {
             let db = withBias ? Tensor.zeros([weightShape[0]], dtype: dw.dtype) : nil
             DirectConv.backward(x: inputs[0].dense, g: .dense(g), outputShape: g.shape, dw: dw, db: db, input: nil, geometry: geometry)
             return [dw] + (db.map { [$0] } ?? [])

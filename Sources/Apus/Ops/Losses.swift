@@ -19,6 +19,15 @@ public func crossEntropy(logits: Tensor, labels: Tensor, classWeights: Tensor? =
         return Tensor.poisoned
     }
     let classes = batched.shape[1]
+    if classWeights == nil && labelSmoothing == 0 && ignoreIndex == nil && batched.dtype.isFloatingPoint {
+        // The common case as one op that never writes the probabilities.
+        let perExample = Tensor.apply(SoftmaxCrossEntropyOp(), [batched, targets])[0]
+        switch reduction {
+        case .none: return labels.rank == 0 ? perExample.reshaped([]) : perExample
+        case .sum: return perExample.sum()
+        case .mean: return perExample.mean()
+        }
+    }
     var keep: Tensor? = nil
     var safeTargets = targets
     if let ignoreIndex {

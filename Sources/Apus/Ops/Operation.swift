@@ -57,8 +57,12 @@ public struct VJPContext {
     public let outputs: [Tensor]
     public let cotangents: [Tensor]
     let needed: [Bool]
+    let received: [Bool]
     /// Whether input `i` needs a gradient (skip expensive work otherwise).
     public func needsGradient(_ i: Int) -> Bool { needed[i] }
+    /// Whether output `i` got a cotangent (else its cotangent is a broadcast zero: no output
+    /// that depends on it was differentiated).
+    public func receivedCotangent(_ i: Int) -> Bool { received[i] }
 }
 
 /// A shape rule's rejection: the op, the input shapes, what it expected.

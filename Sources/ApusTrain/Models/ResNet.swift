@@ -21,7 +21,7 @@ public final class BasicBlock: Module, UnaryLayer {
     }
 
     public func forward(_ x: Tensor) -> Tensor {
-        let y = bn2(conv2(bn1(conv1(x)).relu()))
+        let y = bn2(conv2(bn1(conv1(x), relu: true)))   // BatchNorm + ReLU as one op
         return (y + (shortcut?(x) ?? x)).relu()
     }
 
@@ -53,7 +53,7 @@ public final class ResNet18: Module, UnaryLayer {
     }
 
     public func forward(_ x: Tensor) -> Tensor {
-        let features = blocks.reduce(stemNorm(stem(x)).relu()) { $1($0) }
+        let features = blocks.reduce(stemNorm(stem(x), relu: true)) { $1($0) }
         return classifier(features.mean(axes: [2, 3]))
     }
 

@@ -67,6 +67,15 @@ void apus_col2im_f64(const double *col, int64_t c, int64_t h, int64_t w, int64_t
                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
                      int64_t oy0, int64_t oy1, int64_t ow, int64_t ld, double *x);
 
+/// Softmax cross-entropy over rows of [rows, classes] (labels checked by the caller): loss and
+/// log-sum-exp per row; its gradient g[r·g_stride]·(softmax − one-hot) per row.
+void apus_cross_entropy_f32(int64_t rows, int64_t classes, const float *x, const int64_t *labels, float *loss, float *lse);
+void apus_cross_entropy_f64(int64_t rows, int64_t classes, const double *x, const int64_t *labels, double *loss, double *lse);
+void apus_cross_entropy_grad_f32(int64_t rows, int64_t classes, const float *x, const int64_t *labels, const float *lse,
+                                 const float *g, int64_t g_stride, float *dx);
+void apus_cross_entropy_grad_f64(int64_t rows, int64_t classes, const double *x, const int64_t *labels, const double *lse,
+                                 const double *g, int64_t g_stride, double *dx);
+
 /// Batch normalisation with batch statistics over [N, C, P], channels c0..<c1 (see batchnorm.c).
 void apus_batchnorm_forward_f32(int64_t n, int64_t c, int64_t p, int64_t c0, int64_t c1, const float *x, const float *w,
                                 const float *b, double eps, int relu, float *y, float *mean, float *invstd);

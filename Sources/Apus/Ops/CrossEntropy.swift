@@ -1,0 +1,86 @@
+import CApusKernels
+
+/// Softmax cross-entropy as one op: logits [N, C] and class ids [N] (int32 or int64, each in
+/// 0..<C) → the loss of each row [N] (log-sum-exp − logit of the label) and the log-sum-exp [N]
+/// that the backward pass reads. The probabilities are never written: the backward pass makes
+/// g·(softmax − one-hot) in one pass over the logits (`SoftmaxCrossEntropyGradOp`).
+public struct SoftmaxCrossEntropyOp: Operation {
+    public init() {}
+    public var name: String { "softmaxCrossEntropy" }
+    public var outputCount: Int { 2 }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        try require(inputs.count == 2 && inputs[0].shape.count == 2 && inputs[0].dtype.isFloatingPoint && inputs[0].shape[1] > 0
+                    && (inputs[1].dtype == .int64 || inputs[1].dtype == .int32) && inputs[1].shape == [inputs[0].shape[0]], name, inputs,
+                    "float logits [N, C] (C > 0) and integer labels [N]")
+        let rows = TensorSpec([inputs[0].shape[0]], inputs[0].dtype)
+        return [rows, rows]
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let x = inputs[0].dense, (rows, classes) = (x.shape[0], x.shape[1])
+        let labels = indicesInt64(inputs[1], size: classes, op: "crossEntropy")
+        let loss = Tensor(uninitialized: [rows], dtype: x.dtype), lse = Tensor(uninitialized: [rows], dtype: x.dtype)
+        withExtendedLifetime((x, labels, loss, lse)) {
+            CPUThreads.forChunks(rows, costPerItem: 2 * classes) { r in
+                let (start, count) = (r.lowerBound, Int64(r.count))
+                if x.dtype == .float32 {
+                    apus_cross_entropy_f32(count, Int64(classes), x.pointer(Float.self) + start * classes, labels.pointer(Int64.self) + start,
+                                           loss.pointer(Float.self) + start, lse.pointer(Float.self) + start)
+                } else {
+                    apus_cross_entropy_f64(count, Int64(classes), x.pointer(Double.self) + start * classes, labels.pointer(Int64.self) + start,
+                                           loss.pointer(Double.self) + start, lse.pointer(Double.self) + start)
+                }
+            }
+        }
+        return [loss, lse]
+    }
+
+    public func vjp(_ c: VJPContext) -> [Tensor?] {
+        // A cotangent of the log-sum-exp output (d lse / d logits = softmax) adds its own term.
+        let logits = c.inputs[0], labels = c.inputs[1]
+        var gradient = Tensor.apply(SoftmaxCrossEntropyGradOp(), [logits, labels, c.outputs[1], c.cotangents[0]])[0]
+        if c.receivedCotangent(1) {
+            gradient = gradient + (logits - c.outputs[1].unsqueezed(axis: 1)).exp() * c.cotangents[1].unsqueezed(axis: 1)
+        }
+        return [gradient, nil]
+    }
+}
+
+/// The gradient of `SoftmaxCrossEntropyOp`: (logits [N, C], labels [N], log-sum-exp [N],
+/// cotangent of the loss [N]) → g·(softmax − one-hot) [N, C].
+public struct SoftmaxCrossEntropyGradOp: Operation {
+    public init() {}
+    public var name: String { "softmaxCrossEntropyGrad" }
+    public var isDifferentiable: Bool { false }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        try require(inputs.count == 4 && inputs[0].shape.count == 2 && inputs[2] == inputs[3]
+                    && inputs[2] == TensorSpec([inputs[0].shape[0]], inputs[0].dtype), name, inputs,
+                    "logits [N, C], labels [N], log-sum-exp and cotangent [N] of the logits' dtype")
+        return [inputs[0]]
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let x = inputs[0].dense, (rows, classes) = (x.shape[0], x.shape[1])
+        let labels = indicesInt64(inputs[1], size: classes, op: "crossEntropy"), lse = inputs[2].dense
+        // A broadcast cotangent (the mean's backward) is read with stride 0, not copied.
+        let g = inputs[3].strides == [0] ? inputs[3] : inputs[3].dense, stride = inputs[3].strides == [0] ? 0 : 1
+        let dx = Tensor(uninitialized: x.shape, dtype: x.dtype)
+        withExtendedLifetime((x, labels, lse, g, dx)) {
+            CPUThreads.forChunks(rows, costPerItem: 2 * classes) { r in
+                let (start, count) = (r.lowerBound, Int64(r.count))
+                if x.dtype == .float32 {
+                    apus_cross_entropy_grad_f32(count, Int64(classes), x.pointer(Float.self) + start * classes, labels.pointer(Int64.self) + start,
+                                                lse.pointer(Float.self) + start, g.pointer(Float.self) + start * stride, Int64(stride),
+                                                dx.pointer(Float.self) + start * classes)
+                } else {
+                    apus_cross_entropy_grad_f64(count, Int64(classes), x.pointer(Double.self) + start * classes, labels.pointer(Int64.self) + start,
+                                                lse.pointer(Double.self) + start, g.pointer(Double.self) + start * stride, Int64(stride),
+                                                dx.pointer(Double.self) + start * classes)
+                }
+            }
+        }
+        return [dx]
+    }
+}
