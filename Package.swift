@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "ApusNNTests", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusTestSupport"],
                     path: "Tests/ApusNNTests", exclude: ["Fixtures"]),
         .testTarget(name: "ApusDataTests", dependencies: ["Apus", "ApusData", "ApusTestSupport"], path: "Tests/ApusDataTests"),
-        .testTarget(name: "ApusConfigTests", dependencies: ["Apus", "ApusNN", "ApusData", "ApusConfig", "ApusTestSupport"],
+        .testTarget(name: "ApusConfigTests", dependencies: ["Apus", "ApusNN", "ApusData", "ApusTrain", "ApusConfig", "ApusTestSupport"],
                     path: "Tests/ApusConfigTests"),
         .testTarget(name: "ApusTrainTests", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData", "ApusTrain", "ApusTestSupport"],
                     path: "Tests/ApusTrainTests", exclude: ["Fixtures"]),

@@ -156,13 +156,23 @@ enum ModelBuilder {
         case "maxpool2d", "avgpool2d":
             let kernel = try pair(layer, "kernel_size", default: 2), padding = try pair(layer, "padding", default: 0, minimum: 0)
             let stride = layer.has("stride") ? try pair(layer, "stride", default: 1) : kernel
-            let module: Module & UnaryLayer = type == "maxpool2d" ? MaxPool2d(kernelSize: kernel, stride: stride, padding: padding)
-                                                                   : AvgPool2d(kernelSize: kernel, stride: stride, padding: padding)
-            return try unary(module, options: ["kernel_size", "stride", "padding"])
+            let ceilMode = try layer.bool("ceil_mode", default: false)
+            if type == "maxpool2d" {
+                return try unary(MaxPool2d(kernelSize: kernel, stride: stride, padding: padding, ceilMode: ceilMode),
+                                 options: ["kernel_size", "stride", "padding", "ceil_mode"])
+            }
+            return try unary(AvgPool2d(kernelSize: kernel, stride: stride, padding: padding, ceilMode: ceilMode,
+                                       countIncludePad: try layer.bool("count_include_pad", default: true)),
+                             options: ["kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"])
         case "relu": return try unary(ReLU(), options: [])
         case "tanh": return try unary(Tanh(), options: [])
         case "sigmoid": return try unary(Sigmoid(), options: [])
-        case "gelu": return try unary(GELU(), options: [])
+        case "gelu":
+            let approximate = try layer.string("approximate", default: "none")
+            guard let approximation = GELUApproximation(rawValue: approximate) else {
+                throw layer.error("gelu approximate must be 'none' or 'tanh', got '\(approximate)'")
+            }
+            return try unary(GELU(approximate: approximation), options: ["approximate"])
         case "leaky_relu": return try unary(LeakyReLU(negativeSlope: try layer.double("negative_slope", default: 0.01)), options: ["negative_slope"])
         case "softmax": return try unary(Softmax(axis: try layer.int("axis", default: -1)), options: ["axis"])
         case "flatten": return try unary(Flatten(startAxis: 1), options: [])

@@ -11,6 +11,7 @@
     APUS_INLINE void apus_unary_##SUF##_body(int op, int64_t n, const T *x, T *y, double p0, double p1) { \
         const T a = (T)p0, b = (T)p1;                                                             \
         const T inv_sqrt2 = (T)0.70710678118654752440, inv_sqrt2pi = (T)0.39894228040143267794; \
+        const T sqrt_2_over_pi = (T)0.79788456080286535588, cubic = (T)0.044715;                 \
         switch (op) {                                                                             \
         case APUS_NEG: UNARY_LOOP(-v)                                                             \
         case APUS_EXP: UNARY_LOOP(EXP(v))                                                         \
@@ -27,6 +28,12 @@
         case APUS_GELU: UNARY_LOOP((T)0.5 * v * ((T)1 + ERF(v * inv_sqrt2)))                      \
         case APUS_GELU_DERIVATIVE:                                                                \
             UNARY_LOOP((T)0.5 * ((T)1 + ERF(v * inv_sqrt2)) + v * inv_sqrt2pi * EXP((T)-0.5 * v * v)) \
+        case APUS_GELU_TANH:                                                                      \
+            UNARY_LOOP((T)0.5 * v * ((T)1 + TANH(sqrt_2_over_pi * (v + cubic * v * v * v))))    \
+        case APUS_GELU_TANH_DERIVATIVE: /* ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²) */     \
+            UNARY_LOOP(({ T t = TANH(sqrt_2_over_pi * (v + cubic * v * v * v));                  \
+                          (T)0.5 * ((T)1 + t) + (T)0.5 * v * ((T)1 - t * t) * sqrt_2_over_pi      \
+                              * ((T)1 + (T)3 * cubic * v * v); }))                                \
         case APUS_SOFTPLUS: UNARY_LOOP((v > 0 ? v : (T)0) + LOG1P(EXP(-FABS(v))))                 \
         case APUS_CLAMP: UNARY_LOOP(v < a ? a : (v > b ? b : v))                                  \
         case APUS_SIGN: UNARY_LOOP(v > 0 ? (T)1 : (v < 0 ? (T)-1 : (T)0))                         \

@@ -14,11 +14,23 @@
                 BODY                                                                           \
             }
 
+// 2×2, stride-2 windows without padding that all lie inside the input (no partial last window
+// from ceil mode): the fast paths.
+#define TWO_BY_TWO_INSIDE \
+    (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && 2 * oh <= h && 2 * ow <= w)
+
+// The divisor of the window at (y0, x0) (its clipped bounds ya..yb, xa..xb): its size within the
+// padded input, or with count_include_pad == 0 the number of input elements it covers.
+#define AVG_DIVISOR(T)                                                                         \
+    (count_include_pad ? (T)(((y0 + kh < h + ph ? y0 + kh : h + ph) - y0) *                    \
+                             ((x0 + kw < w + pw ? x0 + kw : w + pw) - x0))                     \
+                       : (T)((yb - ya) * (xb - xa)))
+
 #define DEFINE_POOL(T, SUF)                                                                    \
     APUS_INLINE void apus_maxpool_##SUF##_body(const T *x, int64_t planes, int64_t h, int64_t w, \
         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh,    \
         int64_t ow, T *y) {                                                                    \
-        if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0) {                  \
+        if (TWO_BY_TWO_INSIDE) {                                                               \
             for (int64_t p = 0; p < planes; p++)                                               \
                 for (int64_t oy = 0; oy < oh; oy++) {                                          \
                     const T *r0 = x + (p * h + 2 * oy) * w, *r1 = r0 + w;                       \
@@ -82,23 +94,22 @@
         (x, g, planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow, dx))                              \
     APUS_INLINE void apus_avgpool_##SUF##_body(const T *x, int64_t planes, int64_t h, int64_t w, \
         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh,    \
-        int64_t ow, T *y) {                                                                    \
-        const T inv = (T)1 / (T)(kh * kw);                                                     \
+        int64_t ow, int count_include_pad, T *y) {                                             \
         WINDOW_LOOP({                                                                          \
             T s = 0;                                                                           \
             for (int64_t iy = ya; iy < yb; iy++)                                               \
                 for (int64_t ix = xa; ix < xb; ix++) s += x[base + iy * w + ix];               \
-            y[out] = s * inv;                                                                  \
+            y[out] = s / AVG_DIVISOR(T);                                                       \
         })                                                                                     \
     }                                                                                          \
     APUS_VARIANTS(apus_avgpool_##SUF, (const T *x, int64_t planes, int64_t h, int64_t w, int64_t kh, \
-        int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, T *y), \
-        (x, planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow, y))                                  \
+        int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow,    \
+        int count_include_pad, T *y), (x, planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, y)) \
     void apus_avgpool_backward_##SUF(const T *g, int64_t planes, int64_t h, int64_t w, int64_t kh, \
-        int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, T *dx) { \
-        const T inv = (T)1 / (T)(kh * kw);                                                     \
+        int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow,    \
+        int count_include_pad, T *dx) {                                                        \
         WINDOW_LOOP({                                                                          \
-            T v = g[out] * inv;                                                                \
+            T v = g[out] / AVG_DIVISOR(T);                                                     \
             for (int64_t iy = ya; iy < yb; iy++)                                               \
                 for (int64_t ix = xa; ix < xb; ix++) dx[base + iy * w + ix] += v;              \
         })                                                                                     \
@@ -212,7 +223,7 @@ APUS_INLINE void pool_row_2x2_f64(const double *r0, const double *r1, int32_t ro
     APUS_INLINE void apus_maxpool_indices_##SUF##_body(const T *x, int64_t planes, int64_t h,  \
         int64_t w, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,     \
         int64_t oh, int64_t ow, T *y, int32_t *idx) {                                          \
-        if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0) {                  \
+        if (TWO_BY_TWO_INSIDE) {                                                               \
             for (int64_t p = 0; p < planes; p++)                                               \
                 for (int64_t oy = 0; oy < oh; oy++) {                                          \
                     const T *r0 = x + (p * h + 2 * oy) * w;                                    \

@@ -103,6 +103,16 @@ private func ids(_ shape: Int...) -> TensorSpec { TensorSpec(shape, .int64) }
         expectHybridMatchesEager({ Sequential(MaxPool2d(kernelSize: (3, 3), stride: (2, 2), padding: (1, 1))) },
                                  { ($0 as! Sequential)($1[0]) }, shapes: [[f32(2, 2, 7, 7)], [f32(1, 3, 6, 5)]])
         expectHybridMatchesEager({ AvgPool2d(kernelSize: (2, 2)) }, { ($0 as! AvgPool2d)($1[0]) }, shapes: [[f32(2, 2, 6, 6)], [f32(1, 1, 4, 8)]])
+        // Ceil mode (partial last windows; odd sizes keep 2×2 pooling off its tiled paths) and
+        // divisors that leave out the padding.
+        expectHybridMatchesEager({ Sequential(Conv2d(2, 3, kernelSize: (3, 3), padding: .explicit(1, 1), relu: true, generator: g),
+                                              MaxPool2d(kernelSize: (2, 2), ceilMode: true)) },
+                                 { ($0 as! Sequential)($1[0]) }, shapes: [[f32(2, 2, 7, 9)], [f32(1, 2, 6, 5)]])
+        expectHybridMatchesEager({ Sequential(MaxPool2d(kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true)) },
+                                 { ($0 as! Sequential)($1[0]) }, shapes: [[f32(2, 2, 6, 6)], [f32(1, 3, 8, 5)]])
+        expectHybridMatchesEager({ Sequential(Linear(7, 7, generator: g),
+                                              AvgPool2d(kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true, countIncludePad: false)) },
+                                 { ($0 as! Sequential)($1[0]) }, shapes: [[f32(2, 2, 6, 7)], [f32(1, 1, 9, 7)]])
         expectHybridMatchesEager({ AdaptiveAvgPool2d(outputSize: (2, 3)) }, { ($0 as! AdaptiveAvgPool2d)($1[0]) },
                                  shapes: [[f32(2, 2, 6, 6)], [f32(1, 3, 4, 9)]])
     }
@@ -126,7 +136,7 @@ private func ids(_ shape: Int...) -> TensorSpec { TensorSpec(shape, .int64) }
 
     @Test func activations() {
         expectHybridMatchesEager({ Sequential(Linear(4, 6, generator: g), ReLU(), Linear(6, 6, generator: g), GELU(), Tanh(), Sigmoid(),
-                                              LeakyReLU(negativeSlope: 0.1), Softmax()) },
+                                              LeakyReLU(negativeSlope: 0.1), Linear(6, 6, generator: g), GELU(approximate: .tanh), Softmax()) },
                                  { ($0 as! Sequential)($1[0]) }, shapes: [[f32(3, 4)], [f32(5, 4)]])
     }
 

@@ -138,6 +138,12 @@ func gradients(_ output: Tensor, _ r: Tensor, _ leaves: [Tensor]) -> [Tensor] {
         #expect(p.shape == [2, 2])
         expectClose(p.sum(axis: 1), [1, 1])
         expectClose(GELU()(Tensor([0.0])), [0])
+        expectClose(GELU(approximate: .tanh)(Tensor([0.0, 1.0])), [0, 0.8411919906082768], tolerance: 1e-6)
+        #expect(MaxPool2d(kernelSize: (3, 3), stride: (2, 2), ceilMode: true)(randn([1, 1, 6, 6])).shape == [1, 1, 3, 3])
+        // Windows of 2×2 at stride 2 over a padded 3×3: each covers one, two or four input elements.
+        let counts = AvgPool2d(kernelSize: (2, 2), padding: (1, 1), countIncludePad: false)(Tensor.ones([1, 1, 3, 3]))
+        expectClose(counts, [1, 1, 1, 1], tolerance: 1e-12)
+        expectClose(AvgPool2d(kernelSize: (2, 2), padding: (1, 1))(Tensor.ones([1, 1, 3, 3])), [0.25, 0.5, 0.5, 1], tolerance: 1e-12)
         expectClose(LeakyReLU(negativeSlope: 0.5)(Tensor([-2.0])), [-1])
         expectClose(Tanh()(Tensor([0.0])), [0])
         expectClose(Sigmoid()(Tensor([0.0])), [0.5])

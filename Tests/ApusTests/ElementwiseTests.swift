@@ -42,11 +42,28 @@ import ApusTestSupport
         }
     }
 
+    /// GELU's tanh approximation (PyTorch's `approximate="tanh"`): values and gradients, Float64
+    /// and Float32 (whose kernel uses the vectorised tanh), and finite differences.
+    @Test func geluTanhMatchesPyTorch() {
+        let c = Fixtures.core["gelu_tanh"]!
+        let x = c.input("x"), r = c.input("r")
+        for dtype in [DType.float64, .float32] {
+            let xd = x.cast(to: dtype), rd = r.cast(to: dtype), tol = dtype == .float64 ? 1e-12 : 1e-5
+            expectClose(xd.gelu(approximate: .tanh), c.output("y").data, tolerance: tol)
+            expectClose(grad(at: xd) { ($0.gelu(approximate: .tanh) * rd).sum() }, c.output("grad_x").data, tolerance: tol)
+        }
+        expectGradients([x]) { $0[0].gelu(approximate: .tanh) }
+        // Long enough for the vector loop and its tail; far out it is x or 0 as the exact GELU is.
+        let wide = Tensor.linspace(-12, 12, count: 37, dtype: .float32)
+        let exact = wide.gelu().scalars(as: Double.self), approximate = wide.gelu(approximate: .tanh).scalars(as: Double.self)
+        #expect(zip(exact, approximate).allSatisfy { Swift.abs($0 - $1) < 1e-3 })
+    }
+
     @Test func unaryGradients() {
         let fs: [(String, (Tensor) -> Tensor)] = [
             ("neg", { -$0 }), ("exp", { $0.exp() }), ("sin", { $0.sin() }), ("cos", { $0.cos() }),
             ("tanh", { $0.tanh() }), ("sigmoid", { $0.sigmoid() }), ("relu", { $0.relu() }),
-            ("leakyRelu", { $0.leakyRelu(negativeSlope: 0.2) }), ("gelu", { $0.gelu() }),
+            ("leakyRelu", { $0.leakyRelu(negativeSlope: 0.2) }), ("gelu", { $0.gelu() }), ("geluTanh", { $0.gelu(approximate: .tanh) }),
             ("softplus", { $0.softplus() }), ("clamp", { $0.clamp(min: -1, max: 1) }), ("abs", { $0.abs() }),
             ("affine", { $0 * 3 - 2 }), ("powScalar", { $0.pow(3) }),
         ]

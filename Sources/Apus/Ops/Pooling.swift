@@ -1,22 +1,39 @@
 import CApusKernels
 
-/// Window of a 2-D pooling: kernel, stride and padding, each (height, width).
+/// Window of a 2-D pooling: kernel, stride and padding, each (height, width), and how the output
+/// size rounds (PyTorch's `ceil_mode`).
 public struct PoolGeometry: Hashable, Sendable {
     let kernelH: Int, kernelW: Int, strideH: Int, strideW: Int, padH: Int, padW: Int
+    /// Whether the output size rounds up, so that a last, partial window covers the input's end
+    /// (never one starting in the right padding).
+    let ceilMode: Bool
 
-    public init(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) {
+    public init(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0), ceilMode: Bool = false) {
         (kernelH, kernelW) = kernel
         (strideH, strideW) = stride ?? kernel
         (padH, padW) = padding
+        self.ceilMode = ceilMode
+    }
+
+    /// Output length along one axis of `size` elements, as PyTorch counts it:
+    /// ⌊(size + 2·pad − kernel) / stride⌋ + 1, or with `ceilMode` ⌈…⌉ + 1 less a last window that
+    /// would start in the right padding.
+    func outputLength(_ size: Int, kernel: Int, stride: Int, pad: Int) -> Int {
+        let span = size + 2 * pad - kernel + (ceilMode ? stride - 1 : 0)
+        let length = (span >= 0 ? span / stride : -((stride - 1 - span) / stride)) + 1
+        return ceilMode && (length - 1) * stride >= size + pad ? length - 1 : length
     }
 
     func outputShape(_ x: [Int]) -> Result<[Int], ShapeMismatch> {
         guard x.count == 4 else { return .failure(ShapeMismatch("expected input [N, C, H, W]")) }
         guard kernelH > 0, kernelW > 0, strideH > 0, strideW > 0 else { return .failure(ShapeMismatch("kernel and stride must be positive")) }
-        guard padH >= 0, padW >= 0, padH * 2 <= kernelH, padW * 2 <= kernelW else { return .failure(ShapeMismatch("padding must be at most half the kernel")) }
-        let spanH = x[2] + 2 * padH - kernelH, spanW = x[3] + 2 * padW - kernelW
-        guard spanH >= 0, spanW >= 0 else { return .failure(ShapeMismatch("kernel \(kernelH)×\(kernelW) is larger than the padded input \(x[2])×\(x[3])")) }
-        return .success([x[0], x[1], spanH / strideH + 1, spanW / strideW + 1])
+        guard padH >= 0, padW >= 0, padH * 2 <= kernelH, padW * 2 <= kernelW else {
+            return .failure(ShapeMismatch("padding (\(padH), \(padW)) must be non-negative and at most half the kernel \(kernelH)×\(kernelW)"))
+        }
+        let oh = outputLength(x[2], kernel: kernelH, stride: strideH, pad: padH)
+        let ow = outputLength(x[3], kernel: kernelW, stride: strideW, pad: padW)
+        guard oh >= 1, ow >= 1 else { return .failure(ShapeMismatch("kernel \(kernelH)×\(kernelW) is larger than the padded input \(x[2])×\(x[3])")) }
+        return .success([x[0], x[1], oh, ow])
     }
 
     func specs(_ op: String, _ inputs: [TensorSpec]) throws -> [TensorSpec] {
@@ -41,7 +58,7 @@ public struct PoolGeometry: Hashable, Sendable {
     /// Whether these are 2×2, stride-2 windows without padding that tile a [height, width]
     /// plane exactly (the pooling kernels' fast path).
     func tilesTwoByTwo(height: Int, width: Int) -> Bool {
-        self == PoolGeometry(kernel: (2, 2)) && height % 2 == 0 && width % 2 == 0
+        (kernelH, kernelW, strideH, strideW, padH, padW) == (2, 2, 2, 2, 0, 0) && height % 2 == 0 && width % 2 == 0
     }
 
     /// (planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow) for the C kernels.
@@ -114,12 +131,17 @@ public struct MaxPool2dGradOp: Operation {
     }
 }
 
-/// 2-D average pooling over [N, C, H, W]; padded positions count in the divisor (PyTorch's default).
+/// 2-D average pooling over [N, C, H, W] → [N, C, OH, OW]. Each window's sum is divided by its
+/// size clipped to the padded input (with `ceilMode` a last window may run past it) or, without
+/// `countIncludePad`, by the number of input elements it covers: PyTorch's divisors.
 public struct AvgPool2dOp: Operation {
     public let geometry: PoolGeometry
+    /// Whether padded positions count in the divisor (PyTorch's default).
+    public let countIncludePad: Bool
 
-    public init(geometry: PoolGeometry) {
+    public init(geometry: PoolGeometry, countIncludePad: Bool = true) {
         self.geometry = geometry
+        self.countIncludePad = countIncludePad
     }
     public var name: String { "avgPool2d" }
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] { try geometry.specs(name, inputs) }
@@ -127,27 +149,33 @@ public struct AvgPool2dOp: Operation {
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let x = inputs[0].dense, y = Tensor(uninitialized: outputs[0].shape, dtype: x.dtype)
         let (p, h, w, kh, kw, sh, sw, ph, pw, oh, ow) = geometry.args(x.shape, y.shape)
+        let includePad: Int32 = countIncludePad ? 1 : 0
         if x.dtype == .float32 {
-            apus_avgpool_f32(x.pointer(Float.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, y.pointer(Float.self))
+            apus_avgpool_f32(x.pointer(Float.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, includePad, y.pointer(Float.self))
         } else {
-            apus_avgpool_f64(x.pointer(Double.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, y.pointer(Double.self))
+            apus_avgpool_f64(x.pointer(Double.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, includePad, y.pointer(Double.self))
         }
         return [y]
     }
 
     public func vjp(_ c: VJPContext) -> [Tensor?] {
-        [Tensor.apply(AvgPool2dGradOp(geometry: geometry, inputShape: c.inputs[0].shape), [c.cotangents[0]])[0]]
+        let op = AvgPool2dGradOp(geometry: geometry, inputShape: c.inputs[0].shape, countIncludePad: countIncludePad)
+        return [Tensor.apply(op, [c.cotangents[0]])[0]]
     }
 }
 
-/// Gradient of average pooling: output cotangent → input-shaped gradient (its own adjoint is avgPool2d).
+/// Gradient of average pooling: output cotangent [N, C, OH, OW] → input-shaped gradient, each
+/// window's cotangent over its divisor spread on the window (its own adjoint is avgPool2d).
 public struct AvgPool2dGradOp: Operation {
     public let geometry: PoolGeometry
     public let inputShape: [Int]
+    /// Whether padded positions count in the divisor, as in the pooling this is the gradient of.
+    public let countIncludePad: Bool
 
-    public init(geometry: PoolGeometry, inputShape: [Int]) {
+    public init(geometry: PoolGeometry, inputShape: [Int], countIncludePad: Bool = true) {
         self.geometry = geometry
         self.inputShape = inputShape
+        self.countIncludePad = countIncludePad
     }
     public var name: String { "avgPool2dGrad" }
 
@@ -160,23 +188,35 @@ public struct AvgPool2dGradOp: Operation {
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let g = inputs[0].dense, dx = Tensor.zeros(inputShape, dtype: g.dtype)
         let (p, h, w, kh, kw, sh, sw, ph, pw, oh, ow) = geometry.args(inputShape, g.shape)
+        let includePad: Int32 = countIncludePad ? 1 : 0
         if g.dtype == .float32 {
-            apus_avgpool_backward_f32(g.pointer(Float.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, dx.pointer(Float.self))
+            apus_avgpool_backward_f32(g.pointer(Float.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, includePad, dx.pointer(Float.self))
         } else {
-            apus_avgpool_backward_f64(g.pointer(Double.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, dx.pointer(Double.self))
+            apus_avgpool_backward_f64(g.pointer(Double.self), p, h, w, kh, kw, sh, sw, ph, pw, oh, ow, includePad, dx.pointer(Double.self))
         }
         return [dx]
     }
 
-    public func vjp(_ c: VJPContext) -> [Tensor?] { [Tensor.apply(AvgPool2dOp(geometry: geometry), [c.cotangents[0]])[0]] }
+    public func vjp(_ c: VJPContext) -> [Tensor?] {
+        [Tensor.apply(AvgPool2dOp(geometry: geometry, countIncludePad: countIncludePad), [c.cotangents[0]])[0]]
+    }
 }
 
-/// Max pooling of [N, C, H, W]; `stride` defaults to the kernel size.
-public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Tensor {
-    Tensor.apply(MaxPool2dOp(geometry: PoolGeometry(kernel: kernel, stride: stride, padding: padding)), [x])[0]
+/// Max pooling of [N, C, H, W] → [N, C, OH, OW]; `stride` defaults to the kernel size, padding
+/// counts as −∞, and `ceilMode` rounds the output size up (PyTorch's `ceil_mode`).
+///
+///     maxPool2d(x, kernel: (3, 3), stride: (2, 2), ceilMode: true)   // [1, 1, 6, 6] → [1, 1, 3, 3]
+public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0), ceilMode: Bool = false) -> Tensor {
+    Tensor.apply(MaxPool2dOp(geometry: PoolGeometry(kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)), [x])[0]
 }
 
-/// Average pooling of [N, C, H, W]; `stride` defaults to the kernel size.
-public func avgPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Tensor {
-    Tensor.apply(AvgPool2dOp(geometry: PoolGeometry(kernel: kernel, stride: stride, padding: padding)), [x])[0]
+/// Average pooling of [N, C, H, W] → [N, C, OH, OW]; `stride` defaults to the kernel size,
+/// `ceilMode` rounds the output size up, and `countIncludePad: false` divides each window by the
+/// input elements it covers only (PyTorch's `ceil_mode` and `count_include_pad`).
+///
+///     avgPool2d(x, kernel: (3, 3), stride: (2, 2), padding: (1, 1), countIncludePad: false)
+public func avgPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
+                      ceilMode: Bool = false, countIncludePad: Bool = true) -> Tensor {
+    let geometry = PoolGeometry(kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
+    return Tensor.apply(AvgPool2dOp(geometry: geometry, countIncludePad: countIncludePad), [x])[0]
 }

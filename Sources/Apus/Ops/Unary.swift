@@ -4,7 +4,7 @@ import CApusKernels
 public struct UnaryOp: Operation {
     public enum Kind: String, Sendable {
         case neg, exp, log, sqrt, rsqrt, abs, sin, cos, tanh, sigmoid, relu, leakyRelu, gelu
-        case geluDerivative, softplus, clamp, sign, step, clampMask, affine, powScalar
+        case geluDerivative, geluTanh, geluTanhDerivative, softplus, clamp, sign, step, clampMask, affine, powScalar
     }
     public let kind: Kind
     /// Kind-specific constants: leaky slope; clamp bounds; affine scale and shift; exponent.
@@ -41,6 +41,8 @@ public struct UnaryOp: Operation {
         case .leakyRelu: return APUS_LEAKY_RELU
         case .gelu: return APUS_GELU
         case .geluDerivative: return APUS_GELU_DERIVATIVE
+        case .geluTanh: return APUS_GELU_TANH
+        case .geluTanhDerivative: return APUS_GELU_TANH_DERIVATIVE
         case .softplus: return APUS_SOFTPLUS
         case .clamp: return APUS_CLAMP
         case .sign: return APUS_SIGN
@@ -71,14 +73,21 @@ public struct UnaryOp: Operation {
         case .relu: return [Tensor.binary(.reluGrad, g, x)]
         case .leakyRelu: return [g * x.step().affine(scale: 1 - p0, shift: p0)]
         case .gelu: return [g * Tensor.apply(UnaryOp(.geluDerivative), [x])[0]]
+        case .geluTanh: return [g * Tensor.apply(UnaryOp(.geluTanhDerivative), [x])[0]]
         case .softplus: return [g * x.sigmoid()]
         case .clamp: return [g * Tensor.apply(UnaryOp(.clampMask, p0, p1), [x])[0]]
         case .affine: return [g * p0]
         case .powScalar: return [g * x.pow(p0 - 1) * p0]
-        case .geluDerivative, .sign, .step, .clampMask:
+        case .geluDerivative, .geluTanhDerivative, .sign, .step, .clampMask:
             fatalError("\(name) has no gradient (vjp)")
         }
     }
+}
+
+/// How GELU computes the normal CDF Φ: exactly (erf) or by the tanh formula (PyTorch's
+/// `approximate` argument, with the same names).
+public enum GELUApproximation: String, Sendable {
+    case none, tanh
 }
 
 extension Tensor {
@@ -107,8 +116,11 @@ extension Tensor {
     public func relu() -> Tensor { unary(.relu) }
     /// x for x > 0, else `negativeSlope`·x.
     public func leakyRelu(negativeSlope: Double = 0.01) -> Tensor { unary(.leakyRelu, negativeSlope) }
-    /// x·Φ(x) (the exact, erf-based GELU, as PyTorch's default).
-    public func gelu() -> Tensor { unary(.gelu) }
+    /// x·Φ(x) elementwise: exact (erf-based, PyTorch's default) or, with `approximate: .tanh`,
+    /// ½x(1 + tanh(√(2/π)(x + 0.044715x³))) as PyTorch's `approximate="tanh"`.
+    ///
+    ///     x.gelu(approximate: .tanh)   // same shape as x
+    public func gelu(approximate: GELUApproximation = .none) -> Tensor { unary(approximate == .tanh ? .geluTanh : .gelu) }
     /// log(1 + eˣ), computed stably.
     public func softplus() -> Tensor { unary(.softplus) }
     /// x limited to [min, max].

@@ -6,10 +6,15 @@ public final class ReLU: Module, UnaryLayer {
     public func forward(_ x: Tensor) -> Tensor { x.relu() }
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
 }
-/// x·Φ(x) (exact GELU).
+/// x·Φ(x): exact GELU, or with `approximate: .tanh` PyTorch's tanh approximation. Any shape.
+///
+///     GELU(approximate: .tanh)(x)
 public final class GELU: Module, UnaryLayer {
-    override public init() {}
-    public func forward(_ x: Tensor) -> Tensor { x.gelu() }
+    /// How Φ is computed.
+    public let approximate: GELUApproximation
+    public init(approximate: GELUApproximation = .none) { self.approximate = approximate }
+    override public var typeDescription: String { approximate == .tanh ? "GELU(tanh)" : "GELU" }
+    public func forward(_ x: Tensor) -> Tensor { x.gelu(approximate: approximate) }
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
 }
 /// tanh x.

@@ -94,26 +94,37 @@ public final class ConvTranspose2d: Module, UnaryLayer {
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
 }
 
-/// Max pooling layer over [N, C, H, W]; stride defaults to the kernel size.
+/// Max pooling layer: [N, C, H, W] → [N, C, OH, OW]; stride defaults to the kernel size and
+/// `ceilMode` rounds the output size up (PyTorch's `ceil_mode`).
+///
+///     MaxPool2d(kernelSize: (3, 3), stride: (2, 2), ceilMode: true)
 public final class MaxPool2d: Module, UnaryLayer {
-    public let kernelSize: (Int, Int), stride: (Int, Int)?, padding: (Int, Int)
-    public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) {
-        (self.kernelSize, self.stride, self.padding) = (kernelSize, stride, padding)
+    public let kernelSize: (Int, Int), stride: (Int, Int)?, padding: (Int, Int), ceilMode: Bool
+    public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0), ceilMode: Bool = false) {
+        (self.kernelSize, self.stride, self.padding, self.ceilMode) = (kernelSize, stride, padding, ceilMode)
     }
     public convenience init(_ kernelSize: Int) { self.init(kernelSize: (kernelSize, kernelSize)) }
-    override public var typeDescription: String { "MaxPool2d(\(kernelSize.0)×\(kernelSize.1))" }
-    public func forward(_ x: Tensor) -> Tensor { maxPool2d(x, kernel: kernelSize, stride: stride, padding: padding) }
+    override public var typeDescription: String { "MaxPool2d(\(kernelSize.0)×\(kernelSize.1)\(ceilMode ? ", ceil" : ""))" }
+    public func forward(_ x: Tensor) -> Tensor { maxPool2d(x, kernel: kernelSize, stride: stride, padding: padding, ceilMode: ceilMode) }
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
 }
 
-/// Average pooling layer over [N, C, H, W] (padding counts in the divisor, as PyTorch's default).
+/// Average pooling layer: [N, C, H, W] → [N, C, OH, OW]; stride defaults to the kernel size,
+/// `ceilMode` rounds the output size up, and padding counts in the divisor unless
+/// `countIncludePad` is false (PyTorch's `ceil_mode` and `count_include_pad`).
+///
+///     AvgPool2d(kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), countIncludePad: false)
 public final class AvgPool2d: Module, UnaryLayer {
-    public let kernelSize: (Int, Int), stride: (Int, Int)?, padding: (Int, Int)
-    public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) {
+    public let kernelSize: (Int, Int), stride: (Int, Int)?, padding: (Int, Int), ceilMode: Bool, countIncludePad: Bool
+    public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0), ceilMode: Bool = false,
+                countIncludePad: Bool = true) {
         (self.kernelSize, self.stride, self.padding) = (kernelSize, stride, padding)
+        (self.ceilMode, self.countIncludePad) = (ceilMode, countIncludePad)
     }
     public convenience init(_ kernelSize: Int) { self.init(kernelSize: (kernelSize, kernelSize)) }
-    public func forward(_ x: Tensor) -> Tensor { avgPool2d(x, kernel: kernelSize, stride: stride, padding: padding) }
+    public func forward(_ x: Tensor) -> Tensor {
+        avgPool2d(x, kernel: kernelSize, stride: stride, padding: padding, ceilMode: ceilMode, countIncludePad: countIncludePad)
+    }
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
 }
 

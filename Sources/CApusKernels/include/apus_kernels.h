@@ -8,6 +8,7 @@
 typedef enum {
     APUS_NEG, APUS_EXP, APUS_LOG, APUS_SQRT, APUS_RSQRT, APUS_ABS, APUS_SIN, APUS_COS,
     APUS_TANH, APUS_SIGMOID, APUS_RELU, APUS_LEAKY_RELU, APUS_GELU, APUS_GELU_DERIVATIVE,
+    APUS_GELU_TANH, APUS_GELU_TANH_DERIVATIVE,   /* GELU with Φ by tanh (PyTorch's approximate="tanh") */
     APUS_SOFTPLUS, APUS_CLAMP, APUS_SIGN, APUS_STEP, APUS_CLAMP_MASK, APUS_AFFINE, APUS_POW_SCALAR
 } apus_unary_op;
 
@@ -99,6 +100,7 @@ void apus_bias_relu_f32(int64_t channels, int64_t pixels, float *y, const float 
 void apus_bias_relu_f64(int64_t channels, int64_t pixels, double *y, const double *bias, int relu);
 
 // ---- pooling (pool.c): planes = N*C images of [H, W] → [OH, OW] ----
+// Windows are clipped to the input, so a last window running past it (ceil mode) pools what it covers.
 void apus_maxpool_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
                       int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, float *y);
 void apus_maxpool_f64(const double *x, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
@@ -110,16 +112,19 @@ void apus_maxpool_backward_f32(const float *x, const float *g, int64_t planes, i
 void apus_maxpool_backward_f64(const double *x, const double *g, int64_t planes, int64_t h, int64_t w,
                                int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                                int64_t oh, int64_t ow, double *dx);
-/// Average pooling; padding counts in the divisor (PyTorch's count_include_pad=True).
+/// Average pooling. Each window's sum is divided by its size clipped to the padded input when
+/// count_include_pad (PyTorch's default), else by the number of input elements it covers.
 void apus_avgpool_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
-                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, float *y);
+                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, int count_include_pad, float *y);
 void apus_avgpool_f64(const double *x, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
-                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, double *y);
-/// dx (zeroed by caller) += g / (kh*kw) spread over each window.
+                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, int count_include_pad, double *y);
+/// dx (zeroed by caller) += g / divisor (as apus_avgpool_f32 counts it) spread over each window.
 void apus_avgpool_backward_f32(const float *g, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
-                               int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, float *dx);
+                               int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, int count_include_pad,
+                               float *dx);
 void apus_avgpool_backward_f64(const double *g, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
-                               int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, double *dx);
+                               int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, int count_include_pad,
+                               double *dx);
 
 // ---- indexing (index.c): x as [outer, n, inner] blocks ----
 /// y[o, j, :] = x[o, idx[j], :] for j < m; bytes per element `elem_size`.
