@@ -2,8 +2,8 @@ import Apus
 import Foundation
 
 /// The convolutions of ResNet-18 on 32×32 images and of the VQA model at 64×64 (batch 64) one by one — forward, input
-/// gradient and weight gradient — in GFLOP/s, to see which shapes each kernel path serves well.
-/// `apus-bench conv-shapes`.
+/// gradient and weight gradient — in GFLOP/s, as an unbiased `conv2d` runs them (im2col + GEMM;
+/// the direct kernels serve biased convolutions of few channels). `apus-bench conv-shapes`.
 enum ConvShapesBenchmark {
     /// (input channels, output channels, image size, kernel, stride, padding) of each distinct layer.
     static let shapes: [(c: Int, o: Int, size: Int, k: Int, stride: Int, pad: Int)] = [
@@ -23,8 +23,8 @@ enum ConvShapesBenchmark {
             let y = Tensor.apply(Conv2dOp(geometry: geometry), [x, w])[0]
             let flops = 2.0 * Double(y.count * s.c * s.k * s.k)
             let forward = CoreBenchmark.median(runs: 5, warmup: 1) { _ = Tensor.apply(Conv2dOp(geometry: geometry), [x, w]) }
-            let input = CoreBenchmark.median(runs: 5, warmup: 1) { _ = Tensor.apply(Conv2dInputGradOp(geometry: geometry, inputShape: x.shape), [y, w]) }
-            let weight = CoreBenchmark.median(runs: 5, warmup: 1) { _ = Tensor.apply(Conv2dWeightGradOp(geometry: geometry, weightShape: w.shape), [x, y]) }
+            let input = CoreBenchmark.median(runs: 5, warmup: 1) { _ = Tensor.apply(Conv2dInputGradOp(geometry: geometry, inputShape: x.shape, direct: false), [y, w]) }
+            let weight = CoreBenchmark.median(runs: 5, warmup: 1) { _ = Tensor.apply(Conv2dWeightGradOp(geometry: geometry, weightShape: w.shape, direct: false), [x, y]) }
             lines.append(String(format: "| %d→%d | %d×%d | %d×%d | %d | %.1f | %.1f | %.1f |", s.c, s.o, s.size, s.size, s.k, s.k, s.stride,
                                 flops / forward / 1e9, flops / input / 1e9, flops / weight / 1e9))
         }

@@ -48,7 +48,7 @@
 
 #define T float
 static inline double apus_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
-DEFINE_UNARY(float, f32, apus_expf, logf, apus_sqrtf, sinf, cosf, apus_tanhf, erff, log1pf, powf, fabsf, apus_sigmoidf)
+DEFINE_UNARY(float, f32, apus_expf, logf, apus_sqrtf, sinf, cosf, apus_tanhf, apus_erff, log1pf, powf, fabsf, apus_sigmoidf)
 #undef T
 #define T double
 DEFINE_UNARY(double, f64, exp, log, apus_sqrt, sin, cos, tanh, erf, log1p, pow, fabs, apus_sigmoid)

@@ -42,4 +42,13 @@ static inline __attribute__((always_inline)) float apus_tanhf(float x) {
     large = x < 0 ? -large : large;
     return a < 0.55f ? small : large;
 }
+// erf by Abramowitz & Stegun 7.1.26 (absolute error ≤ 1.5e-7): a division and apus_expf, so
+// loops over it (exact GELU and its derivative) vectorise, where libm's erff kept them scalar.
+static inline __attribute__((always_inline)) float apus_erff(float x) {
+    float a = fabsf(x);
+    float t = 1.0f / (1.0f + 0.3275911f * a);
+    float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
+    float y = 1.0f - poly * apus_expf(-a * a);
+    return x < 0 ? -y : y;
+}
 #endif

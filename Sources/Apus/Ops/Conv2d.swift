@@ -325,9 +325,41 @@ public struct Conv2dInputGradOp: Operation {
             DirectConv.inputGradient(g: inputs[0].dense, w: inputs[1].dense, dx: dx, geometry: geometry)
             return [dx]
         }
+        if let flipped = flippedConvolution(weightShape: inputs[1].shape) {
+            // Stride 1: the input gradient is a forward convolution of the cotangent with the
+            // weights swapped and rotated by 180° — deeper GEMMs, and no col2im scatter.
+            let dx = Tensor(uninitialized: inputShape, dtype: inputs[0].dtype)
+            ConvKernel.run(.forward, x: inputs[0].dense, w: Self.rotated(inputs[1].dense), y: dx, geometry: flipped)
+            return [dx]
+        }
         let dx = Tensor.zeros(inputShape, dtype: inputs[0].dtype)
         ConvKernel.run(.inputGradient, x: dx, w: inputs[1].dense, y: inputs[0].dense, geometry: geometry)
         return [dx]
+    }
+
+    /// The geometry of the forward convolution that computes this gradient (stride 1, no
+    /// dilation, one group, padding below the kernel size), or nil.
+    func flippedConvolution(weightShape w: [Int]) -> Conv2dGeometry? {
+        guard geometry.strideH == 1, geometry.strideW == 1, geometry.dilationH == 1, geometry.dilationW == 1, geometry.groups == 1,
+              geometry.padH < w[2], geometry.padW < w[3] else { return nil }
+        return Conv2dGeometry(padding: (w[2] - 1 - geometry.padH, w[3] - 1 - geometry.padW))
+    }
+
+    /// Weights [O, C, KH, KW] → [C, O, KH, KW] rotated by 180° in the kernel plane.
+    static func rotated(_ w: Tensor) -> Tensor {
+        let (o, c, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3]), taps = kh * kw
+        let r = Tensor(uninitialized: [c, o, kh, kw], dtype: w.dtype)
+        func rotate<T>(_ type: T.Type) {
+            let (source, target) = (w.pointer(T.self), r.pointer(T.self))
+            for oi in 0..<o {
+                for ci in 0..<c {
+                    let from = source + (oi * c + ci) * taps, to = target + (ci * o + oi) * taps + taps - 1
+                    for t in 0..<taps { to[-t] = from[t] }
+                }
+            }
+        }
+        if w.dtype == .float32 { rotate(Float.self) } else { rotate(Double.self) }
+        return r
     }
 
     public func vjp(_ c: VJPContext) -> [Tensor?] {

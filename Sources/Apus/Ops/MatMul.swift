@@ -44,10 +44,17 @@ public struct MatMulOp: Operation {
         let batchCount = a.rank == 2 && b.rank == 2 ? 1 : batchShape.reduce(1, *)
         let batchA = Self.batchOffsets(a, batchShape), batchB = Self.batchOffsets(b, batchShape)
         let size = a.dtype.byteSize
-        for i in 0..<batchCount {
-            RawGEMM.run(a.dtype, transA: la.transposed, transB: lb.transposed, m: rows, n: n, k: k,
-                        a: a.rawPointer + batchA[i] * size, lda: la.leading, b: b.rawPointer + batchB[i] * size, ldb: lb.leading,
-                        beta: 0, c: y.rawPointer + i * rows * n * size, ldc: n)
+        let (ap, bp, yp) = (SendablePointer(raw: a.rawPointer), SendablePointer(raw: b.rawPointer), SendablePointer(raw: y.rawPointer))
+        // Many small products (attention's heads): whole products per thread, not each split.
+        let perThread = batchCount >= 2 * WorkerPool.shared.threads && rows * n * k < RawGEMM.minimumWorkToSplit * 8
+        withExtendedLifetime((a, b, y)) {
+            CPUThreads.forChunks(perThread ? batchCount : 1, costPerItem: CPUThreads.minimumElementsToSplit) { range in
+                for i in perThread ? range : 0..<batchCount {
+                    RawGEMM.run(a.dtype, transA: la.transposed, transB: lb.transposed, m: rows, n: n, k: k,
+                                a: ap.raw + batchA[i] * size, lda: la.leading, b: bp.raw + batchB[i] * size, ldb: lb.leading,
+                                beta: 0, c: yp.raw + i * rows * n * size, ldc: n)
+                }
+            }
         }
         return [y]
     }

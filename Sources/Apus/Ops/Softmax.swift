@@ -1,4 +1,5 @@
 import CApusKernels
+import Foundation
 
 /// Softmax (or log-softmax) along one axis, computed stably (the row maximum is subtracted).
 public struct SoftmaxOp: Operation {
@@ -57,4 +58,49 @@ extension Tensor {
     public func softmax(axis: Int = -1) -> Tensor { Tensor.apply(SoftmaxOp(axis: axis, logSpace: false), [self])[0] }
     /// x − log Σ eˣ along `axis`.
     public func logSoftmax(axis: Int = -1) -> Tensor { Tensor.apply(SoftmaxOp(axis: axis, logSpace: true), [self])[0] }
+}
+
+/// Softmax over the last axis of [..., L, S] where row i sees only keys j ≤ i (a causal attention
+/// mask, as PyTorch's `is_causal`, without a mask tensor or a masked copy of the scores): blocked
+/// entries are 0.
+/// The gradient is softmax's, y·(g − Σ g·y), which is 0 where y is.
+public struct CausalSoftmaxOp: Operation {
+    public init() {}
+    public var name: String { "causalSoftmax" }
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        try require(inputs[0].shape.count >= 2 && inputs[0].dtype.isFloatingPoint && inputs[0].shape.last! > 0, name, inputs,
+                    "a floating-point tensor [..., L, S] with S > 0")
+        return inputs
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let x = inputs[0].dense, y = Tensor(uninitialized: x.shape, dtype: x.dtype)
+        let (l, s) = (x.shape[x.rank - 2], x.shape[x.rank - 1]), rows = x.count / Swift.max(s, 1)
+        let xp = SendablePointer(raw: x.rawPointer), yp = SendablePointer(raw: y.rawPointer), size = x.dtype.byteSize
+        withExtendedLifetime((x, y)) {
+            CPUThreads.forChunks(rows, costPerItem: s * 8) { range in
+                for row in range {
+                    let seen = Swift.min(row % l + 1, s), (source, target) = (xp.raw + row * s * size, yp.raw + row * s * size)
+                    if x.dtype == .float32 {
+                        apus_softmax_f32(0, 1, Int64(seen), source.assumingMemoryBound(to: Float.self), target.assumingMemoryBound(to: Float.self))
+                    } else {
+                        apus_softmax_f64(0, 1, Int64(seen), source.assumingMemoryBound(to: Double.self), target.assumingMemoryBound(to: Double.self))
+                    }
+                    memset(target + seen * size, 0, (s - seen) * size)
+                }
+            }
+        }
+        return [y]
+    }
+
+    public func vjp(_ c: VJPContext) -> [Tensor?] {
+        let g = c.cotangents[0], y = c.outputs[0]
+        return [y * (g - (g * y).sum(axis: -1, keepDims: true))]
+    }
+}
+
+extension Tensor {
+    /// Softmax over the last axis with each row i of [..., L, S] limited to keys j ≤ i.
+    public func causalSoftmax() -> Tensor { Tensor.apply(CausalSoftmaxOp(), [self])[0] }
 }
