@@ -20,6 +20,11 @@ struct MemoryPlan {
     let unsharedBytes: Int
 
     static let alignment = 64
+    /// Bytes added after each buffer of at least `largeBuffer` bytes. Buffers of power-of-two
+    /// sizes would otherwise sit a multiple of 4 KiB apart, and a kernel streaming through one
+    /// while writing another stalls on 4K aliasing (ResNet-18's convolutions ran ≈ 20 % slower
+    /// in the arena than in eager mode's allocations).
+    static let stagger = 17 * 64, largeBuffer = 1 << 16
 
     /// Bytes that an op allocates for a value of `spec` (`Tensor(uninitialized:)`).
     static func allocationBytes(_ spec: TensorSpec) -> Int { Swift.max(spec.count, 1) * spec.dtype.byteSize }
@@ -92,7 +97,7 @@ struct MemoryPlan {
             let allocated = values.filter { v in !graph.nodes[definedAt[v]!].op.returnsView }
             let bytes = allocated.map { Self.allocationBytes(graph.values[$0]) }.max() ?? 0
             guard bytes > 0 else { continue }
-            let rounded = (bytes + Self.alignment - 1) / Self.alignment * Self.alignment
+            let rounded = (bytes + Self.alignment - 1) / Self.alignment * Self.alignment + (bytes >= Self.largeBuffer ? Self.stagger : 0)
             buffers.append(Buffer(id: r, start: values.map { definedAt[$0]! }.min()!, end: Swift.max(end(ofBuffer: r), siblingEnd[r] ?? -1), bytes: rounded))
             for v in allocated { allocating[v] = r }
             unshared += allocated.filter { inPlace[$0] == nil }.reduce(0) { $0 + Self.allocationBytes(graph.values[$1]) }
