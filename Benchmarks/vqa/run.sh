@@ -25,7 +25,9 @@ limit="${VQA_TIMEOUT:-1800}"
 results="$(mktemp)"; errlog="$(mktemp)"
 trap 'rm -f "$results" "$errlog"' EXIT
 
-./Benchmarks/peers/install.sh torch tensorflow jax mxnet
+# Install only the peers asked for (pytorch and pytorch-compile share torch, keras is tensorflow).
+peers=$(for f in $frameworks; do case "$f" in pytorch|pytorch-compile) echo torch ;; keras) echo tensorflow ;; *) echo "$f" ;; esac; done | sort -u)
+[ -z "$peers" ] || ./Benchmarks/peers/install.sh $peers
 [ -n "${VQA_NO_BUILD:-}" ] || swift build -c release --product apus-bench
 
 # failure FRAMEWORK SIZE REASON: one JSON failure line.

@@ -113,8 +113,9 @@ public struct MatMulUpdateOp: Operation {
 extension Graph {
     /// The deepest product (rows of the batch summed into dW) whose update is fused: beyond it
     /// the GEMM dominates and making dW block by block packs its long operands once per block
-    /// (a Transformer's 2048 tokens: 0.15 s a step slower fused than apart).
-    static let maximumFusedProductDepth = 512
+    /// (a Transformer's 2048 tokens: 0.15 s a step slower fused than apart; an MLP's batch of
+    /// 256: no faster fused). The VQA model's batch of 32 stays fused.
+    static let maximumFusedProductDepth = 128
 
     /// Moves the update of each parameter whose gradient is a matrix product (a Linear weight)
     /// out of the optimizer step and into that product (`MatMulUpdateOp`), when the update is
