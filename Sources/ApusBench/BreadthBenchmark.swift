@@ -80,10 +80,6 @@ enum BreadthBenchmark {
     }
 
     static func run(peers: [String: Any]) -> String {
-        let arguments = CommandLine.arguments
-        func option(_ name: String) -> String? {
-            arguments.firstIndex(of: name).flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
-        }
         let name = option("--workload") ?? "mlp", mode = option("--mode") ?? "eager"
         guard let w = workload(name), ["eager", "graph"].contains(mode) else {
             return "usage: apus-bench breadth --workload resnet18|transformer|mlp|lstm --mode eager|graph [--json out.json]"

@@ -3,7 +3,8 @@
 //
 //   apus-bench core|nn|data|vqa|pooled-backward [--peers peers.json] [--output results.md]
 //   apus-bench vqa-parity --start DIR [--data data/easy-vqa]   (see VQAParity)
-//   apus-bench breadth --workload resnet18|transformer|mlp|lstm --mode eager|graph [--json out.json]
+//   apus-bench breadth --workload resnet18|transformer|mlp|lstm --mode eager|graph [--iterations N] [--json out.json]
+//   apus-bench conv-shapes   (ResNet-18's and the VQA model's convolutions one by one, GFLOP/s)
 import Apus
 import Foundation
 
@@ -12,7 +13,7 @@ let suites: [String: ([String: Any]) -> String] = ["core": CoreBenchmark.run, "n
                                                          "vqa-parity": VQAParity.run, "pooled-backward": PooledBackwardBenchmark.run,
                                                          "breadth": BreadthBenchmark.run, "conv-shapes": ConvShapesBenchmark.run]
 guard let suite = arguments.first.flatMap({ suites[$0] }) else {
-    FileHandle.standardError.write("usage: apus-bench core|nn|data|vqa|pooled-backward [--peers peers.json] [--output file.md]\n       apus-bench breadth --workload W --mode eager|graph [--json out.json]\n       apus-bench vqa-parity --start DIR [--data data/easy-vqa]\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: apus-bench core|nn|data|vqa|pooled-backward [--peers peers.json] [--output file.md]\n       apus-bench breadth --workload W --mode eager|graph [--iterations N] [--json out.json]\n       apus-bench conv-shapes\n       apus-bench vqa-parity --start DIR [--data data/easy-vqa]\n".data(using: .utf8)!)
     exit(2)
 }
 func option(_ name: String) -> String? {

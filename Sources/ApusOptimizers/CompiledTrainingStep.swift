@@ -61,6 +61,9 @@ public final class CompiledTrainingStep {
         return module.parameters().map(\.value) + buffers.map(\.value)
     }
 
+    /// Specs of the parameters and buffers (read without copying anything).
+    private var stateSpecs: [TensorSpec] { module.parameters().map(\.value.spec) + module.namedBuffers().map(\.1.value.spec) }
+
     /// Runs one step on `inputs`; returns the body's outputs (the loss first). Throws a shape
     /// error found while tracing. Dropout draws new masks from its generator on every run and
     /// BatchNorm updates its running statistics, as in eager mode.
@@ -74,11 +77,11 @@ public final class CompiledTrainingStep {
 
     /// The optimised graph of the step for `inputs`' signature.
     public func graph(for inputs: [TensorSpec]) throws -> Graph {
-        try function.graph(for: inputs + state().map(\.spec))
+        try function.graph(for: inputs + stateSpecs)
     }
 
     /// Bytes of the arena holding the step's intermediates for `inputs`' signature.
     public func arenaBytes(for inputs: [TensorSpec]) throws -> Int {
-        try function.arenaBytes(for: inputs + state().map(\.spec))
+        try function.arenaBytes(for: inputs + stateSpecs)
     }
 }

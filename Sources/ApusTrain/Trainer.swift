@@ -54,8 +54,8 @@ public final class Trainer {
     public var hybridize = false
     /// How gradients are clipped before each update (PyTorch's `clip_grad_norm_` /
     /// `clip_grad_value_` between `backward()` and `step()`), eagerly and in a compiled step.
-    /// Set it before the first hybridized step.
-    public var gradientClipping: GradientClipping?
+    /// Changing it recompiles the hybridized step.
+    public var gradientClipping: GradientClipping? { didSet { compiledStep = nil } }
     /// The compiled training step once a hybridized step has run (its graph, arena size).
     public private(set) var compiledStep: CompiledTrainingStep?
     private var stepKeys: [String] = []

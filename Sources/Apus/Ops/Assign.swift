@@ -24,10 +24,16 @@ public struct AssignOp: Operation {
 extension Tensor {
     /// Overwrites this tensor's elements with `value`'s (same shape and dtype), in place: every
     /// tensor sharing this storage sees it. Recorded as a graph node while tracing.
-    public func assign(_ value: Tensor) { _ = Tensor.apply(AssignOp(), [self, value]) }
+    public func assign(_ value: Tensor) {
+        if !isSymbolic && !isContiguous {
+            Tensor.reportShapeError(ShapeError(op: "assign", shapes: [shape, value.shape], expected: "a contiguous target (this one is a strided view)"))
+            return
+        }
+        _ = Tensor.apply(AssignOp(), [self, value])
+    }
 
     /// Gives this tensor contiguous storage of its own (a copy when it is shared or a view), so
-    /// `assign` changes nothing else.
+    /// `assign` changes nothing else. A copy is detached (no gradient history): for buffers.
     public mutating func makeUnique() {
         if !isContiguous || !isKnownUniquelyReferenced(&storage) || count * dtype.byteSize != storage.byteCount {
             self = withoutGrad { copied() }

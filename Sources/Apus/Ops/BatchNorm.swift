@@ -5,10 +5,12 @@ import CApusKernels
 /// standard deviation [C] (1/√(biased variance + ε)). One pass for each statistic and one for y,
 /// per channel on one thread; the backward is one fused op (`BatchNormBackwardOp`) too.
 public struct BatchNormOp: Operation {
+    /// Added to the variance before its inverse square root.
     public let epsilon: Double
     /// Whether max(·, 0) follows (its gradient mask is y > 0).
     public let relu: Bool
 
+    /// The op for `epsilon`, with ReLU fused when `relu`.
     public init(epsilon: Double, relu: Bool = false) { (self.epsilon, self.relu) = (epsilon, relu) }
     public var name: String { relu ? "batchNormReLU" : "batchNorm" }
     public var outputCount: Int { 3 }
@@ -44,6 +46,13 @@ public struct BatchNormOp: Operation {
     }
 
     public func vjp(_ c: VJPContext) -> [Tensor?] {
+        if isGradEnabled {   // the gradient will be differentiated again: written with differentiable ops
+            let x = c.inputs[0], axes = [0] + Array(2..<x.rank), shape = [1, -1] + Array(repeating: 1, count: x.rank - 2)
+            let grads = normalizationGradients(x: x, weight: c.inputs[1], bias: c.inputs[2], epsilon: epsilon, relu: relu,
+                                               statisticsAxes: axes, statisticsShape: shape, affineShape: shape, affineAxes: axes,
+                                               g: c.cotangents[0], gMean: c.cotangents[1], gInvstd: c.cotangents[2])
+            return grads.enumerated().map { c.needsGradient($0.offset) ? $0.element : nil }
+        }
         let inputs = [c.cotangents[0], c.inputs[0], c.inputs[1], c.outputs[1], c.outputs[2], c.cotangents[1], c.cotangents[2]]
         let grads = Tensor.apply(BatchNormBackwardOp(relu: relu), inputs + (relu ? [c.outputs[0]] : []))
         return [c.needsGradient(0) ? grads[0] : nil, c.needsGradient(1) ? grads[1] : nil, c.needsGradient(2) ? grads[2] : nil]
@@ -53,7 +62,9 @@ public struct BatchNormOp: Operation {
 /// The gradient of `BatchNormOp`: (cotangent of y, x, weight, mean, invstd, cotangents of mean
 /// and invstd[, y when ReLU was fused]) → (dx, dweight, dbias), in two passes per channel.
 public struct BatchNormBackwardOp: Operation {
+    /// Whether the forward op fused ReLU (the cotangent is masked by y > 0).
     public let relu: Bool
+    /// The gradient op of `BatchNormOp(relu:)`.
     public init(relu: Bool) { self.relu = relu }
     public var name: String { relu ? "batchNormReLUGrad" : "batchNormGrad" }
     public var outputCount: Int { 3 }

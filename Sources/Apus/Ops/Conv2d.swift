@@ -47,6 +47,8 @@ public struct Conv2dGeometry: Hashable, Sendable {
 /// Images are shared out over the worker pool, each thread with its own column buffer (and, for
 /// the weight gradient, its own accumulator, summed at the end), so every GEMM runs whole on
 /// one core and nothing is packed twice. A single image instead splits its GEMMs over the pool.
+/// Images of fewer than `minimumGEMMWidth` output pixels go several at a time: their columns
+/// side by side, so each GEMM is wide.
 enum ConvKernel {
     enum Product { case forward, inputGradient, weightGradient }
 

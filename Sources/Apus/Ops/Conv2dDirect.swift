@@ -8,7 +8,7 @@ import CApusKernels
 /// (batch 32): forward 1.3–1.6× faster, input gradient 1.3–1.5×, weight gradient 1.05–1.6×.
 enum DirectConv {
     /// Whether the direct kernels apply to input `x` and weight `w`: Float32, one group,
-    /// stride 1, no dilation, a 3×3 kernel.
+    /// stride 1, no dilation, a 3×3 kernel, and channels that `suits` accepts.
     static func applies(x: Tensor, w: Tensor, geometry: Conv2dGeometry) -> Bool {
         x.dtype == .float32 && w.shape.count == 4 && applies(geometry: geometry, kernel: (w.shape[2], w.shape[3]))
             && suits(inputs: w.shape[1], outputs: w.shape[0])

@@ -46,7 +46,7 @@ public struct Conv2dMaxPoolOp: Operation {
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
         let y = try Conv2dBiasReLUOp(geometry: convolution, relu: relu).outputSpecs(inputs)[0]
-        try require(Self.supports(convolution, input: inputs[0], weight: inputs[1]), name, inputs, "a Float32 3×3 convolution with stride 1, no dilation, one group, at most 64 × 128 input × output channels")
+        try require(Self.supports(convolution, input: inputs[0], weight: inputs[1]), name, inputs, "a Float32 3×3 convolution with stride 1, no dilation, one group, input × output channels ≤ 8192")
         let specs = try MaxPool2dWithIndicesOp(geometry: pool).outputSpecs([y])
         try require(!windowCodes || (relu && pool.tilesTwoByTwo(height: y.shape[2], width: y.shape[3])), name, inputs,
                     "ReLU and 2×2 windows tiling the convolution's output for window codes")

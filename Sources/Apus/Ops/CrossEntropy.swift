@@ -39,6 +39,11 @@ public struct SoftmaxCrossEntropyOp: Operation {
     public func vjp(_ c: VJPContext) -> [Tensor?] {
         // A cotangent of the log-sum-exp output (d lse / d logits = softmax) adds its own term.
         let logits = c.inputs[0], labels = c.inputs[1]
+        if isGradEnabled {   // the gradient will be differentiated again: written with differentiable ops
+            let p = logits.softmax(axis: 1), classes = logits.shape[1]
+            let weighted = p * (c.cotangents[0] + c.cotangents[1]).unsqueezed(axis: 1)
+            return [weighted - labels.oneHot(classes: classes, dtype: logits.dtype) * c.cotangents[0].unsqueezed(axis: 1), nil]
+        }
         var gradient = Tensor.apply(SoftmaxCrossEntropyGradOp(), [logits, labels, c.outputs[1], c.cotangents[0]])[0]
         if c.receivedCotangent(1) {
             gradient = gradient + (logits - c.outputs[1].unsqueezed(axis: 1)).exp() * c.cotangents[1].unsqueezed(axis: 1)
@@ -48,7 +53,8 @@ public struct SoftmaxCrossEntropyOp: Operation {
 }
 
 /// The gradient of `SoftmaxCrossEntropyOp`: (logits [N, C], labels [N], log-sum-exp [N],
-/// cotangent of the loss [N]) → g·(softmax − one-hot) [N, C].
+/// cotangent of the loss [N]) → g·(softmax − one-hot) [N, C]. Used when the gradient is not
+/// differentiated again (then the loss's vjp writes it with differentiable ops).
 public struct SoftmaxCrossEntropyGradOp: Operation {
     public init() {}
     public var name: String { "softmaxCrossEntropyGrad" }
@@ -56,6 +62,7 @@ public struct SoftmaxCrossEntropyGradOp: Operation {
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
         try require(inputs.count == 4 && inputs[0].shape.count == 2 && inputs[2] == inputs[3]
+                    && (inputs[1].dtype == .int64 || inputs[1].dtype == .int32) && inputs[1].shape == [inputs[0].shape[0]]
                     && inputs[2] == TensorSpec([inputs[0].shape[0]], inputs[0].dtype), name, inputs,
                     "logits [N, C], labels [N], log-sum-exp and cotangent [N] of the logits' dtype")
         return [inputs[0]]

@@ -3,9 +3,12 @@
 /// order the eager code would, so masks follow the generator's seed in both modes (and a
 /// resumed run that restores the generator draws the same masks).
 public struct DropoutMaskOp: Operation {
+    /// The mask's shape, drop probability and dtype.
     public let shape: [Int], p: Double, dtype: DType
+    /// Where the mask's random numbers come from.
     public let generator: RandomGenerator
 
+    /// A mask of `shape` and `dtype` dropping with probability `p`, drawn from `generator`.
     public init(shape: [Int], p: Double, dtype: DType, generator: RandomGenerator) {
         (self.shape, self.p, self.dtype, self.generator) = (shape, p, dtype, generator)
     }

@@ -46,7 +46,7 @@ public class BatchNorm: Module, UnaryLayer {
             $runningVar.value.makeUnique()
         }
         withoutGrad {
-            let variance = invstd.cast(to: .float64).pow(-2) - epsilon   // the biased batch variance
+            let variance = (invstd.cast(to: .float64).pow(-2) - epsilon).clamp(min: 0)   // the biased batch variance
             let unbiased = variance * (n / Swift.max(n - 1, 1))
             runningMean.assign(runningMean * (1 - momentum) + mean.cast(to: runningMean.dtype) * momentum)
             runningVar.assign(runningVar * (1 - momentum) + unbiased.cast(to: runningVar.dtype) * momentum)
@@ -74,7 +74,8 @@ public final class BatchNorm2d: BatchNorm {
     }
 }
 
-/// Normalises over the last dimensions (`normalizedShape`) of each example, then scales and shifts.
+/// Normalises over the last dimensions (`normalizedShape`) of each example, then scales and shifts:
+/// one fused op (`LayerNormOp`) forward and backward.
 public final class LayerNorm: Module, UnaryLayer {
     @OptionalParameter public var weight: Tensor?
     @OptionalParameter public var bias: Tensor?
@@ -90,13 +91,8 @@ public final class LayerNorm: Module, UnaryLayer {
     public func forward(_ x: Tensor) -> Tensor {
         precondition(Array(x.shape.suffix(normalizedShape.count)) == normalizedShape,
                      "LayerNorm: input \(x.shape) must end with \(normalizedShape)")
-        let axes = Array((x.rank - normalizedShape.count)..<x.rank)
-        let mean = x.mean(axes: axes, keepDims: true)
-        let variance = x.variance(axes: axes, keepDims: true, correction: 0)
-        var y = (x - mean) * (variance + epsilon).rsqrt()
-        if let weight { y = y * weight }
-        if let bias { y = y + bias }
-        return y
+        let count = normalizedShape.reduce(1, *)
+        return layerNorm(x, count: count, weight: weight?.reshaped([count]), bias: bias?.reshaped([count]), epsilon: epsilon).output
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }

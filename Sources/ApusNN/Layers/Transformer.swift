@@ -10,12 +10,19 @@ public enum TransformerActivation: Sendable {
 /// connection and LayerNorm — before each block with `normFirst` (pre-LN, GPT style), after it
 /// otherwise. [B, T, modelWidth] → [B, T, modelWidth].
 public final class TransformerEncoderLayer: Module {
+    /// The self-attention block (batch first).
     public let selfAttention: MultiHeadAttention
+    /// The feed-forward block: modelWidth → feedForward → modelWidth.
     public let linear1: Linear, linear2: Linear
+    /// The norms before (pre-LN) or after (post-LN) the attention and feed-forward blocks.
     public let norm1: LayerNorm, norm2: LayerNorm
+    /// Dropout probability (in training mode), the feed-forward activation, and whether the
+    /// norms come first.
     public let dropout: Double, activation: TransformerActivation, normFirst: Bool
     let generator: RandomGenerator
 
+    /// A layer `modelWidth` wide with `heads` heads; PyTorch's defaults otherwise (feed-forward
+    /// 2048, dropout 0.1, ReLU, post-LN). Dropout masks come from `generator`.
     public init(modelWidth: Int, heads: Int, feedForward: Int = 2048, dropout: Double = 0.1,
                 activation: TransformerActivation = .relu, normFirst: Bool = false, generator: RandomGenerator = .global) {
         selfAttention = MultiHeadAttention(embedDim: modelWidth, numHeads: heads, batchFirst: true, dropout: dropout, generator: generator)

@@ -5,11 +5,17 @@ import ApusNN
 /// `TransformerEncoderLayer`s under a causal mask, a final LayerNorm and a Linear over the
 /// vocabulary. Token ids [B, T] (T ≤ `maxLength`) → logits [B, T, vocabulary].
 public final class TransformerLanguageModel: Module, UnaryLayer {
+    /// Token embeddings [vocabulary, width] and learned position embeddings [maxLength, width].
     public let tokens: Embedding, positions: Embedding
+    /// The causal pre-LN encoder layers.
     public let layers: [TransformerEncoderLayer]
+    /// The final LayerNorm.
     public let norm: LayerNorm
+    /// The Linear layer from the width to the vocabulary's logits.
     public let head: Linear
 
+    /// A model over `vocabulary` tokens for sequences of up to `maxLength`, `layers` layers of
+    /// `modelWidth` with `heads` heads and a `feedForward`-wide GELU block, `dropout` in each.
     public init(vocabulary: Int, maxLength: Int, modelWidth: Int = 256, heads: Int = 4, feedForward: Int = 1024,
                 layers: Int = 4, dropout: Double = 0, generator: RandomGenerator = .global) {
         tokens = Embedding(vocabulary, modelWidth, generator: generator)
@@ -23,6 +29,7 @@ public final class TransformerLanguageModel: Module, UnaryLayer {
         super.init()
     }
 
+    /// Token ids [B, T] → logits [B, T, vocabulary].
     public func forward(_ ids: Tensor) -> Tensor {
         precondition(ids.rank == 2 && ids.shape[1] <= positions.weight.shape[0],
                      "TransformerLanguageModel: expected token ids [B, T] with T ≤ \(positions.weight.shape[0]), got \(ids.shape)")
@@ -38,10 +45,14 @@ public final class TransformerLanguageModel: Module, UnaryLayer {
 /// LSTM, a Linear over the vocabulary at every step. Ids [T, B] (sequence first) → logits
 /// [T, B, vocabulary].
 public final class LSTMLanguageModel: Module, UnaryLayer {
+    /// Word embeddings [vocabulary, width].
     public let embedding: Embedding
+    /// The stacked LSTM (sequence first), `width` wide.
     public let lstm: LSTM
+    /// The Linear layer from the LSTM's output to the vocabulary's logits.
     public let decoder: Linear
 
+    /// A model over `vocabulary` words, `width` wide, with `layers` LSTM layers.
     public init(vocabulary: Int, width: Int, layers: Int, generator: RandomGenerator = .global) {
         embedding = Embedding(vocabulary, width, generator: generator)
         lstm = LSTM(inputSize: width, hiddenSize: width, numLayers: layers, generator: generator)
@@ -49,6 +60,7 @@ public final class LSTMLanguageModel: Module, UnaryLayer {
         super.init()
     }
 
+    /// Word ids [T, B] → logits [T, B, vocabulary] (each sequence starts from a zero state).
     public func forward(_ ids: Tensor) -> Tensor { decoder(lstm(embedding(ids)).output) }
 
     public func callAsFunction(_ ids: Tensor) -> Tensor { forward(ids) }

@@ -77,6 +77,17 @@ void apus_cross_entropy_grad_f32(int64_t rows, int64_t classes, const float *x, 
 void apus_cross_entropy_grad_f64(int64_t rows, int64_t classes, const double *x, const int64_t *labels, const double *lse,
                                  const double *g, int64_t g_stride, double *dx);
 
+/// Layer normalisation over rows of n elements, rows r0..<r1 (see layernorm.c); w, b, gmean,
+/// ginvstd, dw and db may be NULL; dw and db are accumulated into.
+void apus_layernorm_forward_f32(int64_t n, int64_t r0, int64_t r1, const float *x, const float *w, const float *b, double eps,
+                                float *y, float *mean, float *invstd);
+void apus_layernorm_forward_f64(int64_t n, int64_t r0, int64_t r1, const double *x, const double *w, const double *b, double eps,
+                                double *y, double *mean, double *invstd);
+void apus_layernorm_backward_f32(int64_t n, int64_t r0, int64_t r1, const float *g, const float *x, const float *w, const float *mean,
+                                 const float *invstd, const float *gmean, const float *ginvstd, float *dx, float *dw, float *db);
+void apus_layernorm_backward_f64(int64_t n, int64_t r0, int64_t r1, const double *g, const double *x, const double *w, const double *mean,
+                                 const double *invstd, const double *gmean, const double *ginvstd, double *dx, double *dw, double *db);
+
 /// Batch normalisation with batch statistics over [N, C, P], channels c0..<c1 (see batchnorm.c).
 void apus_batchnorm_forward_f32(int64_t n, int64_t c, int64_t p, int64_t c0, int64_t c1, const float *x, const float *w,
                                 const float *b, double eps, int relu, float *y, float *mean, float *invstd);
