@@ -36,17 +36,11 @@ extension Module {
     /// function on every call (it is traced once per input signature and training mode).
     public func hybridCall(_ inputs: [Tensor], _ body: @escaping ([Tensor]) -> [Tensor]) -> [Tensor] {
         guard let state = hybridState, !Graph.isTracing else { return body(inputs) }
-        let parameters = state.parameters ?? self.parameters(), buffers = state.buffers ?? namedBuffers().map(\.1)
-        (state.parameters, state.buffers) = (parameters, buffers)
-        let function = state.functions[isTraining] ?? HybridFunction { tensors in
-            let stateCount = parameters.count + buffers.count, values = Array(tensors.suffix(stateCount))
-            return Parameter.substituting(parameters, with: Array(values.prefix(parameters.count))) {
-                Buffer.substituting(buffers, with: Array(values.suffix(buffers.count))) { body(Array(tensors.dropLast(stateCount))) }
-            }
-        }
+        let moduleState = state.moduleState ?? ModuleState(self)
+        state.moduleState = moduleState
+        let function = state.functions[isTraining] ?? HybridFunction { tensors in moduleState.substituting(in: tensors, body) }
         state.functions[isTraining] = function
-        for buffer in buffers { buffer.value.makeUnique() }   // written in place by the graph
-        return function(inputs + parameters.map(\.value) + buffers.map(\.value))
+        return function(inputs + moduleState.values())
     }
 
     /// How many times this module's hybridized forward was traced (0 when not hybridized).
@@ -60,8 +54,35 @@ public protocol HybridizableModule: Module {}
 /// A hybridized module's compiled functions (one per training mode) and parameter order.
 final class HybridState {
     var functions: [Bool: HybridFunction] = [:]
-    var parameters: [Parameter]?
-    var buffers: [Buffer]?
+    var moduleState: ModuleState?
+}
+
+/// A module's parameters and buffers as the trailing inputs of a graph (a hybridized forward,
+/// a compiled training step): parameters first, then buffers, in the order found once.
+public struct ModuleState {
+    public let parameters: [Parameter], buffers: [Buffer]
+
+    /// The state of `module` now.
+    public init(_ module: Module) { (parameters, buffers) = (module.parameters(), module.namedBuffers().map(\.1)) }
+
+    /// The current values, parameters first. Each buffer first gets storage of its own, since a
+    /// graph writes it in place (running statistics).
+    public func values() -> [Tensor] {
+        for buffer in buffers { buffer.value.makeUnique() }
+        return parameters.map(\.value) + buffers.map(\.value)
+    }
+
+    /// The values' specs, read without copying anything.
+    public var specs: [TensorSpec] { parameters.map(\.value.spec) + buffers.map(\.value.spec) }
+
+    /// `body` on the leading tensors of `tensors`, with the trailing ones (as many as the state
+    /// holds) standing in for the parameters and buffers while it runs (as tracing needs).
+    public func substituting<R>(in tensors: [Tensor], _ body: ([Tensor]) throws -> R) rethrows -> R {
+        let count = parameters.count + buffers.count, values = Array(tensors.suffix(count))
+        return try Parameter.substituting(parameters, with: Array(values.prefix(parameters.count))) {
+            try Buffer.substituting(buffers, with: Array(values.suffix(buffers.count))) { try body(Array(tensors.dropLast(count))) }
+        }
+    }
 }
 
 /// `hybridize()` refused: the module's forward does not go through `hybridCall`.

@@ -34,42 +34,27 @@ public final class CompiledTrainingStep {
     private var function: CompiledFunction {
         let key = optimizer.parameters.map(\.isTrainable) + [module.isTraining]
         if let function = functions[key] { return function }
-        let parameters = module.parameters(), buffers = module.namedBuffers().map(\.1)
-        let trainable = optimizer.parameters.filter(\.isTrainable)
+        let state = ModuleState(module), trainable = optimizer.parameters.filter(\.isTrainable)
         let (body, optimizer, clipping) = (self.body, self.optimizer, self.clipping)
         let function = compile { tensors in
-            let stateCount = parameters.count + buffers.count
-            let state = Array(tensors.suffix(stateCount))
-            return Parameter.substituting(parameters, with: Array(state.prefix(parameters.count))) {
-                Buffer.substituting(buffers, with: Array(state.suffix(buffers.count))) {
-                    let outputs = body(Array(tensors.dropLast(stateCount)))
-                    let raw = gradients(of: outputs[0], wrt: trainable.map(\.value))
-                    optimizer.step(loss: outputs[0], gradients: clipping.map { $0.clipped(raw) } ?? raw)
-                    return outputs
-                }
+            state.substituting(in: tensors) { inputs in
+                let outputs = body(inputs)
+                let raw = gradients(of: outputs[0], wrt: trainable.map(\.value))
+                optimizer.step(loss: outputs[0], gradients: clipping.map { $0.clipped(raw) } ?? raw)
+                return outputs
             }
         }
         functions[key] = function
         return function
     }
 
-    /// The module's parameters and buffers as graph inputs: each buffer first gets storage of
-    /// its own, since the step writes it in place.
-    private func state() -> [Tensor] {
-        let buffers = module.namedBuffers().map(\.1)
-        for buffer in buffers { buffer.value.makeUnique() }
-        return module.parameters().map(\.value) + buffers.map(\.value)
-    }
-
-    /// Specs of the parameters and buffers (read without copying anything).
-    private var stateSpecs: [TensorSpec] { module.parameters().map(\.value.spec) + module.namedBuffers().map(\.1.value.spec) }
 
     /// Runs one step on `inputs`; returns the body's outputs (the loss first). Throws a shape
     /// error found while tracing. Dropout draws new masks from its generator on every run and
     /// BatchNorm updates its running statistics, as in eager mode.
     @discardableResult
     public func callAsFunction(_ inputs: [Tensor]) throws -> [Tensor] {
-        try function.run(inputs + state())
+        try function.run(inputs + ModuleState(module).values())
     }
 
     /// How many times the step was traced (once per new input signature or set of trainable parameters).
@@ -77,11 +62,11 @@ public final class CompiledTrainingStep {
 
     /// The optimised graph of the step for `inputs`' signature.
     public func graph(for inputs: [TensorSpec]) throws -> Graph {
-        try function.graph(for: inputs + stateSpecs)
+        try function.graph(for: inputs + ModuleState(module).specs)
     }
 
     /// Bytes of the arena holding the step's intermediates for `inputs`' signature.
     public func arenaBytes(for inputs: [TensorSpec]) throws -> Int {
-        try function.arenaBytes(for: inputs + stateSpecs)
+        try function.arenaBytes(for: inputs + ModuleState(module).specs)
     }
 }
