@@ -97,8 +97,12 @@ enum BreadthBenchmark {
         let result: [String: Any] = ["framework": "apus", "mode": mode, "workload": name, "seconds": seconds, "times": times,
                                      "peak_rss_mib": VQABenchmark.peakResidentMiB(), "parameters": w.module.parameterCount,
                                      "threads": CPUThreads.count]
-        if let path = option("--json"), let data = try? JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]) {
-            FileManager.default.createFile(atPath: path, contents: data)
+        if let path = option("--json") {
+            guard let data = try? JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]),
+                  FileManager.default.createFile(atPath: path, contents: data) else {
+                FileHandle.standardError.write("apus-bench: cannot write \(path)\n".data(using: .utf8)!)
+                exit(1)
+            }
         }
         var lines = [String(format: "apus %@ %@: %.4f s/iter, peak RSS %.0f MiB, %d parameters", mode, name, seconds,
                             VQABenchmark.peakResidentMiB(), w.module.parameterCount)]
