@@ -73,6 +73,20 @@ solver: {optimizer: adam, learning_rate: 0.01, epochs: 2, batch_size: 2, seed: 3
 
 """
 
+/// The 8 step losses of an eager run and a hybridized one (each folder's `run/steps.csv`) agree
+/// within 1e-4 relative.
+private func expectSameStepLosses(_ eager: URL, _ hybrid: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func losses(_ folder: URL) throws -> [Double] {
+        try String(contentsOf: folder.appendingPathComponent("run/steps.csv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { Double($0.split(separator: ",")[2])! }
+    }
+    let a = try losses(eager), b = try losses(hybrid)
+    #expect(a.count == 8 && b.count == 8, sourceLocation: sourceLocation)
+    for (x, y) in zip(a, b) {
+        #expect(Swift.abs(x - y) <= 1e-4 * Swift.max(1, Swift.abs(x)), "\(a) vs \(b)", sourceLocation: sourceLocation)
+    }
+}
+
 @Suite(.serialized) struct CLITests {
     @Test func trainWritesACheckpointAndTestReadsIt() throws {
         let folder = try workspace()
@@ -198,13 +212,7 @@ solver: {optimizer: adam, learning_rate: 0.01, epochs: 2, batch_size: 2, seed: 3
         try validConfig.replacingOccurrences(of: "seed: 3,", with: "seed: 3, hybridize: false,")
             .write(to: eager.appendingPathComponent("vqa.yaml"), atomically: true, encoding: .utf8)
         for folder in [eager, hybrid] { #expect(try apus(["train", "vqa.yaml"], in: folder).status == 0) }
-        func losses(_ folder: URL) throws -> [Double] {
-            try String(contentsOf: folder.appendingPathComponent("run/steps.csv"), encoding: .utf8)
-                .split(separator: "\n").dropFirst().map { Double($0.split(separator: ",")[2])! }
-        }
-        let a = try losses(eager), b = try losses(hybrid)
-        #expect(a.count == 8 && b.count == 8)
-        for (x, y) in zip(a, b) { #expect(Swift.abs(x - y) <= 1e-4 * Swift.max(1, Swift.abs(x)), "\(a) vs \(b)") }
+        try expectSameStepLosses(eager, hybrid)
 
         let forward = try apus(["graph", "vqa.yaml", "-o", "model.dot"], in: hybrid)
         #expect(forward.status == 0, "\(forward.error)")
@@ -232,13 +240,7 @@ solver: {optimizer: adam, learning_rate: 0.01, epochs: 2, batch_size: 2, seed: 3
             let run = try apus(["train", "vqa.yaml"], in: folder)
             #expect(run.status == 0, "\(run.error)")
         }
-        func losses(_ folder: URL) throws -> [Double] {
-            try String(contentsOf: folder.appendingPathComponent("run/steps.csv"), encoding: .utf8)
-                .split(separator: "\n").dropFirst().map { Double($0.split(separator: ",")[2])! }
-        }
-        let a = try losses(eager), b = try losses(hybrid)
-        #expect(a.count == 8 && b.count == 8)
-        for (x, y) in zip(a, b) { #expect(Swift.abs(x - y) <= 1e-4 * Swift.max(1, Swift.abs(x)), "\(a) vs \(b)") }
+        try expectSameStepLosses(eager, hybrid)
     }
 
     @Test func killingTheProcessWhileCheckpointingLeavesALoadableCheckpoint() throws {

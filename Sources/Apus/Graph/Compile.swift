@@ -6,8 +6,9 @@ import Foundation
 ///
 /// What tracing means: Swift control flow and random numbers drawn in Swift inside the function
 /// are evaluated once, at trace time, and baked into the graph (a dropout mask comes from an op,
-/// `DropoutMaskOp`, which draws anew on every run); tensors the function reads but does not take as inputs (parameters,
-/// optimizer state) are captured and read live on every call, so in-place updates are seen.
+/// `DropoutMaskOp`, which draws anew on every run); tensors the function reads but does not
+/// take as inputs (parameters, optimizer state) are captured and read live on every call, so
+/// in-place updates are seen.
 /// A gradient computed inside the function (`gradients(of:wrt:)` on inputs or parameters that
 /// require one) is traced too, and so is an optimizer update (`Optimizer.stepInGraph`).
 ///

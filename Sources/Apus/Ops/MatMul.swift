@@ -45,15 +45,20 @@ public struct MatMulOp: Operation {
         let batchA = Self.batchOffsets(a, batchShape), batchB = Self.batchOffsets(b, batchShape)
         let size = a.dtype.byteSize
         let (ap, bp, yp) = (SendablePointer(raw: a.rawPointer), SendablePointer(raw: b.rawPointer), SendablePointer(raw: y.rawPointer))
-        // Many small products (attention's heads): whole products per thread, not each split.
-        let perThread = batchCount >= 2 * WorkerPool.shared.threads && rows * n * k < RawGEMM.minimumWorkToSplit * 8
+        func products(_ range: Range<Int>) {
+            for i in range {
+                RawGEMM.run(a.dtype, transA: la.transposed, transB: lb.transposed, m: rows, n: n, k: k,
+                            a: ap.raw + batchA[i] * size, lda: la.leading, b: bp.raw + batchB[i] * size, ldb: lb.leading,
+                            beta: 0, c: yp.raw + i * rows * n * size, ldc: n)
+            }
+        }
         withExtendedLifetime((a, b, y)) {
-            CPUThreads.forChunks(perThread ? batchCount : 1, costPerItem: CPUThreads.minimumElementsToSplit) { range in
-                for i in perThread ? range : 0..<batchCount {
-                    RawGEMM.run(a.dtype, transA: la.transposed, transB: lb.transposed, m: rows, n: n, k: k,
-                                a: ap.raw + batchA[i] * size, lda: la.leading, b: bp.raw + batchB[i] * size, ldb: lb.leading,
-                                beta: 0, c: yp.raw + i * rows * n * size, ldc: n)
-                }
+            // Many small products (attention's heads): whole products per thread; otherwise each
+            // product splits itself when it is large enough.
+            if batchCount >= 2 * WorkerPool.shared.threads && rows * n * k < RawGEMM.minimumWorkToSplit * 8 {
+                CPUThreads.forChunks(batchCount, costPerItem: CPUThreads.minimumElementsToSplit, products)
+            } else {
+                products(0..<batchCount)
             }
         }
         return [y]

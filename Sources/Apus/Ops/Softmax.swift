@@ -1,5 +1,4 @@
 import CApusKernels
-import Foundation
 
 /// Softmax (or log-softmax) along one axis, computed stably (the row maximum is subtracted).
 public struct SoftmaxOp: Operation {
@@ -49,8 +48,13 @@ public struct SoftmaxOp: Operation {
     public func vjp(_ c: VJPContext) -> [Tensor?] {
         let g = c.cotangents[0], y = c.outputs[0]
         if logSpace { return [g - y.exp() * g.sum(axis: axis, keepDims: true)] }
-        return [y * (g - (g * y).sum(axis: axis, keepDims: true))]
+        return [softmaxGradient(output: y, cotangent: g, axis: axis)]
     }
+}
+
+/// The gradient of a softmax along `axis` from its output y and cotangent g: y·(g − Σ g·y).
+func softmaxGradient(output y: Tensor, cotangent g: Tensor, axis: Int) -> Tensor {
+    y * (g - (g * y).sum(axis: axis, keepDims: true))
 }
 
 extension Tensor {
@@ -87,17 +91,14 @@ public struct CausalSoftmaxOp: Operation {
                     } else {
                         apus_softmax_f64(0, 1, Int64(seen), source.assumingMemoryBound(to: Double.self), target.assumingMemoryBound(to: Double.self))
                     }
-                    memset(target + seen * size, 0, (s - seen) * size)
+                    (target + seen * size).initializeMemory(as: UInt8.self, repeating: 0, count: (s - seen) * size)
                 }
             }
         }
         return [y]
     }
 
-    public func vjp(_ c: VJPContext) -> [Tensor?] {
-        let g = c.cotangents[0], y = c.outputs[0]
-        return [y * (g - (g * y).sum(axis: -1, keepDims: true))]
-    }
+    public func vjp(_ c: VJPContext) -> [Tensor?] { [softmaxGradient(output: c.outputs[0], cotangent: c.cotangents[0], axis: -1)] }
 }
 
 extension Tensor {
