@@ -56,7 +56,7 @@ let data = TensorDataset(["point": Tensor(shape: [n, 2], scalars: points) + Tens
 
 let input = Input("point", shape: [2])
 let features = GatedResidual(features: 32)(GatedResidual(features: 32)(Tanh()(Linear(2, 32)(input))))
-let model = Model(inputs: [input], outputs: [Linear(32, 2)(features)], name: "spirals")
+let model = try Model(inputs: [input], outputs: [Linear(32, 2)(features)], name: "spirals")
 print(model.summary())
 let trainer = Trainer(model, optimizer: Adam(parameters: model.parameters(), learningRate: 0.01),
                       loss: focalLoss(gamma: 2), metrics: [Accuracy()], target: "label")

@@ -21,7 +21,7 @@ do {
     let test = try EasyVQA(root: root, split: "test", vocabulary: train.vocabulary)
     try train.vocabulary.save(to: runs.appendingPathComponent("vocabulary.json"))
 
-    let model = ReferenceModels.visualQuestionAnswering(vocabularySize: train.vocabulary.count, answers: train.answers.count)
+    let model = try ReferenceModels.visualQuestionAnswering(vocabularySize: train.vocabulary.count, answers: train.answers.count)
     print(model.summary())
     let trainer = Trainer(model, optimizer: Adam(parameters: model.parameters(), learningRate: 1e-3),
                           loss: .crossEntropy, metrics: [Accuracy()], target: "answer")

@@ -22,7 +22,7 @@ do {
     Random.seed(0)
     let pixels = Input("image", shape: [1, train.rows, train.columns])
     let hidden = Dropout(0.2)(ReLU()(Linear(train.rows * train.columns, 256)(Flatten()(pixels))))
-    let model = Model(inputs: [pixels], outputs: [Linear(128, 10)(ReLU()(Linear(256, 128)(hidden)))], name: "mlp")
+    let model = try Model(inputs: [pixels], outputs: [Linear(128, 10)(ReLU()(Linear(256, 128)(hidden)))], name: "mlp")
     print(model.summary())
     let trainer = Trainer(model, optimizer: Adam(parameters: model.parameters(), learningRate: 1e-3),
                           loss: .crossEntropy, metrics: [Accuracy(), TopKAccuracy(k: 3)], target: "label")

@@ -26,7 +26,7 @@ enum VQABenchmark {
     /// A trainer for the reference model at `imageSize` and one synthetic batch of 32.
     static func setUp(imageSize: Int, hybridize: Bool) -> (Trainer, Example) {
         let g = RandomGenerator(seed: 0)
-        let model = ReferenceModels.visualQuestionAnswering(vocabularySize: 1000, answers: 13, imageSize: imageSize, generator: g)
+        let model = try! ReferenceModels.visualQuestionAnswering(vocabularySize: 1000, answers: 13, imageSize: imageSize, generator: g)
         let trainer = Trainer(model, optimizer: Adam(parameters: model.parameters(), learningRate: 1e-3), loss: .crossEntropy, target: "answer")
         trainer.hybridize = hybridize
         let batch: Example = ["image": Tensor.uniform([32, 3, imageSize, imageSize], generator: g),

@@ -44,7 +44,7 @@ enum VQAParity {
         let root = URL(fileURLWithPath: option("--data") ?? "data/easy-vqa")
         let train = try EasyVQA(root: root, split: "train")
         let test = try EasyVQA(root: root, split: "test", vocabulary: train.vocabulary)
-        let model = ReferenceModels.visualQuestionAnswering(vocabularySize: train.vocabulary.count, answers: train.answers.count)
+        let model = try ReferenceModels.visualQuestionAnswering(vocabularySize: train.vocabulary.count, answers: train.answers.count)
         try model.load(from: start.appendingPathComponent("weights.safetensors"))
 
         let orderFile = start.appendingPathComponent("order.safetensors")

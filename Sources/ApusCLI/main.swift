@@ -1,7 +1,8 @@
 // apus — train, test and use models described by configuration files (the Caffe face).
 //
-// Exit codes: 0 success; 1 a runtime failure (data, training, NaN loss, I/O); 64 bad usage;
-// 3 a configuration error; 4 a checkpoint problem.
+// Exit codes: 0 success; 1 a runtime failure (data, training, NaN loss, a label out of range,
+// I/O); 3 a configuration error; 4 a checkpoint problem; 5 the run folder already holds a run;
+// 64 bad usage.
 import Apus
 import ApusConfig
 import ApusData
@@ -22,6 +23,7 @@ func guarded(_ body: () throws -> Void) throws {
         case let e as ConfigError: (message, code) = (e.description, 3)
         case let e as ShapeError: (message, code) = (e.description, 3)
         case let e as CheckpointError: (message, code) = (e.description, 4)
+        case let e as RunFolderError: (message, code) = (e.description, 5)
         case let e as DataError: (message, code) = (e.description, 1)
         case let e as TrainingError: (message, code) = (e.description, 1)
         default: (message, code) = ("\(error)", 1)
@@ -35,7 +37,7 @@ struct Apus: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apus",
         abstract: "Train, test and use models described by a configuration file.",
-        discussion: "Exit codes: 0 success, 1 runtime failure (data, training, NaN loss), 3 configuration error, 4 checkpoint problem, 64 bad usage. See docs/config.md.",
+        discussion: "Exit codes: 0 success, 1 runtime failure (data, training, NaN loss), 3 configuration error, 4 checkpoint problem, 5 the run folder already holds a run, 64 bad usage. See docs/config.md.",
         subcommands: [Train.self, Resume.self, Test.self, Predict.self, Summary.self, GraphCommand.self, Plot.self])
 }
 
@@ -45,10 +47,10 @@ struct ConfigArgument: ParsableArguments {
 
 /// Trains `config` (from scratch or resuming), then prints the test accuracy (and, for a fresh
 /// run, the checkpoint it comes from).
-func trainThenTest(_ config: String, resume: Bool) throws {
+func trainThenTest(_ config: String, resume: Bool, overwrite: Bool = false) throws {
     try guarded {
         let experiment = try Experiment(configPath: config)
-        try experiment.train(resume: resume)
+        try experiment.train(resume: resume, overwrite: overwrite)
         let accuracy = String(format: "test accuracy: %.2f %%", (try experiment.test()["accuracy"] ?? .nan) * 100)
         print(resume ? accuracy : "\(accuracy) (checkpoint \(try experiment.modelURL.path))")
     }
@@ -57,7 +59,8 @@ func trainThenTest(_ config: String, resume: Bool) throws {
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Check the configuration, then train from scratch, checkpointing every epoch.")
     @OptionGroup var options: ConfigArgument
-    func run() throws { try trainThenTest(options.config, resume: false) }
+    @Flag(help: "Start over in a run folder that holds a run (its checkpoints and logs are deleted).") var overwrite = false
+    func run() throws { try trainThenTest(options.config, resume: false, overwrite: overwrite) }
 }
 
 struct Resume: ParsableCommand {

@@ -15,10 +15,22 @@ struct DataSection {
     /// Where questions are padded (easy-vqa's `question_padding`); prediction encodes the same way.
     var questionPadding = Vocabulary.Padding.pre
     let imageSize: Int?
+    /// What loading does with an unreadable example (`on_bad_example: stop | skip`).
+    var onBadExample = BadExamplePolicy.stop
 
     static let readers = ["easy-vqa", "mnist", "cifar10", "text"]
 
     static func build(_ node: ConfigNode, relativeTo base: URL) throws -> DataSection {
+        var section = try buildReader(node, relativeTo: base)
+        let policy = try node.string("on_bad_example", default: BadExamplePolicy.stop.rawValue)
+        guard let onBadExample = BadExamplePolicy(rawValue: policy) else {
+            throw try node.node("on_bad_example").error("must be stop or skip, got '\(policy)'")
+        }
+        section.onBadExample = onBadExample
+        return section
+    }
+
+    private static func buildReader(_ node: ConfigNode, relativeTo base: URL) throws -> DataSection {
         let reader = try node.string("reader")
         func path(_ key: String) throws -> URL {
             let text = try node.string(key)
@@ -27,7 +39,7 @@ struct DataSection {
         do {
             switch reader {
             case "easy-vqa":
-                try node.checkKeys(["reader", "root", "image_size", "question_length", "question_padding"])
+                try node.checkKeys(["reader", "on_bad_example", "root", "image_size", "question_length", "question_padding"])
                 let root = try path("root")
                 var isFolder: ObjCBool = false
                 guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isFolder), isFolder.boolValue else {
@@ -47,19 +59,19 @@ struct DataSection {
                                    vocabulary: train.vocabulary, answers: train.answers, questionLength: length,
                                    questionPadding: padding, imageSize: size)
             case "mnist":
-                try node.checkKeys(["reader", "train_images", "train_labels", "test_images", "test_labels"])
+                try node.checkKeys(["reader", "on_bad_example", "train_images", "train_labels", "test_images", "test_labels"])
                 let train = try MNIST(images: try path("train_images"), labels: try path("train_labels"))
                 let test = try MNIST(images: try path("test_images"), labels: try path("test_labels"))
                 return DataSection(train: train, test: test, target: "label", facts: DataFacts(classes: 10, vocabularySize: nil),
                                    vocabulary: nil, answers: nil, questionLength: nil, imageSize: nil)
             case "cifar10":
-                try node.checkKeys(["reader", "train", "test"])
+                try node.checkKeys(["reader", "on_bad_example", "train", "test"])
                 let train = try CIFAR10(batches: (try node.stringList("train") ?? []).map { URL(fileURLWithPath: $0, relativeTo: base) })
                 let test = try CIFAR10(batches: (try node.stringList("test") ?? []).map { URL(fileURLWithPath: $0, relativeTo: base) })
                 return DataSection(train: train, test: test, target: "label", facts: DataFacts(classes: 10, vocabularySize: nil),
                                    vocabulary: nil, answers: nil, questionLength: nil, imageSize: nil)
             case "text":
-                try node.checkKeys(["reader", "path", "sequence_length", "test_fraction"])
+                try node.checkKeys(["reader", "on_bad_example", "path", "sequence_length", "test_fraction"])
                 let file = try path("path"), length = try node.int("sequence_length", default: 64, minimum: 1)
                 let all = try TextCharacters(file: file, length: length)
                 let fraction = try node.double("test_fraction", default: 0.1)

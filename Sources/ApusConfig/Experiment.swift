@@ -26,6 +26,14 @@ public final class Experiment {
     public let folder: URL
     /// Epochs between checkpoints (`solver.checkpoint.every`).
     public let checkpointEvery: Int
+    /// Steps between mid-epoch checkpoints (`solver.checkpoint.every_steps`; nil: none), so a
+    /// crash loses at most that many steps.
+    public let checkpointEverySteps: Int?
+    /// How many of the latest checkpoints stay (`solver.checkpoint.keep`, default 1).
+    public let checkpointsKept: Int
+    /// The logged value whose best epoch is kept as `best-model.safetensors`
+    /// (`solver.checkpoint.best`, e.g. val_accuracy; nil: none) and whether higher is better.
+    public let bestMonitor: (name: String, higherIsBetter: Bool)?
     let data: DataSection
     let schedule: ((Int) -> Double)?
     /// Draws the initial weights, then (reseeded each epoch from the seed and the epoch) dropout
@@ -104,11 +112,22 @@ public final class Experiment {
             schedule = nil
         }
         let checkpoint = solver.optionalNode("checkpoint")
-        try checkpoint?.checkKeys(["folder", "every"])
+        try checkpoint?.checkKeys(["folder", "every", "every_steps", "keep", "best"])
         let folderPath = try checkpoint?.string("folder", default: "runs/\(URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent)")
             ?? "runs/\(URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent)"
         folder = URL(fileURLWithPath: folderPath, relativeTo: base)
         checkpointEvery = try checkpoint?.int("every", default: 1, minimum: 1) ?? 1
+        checkpointEverySteps = checkpoint?.has("every_steps") == true ? try checkpoint!.int("every_steps", minimum: 1) : nil
+        checkpointsKept = try checkpoint?.int("keep", default: 1, minimum: 1) ?? 1
+        if let best = try checkpoint.map({ try $0.string("best", default: "") }), !best.isEmpty {
+            let logged = ["loss"] + metrics.map(\.name)
+            guard logged.contains(best) || (best.hasPrefix("val_") && logged.contains(String(best.dropFirst(4)))) else {
+                throw checkpoint!.child("best", best).error("'\(best)' is not logged (\((logged + logged.map { "val_" + $0 }).joined(separator: ", ")))")
+            }
+            bestMonitor = (best, best.contains("acc"))
+        } else {
+            bestMonitor = nil
+        }
         trainer = Trainer(model, optimizer: optimizer, loss: loss, metrics: metrics, target: data.target)
         if solver.has("clip_grad_norm") && solver.has("clip_grad_value") {
             throw solver.error("give clip_grad_norm or clip_grad_value, not both")
@@ -152,34 +171,81 @@ public final class Experiment {
             throw ConfigError(file: configPath, location: "data", message: "the test split's '\(key)' differs from the training split's \(value.spec)")
         }
         let batch = try collate((0..<Swift.min(2, data.train.count)).map { try data.train.example($0) })
-        do {
+        func runLoss(_ batch: Example) throws {
             try withoutGrad {
                 try Tensor.checking {
                     let prediction = model(batch)[0]
                     _ = trainer.loss.compute(prediction, try trainer.targetTensor(batch))
                 }
             }
+        }
+        do {
+            try runLoss(batch)
         } catch let error as ShapeError {
             throw ConfigError(file: configPath, location: "loss", message: "the model's output does not fit the loss '\(trainer.loss.name)' and target '\(data.target)': \(error)")
+        } catch let error as IndexError {
+            throw classCountError(error)
         }
+        // The largest label the data declares must fit the model's output too (not only the
+        // labels of the first examples).
+        if trainer.loss.name == Loss.crossEntropy.name, let classes = data.facts.classes, let target = batch[data.target], target.dtype == .int64 {
+            var largest = batch
+            largest[data.target] = Tensor.full(target.shape, Double(classes - 1), dtype: .int64)
+            do { try runLoss(largest) } catch let error as IndexError { throw classCountError(error, classes: classes) }
+        }
+    }
+
+    /// The configuration error for a label the model's output has no class for.
+    private func classCountError(_ error: IndexError, classes: Int? = nil) -> ConfigError {
+        let output = model.outputs[0]
+        let dataClasses = classes.map { "the data has \($0) classes (labels 0..<\($0))" } ?? "the data has label \(error.value)"
+        return ConfigError(file: configPath, location: "model",
+                           message: "layer '\(output.name)' gives \(error.bound) classes (its out_features) but \(dataClasses): set out_features: classes")
     }
 
     var stateURL: URL { folder.appendingPathComponent("state.json") }
     var stepsURL: URL { folder.appendingPathComponent("steps.csv") }
     /// The per-epoch log (CSV: epoch, metrics, validation metrics).
     public var logURL: URL { folder.appendingPathComponent("log.csv") }
+    /// The weights of the best epoch by `solver.checkpoint.best`.
+    public var bestModelURL: URL { folder.appendingPathComponent("best-model.safetensors") }
 
-    /// The committed training state: the epochs completed and the files of that checkpoint.
+    /// One saved checkpoint: the model and optimizer files after `epoch` epochs (and `step`
+    /// steps of the next one, for a mid-epoch checkpoint).
+    struct Saved: Codable, Equatable {
+        var epoch: Int
+        var step: Int?
+        var model: String
+        var optimizer: String
+    }
+
+    /// The best epoch so far by the monitored value.
+    struct Best: Codable {
+        var metric: String
+        var value: Double
+        var epoch: Int
+    }
+
+    /// The committed training state (`state.json`): the epochs completed and the files of that
+    /// checkpoint; for a mid-epoch one, where the epoch under way stands and the dropout
+    /// generator's position; the older checkpoints kept; the best epoch.
     struct State: Codable {
         var epoch: Int
         var model: String
         var optimizer: String
         var config: String
+        var progress: EpochProgress?
+        var generator: [UInt64]?
+        var kept: [Saved]?
+        var best: Best?
+
+        var latest: Saved { Saved(epoch: epoch, step: progress?.step, model: model, optimizer: optimizer) }
     }
 
     func committedState() throws -> State? {
         guard let data = FileManager.default.contents(atPath: stateURL.path) else { return nil }
-        guard let state = try? JSONDecoder().decode(State.self, from: data), state.epoch >= 0 else {
+        guard let state = try? JSONDecoder().decode(State.self, from: data), state.epoch >= 0,
+              state.generator.map({ $0.count == 4 }) ?? true, state.progress.map({ $0.epoch == state.epoch && $0.step > 0 }) ?? true else {
             throw CheckpointError("\(stateURL.path): unreadable training state")
         }
         return state
@@ -196,24 +262,41 @@ public final class Experiment {
     /// Epochs completed according to the checkpoint folder (0 when there is none).
     public func completedEpochs() throws -> Int { try committedState()?.epoch ?? 0 }
 
-    /// Trains from scratch (`resume: false`) or from the last checkpoint; returns the last epoch's logs.
+    /// Trains from scratch (`resume: false`) or from the last checkpoint (an epoch's end or a
+    /// mid-epoch one: the result is the same as an uninterrupted run's); returns the last
+    /// epoch's logs. A fresh start refuses a folder that holds a run (`RunFolderError`) unless
+    /// `overwrite`.
     @discardableResult
-    public func train(resume: Bool = false,
+    public func train(resume: Bool = false, overwrite: Bool = false,
                       progress: @escaping (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) throws -> Logs {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var start = 0
+        var resuming: (progress: EpochProgress, generator: [UInt64])?
+        var previousState: State?
         if resume {
-            guard let state = try committedState(), state.epoch > 0 else { throw CheckpointError("\(folder.path): no checkpoint to resume from (train first)") }
+            guard let state = try committedState(), state.epoch > 0 || state.progress != nil else {
+                throw CheckpointError("\(folder.path): no checkpoint to resume from (train first)")
+            }
             start = state.epoch
             try model.load(from: folder.appendingPathComponent(state.model))
             try trainer.optimizer.load(from: folder.appendingPathComponent(state.optimizer))
-            // Drop step losses logged after the checkpoint (a run stopped mid-epoch).
+            if let progress = state.progress, let generator = state.generator { resuming = (progress, generator) }
+            previousState = state
+            // Drop step losses logged after the checkpoint (a run stopped part-way).
             if let text = try? String(contentsOf: stepsURL, encoding: .utf8) {
-                let kept = text.split(separator: "\n").filter { line in Int(line.split(separator: ",").first ?? "").map { $0 <= start } ?? true }
+                let kept = text.split(separator: "\n").filter { line in
+                    let cells = line.split(separator: ",")
+                    guard let epoch = Int(cells.first ?? ""), cells.count > 1, let step = Int(cells[1]) else { return true }
+                    return epoch <= start || (epoch == start + 1 && step < (state.progress?.step ?? 0))
+                }
                 try AtomicFile.write(Data((kept.joined(separator: "\n") + "\n").utf8), to: stepsURL)
             }
         } else {
-            for url in [stepsURL, logURL, stateURL] { try? FileManager.default.removeItem(at: url) }
+            if let state = try? committedState(), !overwrite {
+                let steps = state.progress.map { " and \($0.step) steps" } ?? ""
+                throw RunFolderError("\(folder.path) holds a run of \(state.epoch) epoch\(state.epoch == 1 ? "" : "s")\(steps): `apus resume` continues it, `apus train --overwrite` starts over")
+            }
+            for url in [stepsURL, logURL, stateURL, bestModelURL] { try? FileManager.default.removeItem(at: url) }
             for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix("epoch-") {
                 try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
             }
@@ -222,23 +305,36 @@ public final class Experiment {
         if let vocabulary = data.vocabulary { try vocabulary.save(to: folder.appendingPathComponent("vocabulary.json")) }
         trainer.output = progress
         var stepLosses: [String] = []
-        let recorder = EpochRecorder(experiment: self, stepLosses: { stepLosses.append($0) })
+        let recorder = EpochRecorder(experiment: self, state: previousState, stepLosses: { stepLosses.append($0) })
+        recorder.resumedGenerator = resuming?.generator
         let callbacks: [Callback] = [recorder] + (schedule.map { s in [LearningRateScheduler { epoch, _ in s(epoch) }] } ?? [])
         recorder.flushSteps = {
             let previous = (try? String(contentsOf: self.stepsURL, encoding: .utf8)) ?? "epoch,step,loss\n"
             try AtomicFile.write(Data((previous + stepLosses.joined()).utf8), to: self.stepsURL)
             stepLosses.removeAll()
         }
-        let history = try trainer.fit(DataLoader(data.train, batchSize: batchSize, shuffle: true, seed: seed),
-                                      validation: DataLoader(data.test, batchSize: 64), epochs: epochs - start, initialEpoch: start,
-                                      callbacks: callbacks)
+        let history: History
+        do {
+            history = try trainer.fit(loader(data.train, shuffle: true), validation: loader(data.test), epochs: epochs - start,
+                                      initialEpoch: start, callbacks: callbacks, resuming: resuming?.progress)
+        } catch let error as NonFiniteLossError {
+            try recorder.flushSteps()
+            let last = (try? modelURL.path).map { "the last good checkpoint is \($0)" } ?? "no checkpoint was written"
+            throw TrainingError("\(error.description); \(last)")
+        }
         return history.values.mapValues { $0.last ?? .nan }
+    }
+
+    /// A loader of `dataset` with the experiment's batch size (64 for evaluation), seed and
+    /// bad-example policy.
+    func loader(_ dataset: any Dataset, shuffle: Bool = false) -> DataLoader {
+        DataLoader(dataset, batchSize: shuffle ? batchSize : 64, shuffle: shuffle, seed: seed, onBadExample: data.onBadExample)
     }
 
     /// Loss and metrics on the test set (from `checkpoint`, or the experiment's last checkpoint).
     public func test(checkpoint: URL? = nil) throws -> Logs {
         try model.load(from: try checkpoint ?? modelURL)
-        return try trainer.evaluate(DataLoader(data.test, batchSize: 64))
+        return try trainer.evaluate(loader(data.test))
     }
 
     /// For a visual-question model: the most likely answer (and its probability) for an image and a question.
@@ -292,57 +388,101 @@ extension Experiment {
 }
 
 /// Writes the checkpoint, optimizer state, training state, per-epoch log and per-step losses at
-/// the end of each epoch (every file atomically), and refuses to go on after a NaN loss.
+/// the end of each epoch (every file atomically; `state.json` last, as the commit), a
+/// mid-epoch checkpoint every `every_steps` steps, and the best epoch's weights.
 final class EpochRecorder: Callback {
     let experiment: Experiment
     let stepLosses: (String) -> Void
     var flushSteps: () throws -> Void = {}
+    /// The dropout generator's position saved by the mid-epoch checkpoint being resumed.
+    var resumedGenerator: [UInt64]?
     private var epoch = 0
-    private var nanStep: Int?
+    /// The committed state (nil before the first checkpoint).
+    private var state: Experiment.State?
+    /// The best epoch so far by `solver.checkpoint.best`.
+    private var best: Experiment.Best?
 
-    init(experiment: Experiment, stepLosses: @escaping (String) -> Void) {
-        self.experiment = experiment
-        self.stepLosses = stepLosses
+    init(experiment: Experiment, state: Experiment.State?, stepLosses: @escaping (String) -> Void) {
+        (self.experiment, self.state, self.best, self.stepLosses) = (experiment, state, state?.best, stepLosses)
     }
 
     func epochBegin(_ epoch: Int, trainer: Trainer) {
         self.epoch = epoch
         experiment.generator.reseed(experiment.seed &+ UInt64(epoch + 1) &* 0x9E37_79B9)
+        if let resumedGenerator {
+            experiment.generator.position = resumedGenerator
+            self.resumedGenerator = nil
+        }
     }
 
-    func batchEnd(_ step: Int, logs: Logs, trainer: Trainer) -> Bool {
+    func batchEnd(_ step: Int, logs: Logs, trainer: Trainer) throws -> Bool {
         let loss = logs["loss"] ?? .nan
         stepLosses("\(epoch + 1),\(step),\(loss)\n")
-        if !loss.isFinite { nanStep = step }
-        return !loss.isFinite
-    }
-
-    func epochEnd(_ epoch: Int, logs: Logs, trainer: Trainer) throws -> Bool {
-        if let nanStep {
-            let last = (try? experiment.modelURL.path).map { "the last good checkpoint is \($0)" } ?? "no checkpoint was written"
-            throw TrainingError("the loss became NaN at epoch \(epoch + 1), step \(nanStep + 1); \(last)")
-        }
-        try flushSteps()
-        var lines = (try? String(contentsOf: experiment.logURL, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
-        let keys = logs.keys.sorted()
-        if lines.isEmpty { lines = ["epoch," + keys.joined(separator: ",")] }
-        lines = [lines[0]] + lines.dropFirst().filter { (Int($0.split(separator: ",").first ?? "") ?? 0) <= epoch }
-        lines.append("\(epoch + 1)," + keys.map { String(logs[$0]!) }.joined(separator: ","))
-        try AtomicFile.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: experiment.logURL)
-        if (epoch + 1) % experiment.checkpointEvery == 0 || epoch + 1 == experiment.epochs {
-            // New files first, then state.json names them (the commit), then the old ones go: a
-            // run killed at any moment leaves a complete, consistent checkpoint.
-            let previous = try? experiment.committedState()
-            let model = "epoch-\(epoch + 1)-model.safetensors", optimizer = "epoch-\(epoch + 1)-optimizer.safetensors"
-            try trainer.model.save(to: experiment.folder.appendingPathComponent(model), metadata: ["epoch": String(epoch + 1), "config": experiment.configPath])
-            try trainer.optimizer.save(to: experiment.folder.appendingPathComponent(optimizer))
-            let state = Experiment.State(epoch: epoch + 1, model: model, optimizer: optimizer, config: experiment.configPath)
-            try AtomicFile.write(try JSONEncoder().encode(state), to: experiment.stateURL)
-            if let previous, previous.model != model {
-                try? FileManager.default.removeItem(at: experiment.folder.appendingPathComponent(previous.model))
-                try? FileManager.default.removeItem(at: experiment.folder.appendingPathComponent(previous.optimizer))
-            }
+        if let every = experiment.checkpointEverySteps, let progress = trainer.progress, loss.isFinite, progress.step % every == 0 {
+            try flushSteps()
+            try commit(trainer, epochs: epoch, progress: progress)
         }
         return false
     }
+
+    func epochEnd(_ epoch: Int, logs: Logs, trainer: Trainer) throws -> Bool {
+        try flushSteps()
+        var lines = (try? String(contentsOf: experiment.logURL, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
+        let keys = logs.keys.sorted()
+        let skipped = trainer.skippedExamples.isEmpty && logs["skipped"] == nil ? nil
+            : csvCell(trainer.skippedExamples.map(\.file).joined(separator: ";"))
+        if lines.isEmpty { lines = ["epoch," + keys.joined(separator: ",") + (skipped == nil ? "" : ",skipped_files")] }
+        lines = [lines[0]] + lines.dropFirst().filter { (Int($0.split(separator: ",").first ?? "") ?? 0) <= epoch }
+        lines.append("\(epoch + 1)," + keys.map { String(logs[$0]!) }.joined(separator: ",") + (skipped.map { "," + $0 } ?? ""))
+        try AtomicFile.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: experiment.logURL)
+        var improved = false
+        if let monitor = experiment.bestMonitor, let value = logs[monitor.name], value.isFinite,
+           best.map({ monitor.higherIsBetter ? value > $0.value : value < $0.value }) ?? true {
+            try trainer.model.save(to: experiment.bestModelURL, metadata: ["epoch": String(epoch + 1), monitor.name: String(value)])
+            (best, improved) = (Experiment.Best(metric: monitor.name, value: value, epoch: epoch + 1), true)
+        }
+        if (epoch + 1) % experiment.checkpointEvery == 0 || epoch + 1 == experiment.epochs {
+            try commit(trainer, epochs: epoch + 1, progress: nil)
+        } else if improved, var updated = state {
+            updated.best = best
+            try AtomicFile.write(try JSONEncoder().encode(updated), to: experiment.stateURL)
+            state = updated
+        }
+        return false
+    }
+
+    /// Saves the model and optimizer (new files first), then `state.json` naming them (the
+    /// commit), then removes the checkpoints beyond the `keep` latest: a run killed at any
+    /// moment leaves a complete, consistent checkpoint.
+    private func commit(_ trainer: Trainer, epochs: Int, progress: EpochProgress?) throws {
+        let name = progress.map { "epoch-\(epochs + 1)-step-\($0.step)" } ?? "epoch-\(epochs)"
+        let saved = Experiment.Saved(epoch: epochs, step: progress?.step, model: "\(name)-model.safetensors", optimizer: "\(name)-optimizer.safetensors")
+        var metadata = ["epoch": String(epochs), "config": experiment.configPath]
+        if let progress { metadata["step"] = String(progress.step) }
+        try trainer.model.save(to: experiment.folder.appendingPathComponent(saved.model), metadata: metadata)
+        try trainer.optimizer.save(to: experiment.folder.appendingPathComponent(saved.optimizer))
+        let previous = state.map { ($0.kept ?? []) + [$0.latest] } ?? []
+        let kept = Array((previous.filter { $0 != saved }).suffix(experiment.checkpointsKept - 1))
+        let next = Experiment.State(epoch: epochs, model: saved.model, optimizer: saved.optimizer, config: experiment.configPath,
+                                    progress: progress, generator: progress.map { _ in experiment.generator.position },
+                                    kept: kept, best: best)
+        try AtomicFile.write(try JSONEncoder().encode(next), to: experiment.stateURL)
+        state = next
+        let live = Set((kept + [saved]).flatMap { [$0.model, $0.optimizer] })
+        for old in previous where !live.contains(old.model) {
+            try? FileManager.default.removeItem(at: experiment.folder.appendingPathComponent(old.model))
+            try? FileManager.default.removeItem(at: experiment.folder.appendingPathComponent(old.optimizer))
+        }
+    }
+
+    /// `text` as one CSV cell (quoted when it holds a comma, quote or line break).
+    private func csvCell(_ text: String) -> String {
+        text.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+    }
+}
+
+/// `apus train` over a folder that already holds a run: resume it, or overwrite it explicitly.
+public struct RunFolderError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

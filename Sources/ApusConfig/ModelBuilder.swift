@@ -88,7 +88,7 @@ enum ModelBuilder {
         guard let output = nodes[outputName] else {
             throw section.error("output '\(outputName)' is not a layer" + (nearest(outputName, in: names).map { " (did you mean '\($0)'?)" } ?? ""))
         }
-        return Model(inputs: modelInputs, outputs: [output], name: try section.string("name", default: "model"))
+        return try Model(inputs: modelInputs, outputs: [output], name: try section.string("name", default: "model"))
     }
 
     /// An integer option that may name a data fact ("classes", "vocabulary").

@@ -13,8 +13,9 @@ func reduce(_ losses: Tensor, _ reduction: LossReduction) -> Tensor {
 /// class-weighted, ignoring `ignoreIndex`), as PyTorch's `nll_loss`.
 public func nllLoss(logProbabilities: Tensor, labels: Tensor, classWeights: Tensor? = nil, ignoreIndex: Int? = nil,
                     reduction: LossReduction = .mean) -> Tensor {
-    precondition(logProbabilities.rank == 2 && labels.shape == [logProbabilities.shape[0]],
-                 "nllLoss: expected log-probabilities [N, C] and labels [N], got \(logProbabilities.shape) and \(labels.shape)")
+    guard logProbabilities.rank == 2 && labels.shape == [logProbabilities.shape[0]] else {
+        return .failure(ShapeError(op: "nllLoss", shapes: [logProbabilities.shape, labels.shape], expected: "log-probabilities [N, C] and labels [N]"))
+    }
     let targets = labels.cast(to: .int64)
     var weights: Tensor? = nil
     var safe = targets
@@ -37,7 +38,9 @@ public func nllLoss(logProbabilities: Tensor, labels: Tensor, classWeights: Tens
 /// with optional `positiveWeight` (per class, broadcast over the last axis) and element `weight`.
 public func binaryCrossEntropyWithLogits(_ logits: Tensor, _ targets: Tensor, weight: Tensor? = nil,
                                          positiveWeight: Tensor? = nil, reduction: LossReduction = .mean) -> Tensor {
-    precondition(logits.shape == targets.shape, "binaryCrossEntropyWithLogits: shapes \(logits.shape) and \(targets.shape) differ")
+    guard logits.shape == targets.shape else {
+        return .failure(ShapeError(op: "binaryCrossEntropyWithLogits", shapes: [logits.shape, targets.shape], expected: "logits and targets of one shape"))
+    }
     let logWeight = positiveWeight.map { ($0 - 1) * targets + 1 }
     let softplusNeg = (-logits).softplus()
     var losses = (1 - targets) * logits + (logWeight.map { $0 * softplusNeg } ?? softplusNeg)
@@ -63,7 +66,9 @@ public enum KLReduction: Sendable { case batchMean, mean, sum, none }
 /// KL(target ‖ exp(logInput)) = Σ target·(log target − logInput) (terms with target 0 are 0),
 /// as PyTorch's `kl_div` with `log_target=False`. `batchMean` divides the sum by the batch size.
 public func klDivergence(logInput: Tensor, target: Tensor, reduction: KLReduction = .batchMean) -> Tensor {
-    precondition(logInput.shape == target.shape, "klDivergence: shapes \(logInput.shape) and \(target.shape) differ")
+    guard logInput.shape == target.shape else {
+        return .failure(ShapeError(op: "klDivergence", shapes: [logInput.shape, target.shape], expected: "input and target of one shape"))
+    }
     let positive = target .> 0
     let safeLog = Tensor.where(positive, target, target.onesLike()).log()
     let losses = Tensor.where(positive, target * (safeLog - logInput), target.zerosLike())

@@ -11,7 +11,7 @@ public typealias Logs = [String: Double]
 public protocol Callback: AnyObject {
     func trainBegin(_ trainer: Trainer)
     func epochBegin(_ epoch: Int, trainer: Trainer)
-    func batchEnd(_ step: Int, logs: Logs, trainer: Trainer) -> Bool
+    func batchEnd(_ step: Int, logs: Logs, trainer: Trainer) throws -> Bool
     func epochEnd(_ epoch: Int, logs: Logs, trainer: Trainer) throws -> Bool
     func trainEnd(_ trainer: Trainer) throws
 }
@@ -19,7 +19,7 @@ public protocol Callback: AnyObject {
 extension Callback {
     public func trainBegin(_ trainer: Trainer) {}
     public func epochBegin(_ epoch: Int, trainer: Trainer) {}
-    public func batchEnd(_ step: Int, logs: Logs, trainer: Trainer) -> Bool { false }
+    public func batchEnd(_ step: Int, logs: Logs, trainer: Trainer) throws -> Bool { false }
     public func epochEnd(_ epoch: Int, logs: Logs, trainer: Trainer) throws -> Bool { false }
     public func trainEnd(_ trainer: Trainer) throws {}
 }
@@ -64,25 +64,38 @@ public final class ModelCheckpoint: Callback {
     }
 }
 
-/// Stops when `monitor` has not improved by more than `minDelta` for `patience` epochs.
+/// Stops when `monitor` has not improved by more than `minDelta` for `patience` epochs. With
+/// `restoreBestWeights`, training ends with the weights (and buffers) of the best epoch.
 public final class EarlyStopping: Callback {
-    public let monitor: String, patience: Int, minDelta: Double
+    public let monitor: String, patience: Int, minDelta: Double, restoreBestWeights: Bool
     let mode: MonitorMode
     public private(set) var best: Double?
+    /// The epoch (from 0) with the best value so far.
+    public private(set) var bestEpoch: Int?
     public private(set) var stoppedEpoch: Int?
     private var wait = 0
+    private var bestWeights: [String: Tensor]?
 
-    public init(monitor: String = "val_loss", patience: Int = 0, minDelta: Double = 0, mode: MonitorMode = .auto) {
-        (self.monitor, self.patience, self.minDelta) = (monitor, patience, minDelta)
+    public init(monitor: String = "val_loss", patience: Int = 0, minDelta: Double = 0, mode: MonitorMode = .auto,
+                restoreBestWeights: Bool = false) {
+        (self.monitor, self.patience, self.minDelta, self.restoreBestWeights) = (monitor, patience, minDelta, restoreBestWeights)
         self.mode = mode.resolved(monitor)
+    }
+
+    public func trainBegin(_ trainer: Trainer) {
+        (best, bestEpoch, stoppedEpoch, wait, bestWeights) = (nil, nil, nil, 0, nil)
+    }
+
+    public func trainEnd(_ trainer: Trainer) throws {
+        if let bestWeights { try trainer.model.loadStateDict(bestWeights, source: "EarlyStopping's best weights") }
     }
 
     public func epochEnd(_ epoch: Int, logs: Logs, trainer: Trainer) throws -> Bool {
         guard let value = logs[monitor] else { throw TrainingError("EarlyStopping monitors '\(monitor)', which is not logged (have \(logs.keys.sorted()))") }
         let improved = best.map { mode == .minimize ? value < $0 - minDelta : value > $0 + minDelta } ?? true
         if improved {
-            best = value
-            wait = 0
+            (best, bestEpoch, wait) = (value, epoch, 0)
+            if restoreBestWeights { bestWeights = withoutGrad { trainer.model.stateDict().mapValues { $0.copied() } } }
             return false
         }
         wait += 1

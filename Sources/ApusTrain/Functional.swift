@@ -4,25 +4,33 @@ import ApusNN
 
 /// A value in a functional model under construction: a named input, or a layer applied to
 /// other nodes. Its `shape` (per example, without the batch dimension) is checked when the
-/// node is made, by tracing the layer on symbolic tensors.
+/// node is made, by tracing the layer on symbolic tensors; a layer that does not fit its
+/// inputs makes a node holding the error (`failure`), which `Model(inputs:outputs:)` throws.
 public final class Node {
     public let name: String
-    /// Shape of one example (the batch dimension is left out) and dtype.
+    /// Shape of one example (the batch dimension is left out) and dtype; `[]` for a failed node.
     public let shape: [Int]
     public let dtype: DType
+    /// Why the node could not be made: its layer's shape error (located at the layer and its
+    /// input shapes), or the failure of a node it depends on.
+    public let failure: (any Error)?
     let layer: Module?
     let inputs: [Node]
     let run: (([Tensor]) -> Tensor)?
 
-    init(name: String, shape: [Int], dtype: DType, layer: Module?, inputs: [Node], run: (([Tensor]) -> Tensor)?) {
-        (self.name, self.shape, self.dtype, self.layer, self.inputs, self.run) = (name, shape, dtype, layer, inputs, run)
+    init(name: String, shape: [Int], dtype: DType, layer: Module?, inputs: [Node], run: (([Tensor]) -> Tensor)?,
+         failure: (any Error)? = nil) {
+        (self.name, self.shape, self.dtype, self.layer, self.inputs, self.run, self.failure) = (name, shape, dtype, layer, inputs, run, failure)
     }
 
     /// Applies `run` (a layer's forward) to `inputs`, inferring the output shape by tracing;
-    /// a shape error stops the program with the layer's name and the input shapes.
+    /// a shape error (or an input's failure) makes a failed node.
     static func applying(_ layer: Module, to inputs: [Node], _ run: @escaping ([Tensor]) -> Tensor) -> Node {
-        do { return try checkedApplying(layer, to: inputs, name: layer.typeDescription, run) } catch {
-            fatalError("\(error)")
+        do {
+            if let failure = inputs.lazy.compactMap(\.failure).first { throw failure }
+            return try checkedApplying(layer, to: inputs, name: layer.typeDescription, run)
+        } catch {
+            return Node(name: layer.typeDescription, shape: [], dtype: .float32, layer: layer, inputs: inputs, run: run, failure: error)
         }
     }
 
@@ -86,7 +94,7 @@ public final class Concatenate: MergeLayer {
 ///
 /// ```swift
 /// let x = Input("x", shape: [784])
-/// let model = Model(inputs: [x], outputs: [Linear(128, 10)(ReLU()(Linear(784, 128)(x)))])
+/// let model = try Model(inputs: [x], outputs: [Linear(128, 10)(ReLU()(Linear(784, 128)(x)))])
 /// let logits = model(["x": batch])[0]
 /// ```
 public final class Model: Module, HybridizableModule {
@@ -97,7 +105,10 @@ public final class Model: Module, HybridizableModule {
     public let layers: [Module]
     let order: [Node]
 
-    public init(inputs: [Node], outputs: [Node], name: String = "model") {
+    /// The model computing `outputs` from `inputs`. Throws the first layer's `ShapeError` met
+    /// while wiring (a `Linear(100, 10)` applied to a node of 64 features, say), or a
+    /// `TrainingError` when an output depends on an input that is not in `inputs`.
+    public init(inputs: [Node], outputs: [Node], name: String = "model") throws {
         var order: [Node] = [], seen = Set<ObjectIdentifier>()
         func visit(_ node: Node) {
             guard seen.insert(ObjectIdentifier(node)).inserted else { return }
@@ -105,8 +116,9 @@ public final class Model: Module, HybridizableModule {
             order.append(node)
         }
         outputs.forEach(visit)
-        for node in order where node.layer == nil {
-            precondition(inputs.contains { $0 === node }, "Model: the outputs depend on input '\(node.name)', which is not in inputs")
+        if let failure = order.lazy.compactMap(\.failure).first { throw failure }
+        for node in order where node.layer == nil && !inputs.contains(where: { $0 === node }) {
+            throw TrainingError("Model '\(name)': the outputs depend on input '\(node.name)', which is not in inputs")
         }
         var layers: [Module] = [], layerIDs = Set<ObjectIdentifier>()
         for node in order { if let layer = node.layer, layerIDs.insert(ObjectIdentifier(layer)).inserted { layers.append(layer) } }
@@ -120,9 +132,9 @@ public final class Model: Module, HybridizableModule {
         var given: [Tensor] = []
         for input in inputs {
             guard let value = batch[input.name], Array(value.shape.dropFirst()) == input.shape, value.dtype == input.dtype else {
-                Tensor.reportShapeError(ShapeError(op: "Model '\(name)'", shapes: [batch[input.name]?.shape ?? []],
+                Tensor.report(ShapeError(op: "Model '\(name)'", shapes: [batch[input.name]?.shape ?? []],
                     expected: "input '\(input.name)' as [B] + \(input.shape) \(input.dtype), got \(batch[input.name].map { "\($0.dtype)" } ?? "nothing (the batch has \(batch.keys.sorted()))")"))
-                return outputs.map { _ in Tensor.zeros([]) }
+                return outputs.map { _ in Tensor.poisoned }
             }
             given.append(value)
         }
@@ -131,7 +143,10 @@ public final class Model: Module, HybridizableModule {
             var values: [ObjectIdentifier: Tensor] = [:]
             for (input, tensor) in zip(inputs, tensors) { values[ObjectIdentifier(input)] = tensor }
             for node in order {
-                if let run = node.run { values[ObjectIdentifier(node)] = run(node.inputs.map { values[ObjectIdentifier($0)]! }) }
+                guard let run = node.run else { continue }
+                let arguments = node.inputs.map { values[ObjectIdentifier($0)]! }
+                // After a failed layer (inside `Tensor.checking`) the later ones do not run.
+                values[ObjectIdentifier(node)] = arguments.contains(where: \.isPoisoned) ? Tensor.poisoned : run(arguments)
             }
             return outputs.map { values[ObjectIdentifier($0)]! }
         }

@@ -7,6 +7,17 @@ public protocol Metric: AnyObject {
     /// Adds one batch: `prediction` (logits or values) and `target`.
     func update(prediction: Tensor, target: Tensor)
     var value: Double { get }
+    /// What the metric has accumulated since `reset`, as numbers: saved with a mid-epoch
+    /// checkpoint and set back on resume, so the epoch's value is as if never interrupted.
+    /// (The default keeps nothing: a resumed epoch's value then covers the batches after it.)
+    var accumulated: [Double] { get set }
+}
+
+extension Metric {
+    public var accumulated: [Double] {
+        get { [] }
+        set {}
+    }
 }
 
 /// Fraction of correct predictions: argmax of logits [B, C] against class ids [B] (or, for a
@@ -27,6 +38,10 @@ public final class Accuracy: Metric {
         total += Double(hits.count)
     }
     public var value: Double { total > 0 ? correct / total : 0 }
+    public var accumulated: [Double] {
+        get { [correct, total] }
+        set { if newValue.count == 2 { (correct, total) = (newValue[0], newValue[1]) } }
+    }
 }
 
 /// Fraction of examples whose class is among the `k` largest logits.
@@ -44,6 +59,10 @@ public final class TopKAccuracy: Metric {
         total += Double(target.count)
     }
     public var value: Double { total > 0 ? correct / total : 0 }
+    public var accumulated: [Double] {
+        get { [correct, total] }
+        set { if newValue.count == 2 { (correct, total) = (newValue[0], newValue[1]) } }
+    }
 }
 
 /// Mean |prediction − target|.
@@ -57,6 +76,10 @@ public final class MeanAbsoluteError: Metric {
         total += Double(prediction.count)
     }
     public var value: Double { total > 0 ? sum / total : 0 }
+    public var accumulated: [Double] {
+        get { [sum, total] }
+        set { if newValue.count == 2 { (sum, total) = (newValue[0], newValue[1]) } }
+    }
 }
 
 /// Counts of (true class, predicted class); `value` is the accuracy it implies.
@@ -73,6 +96,13 @@ public final class ConfusionMatrix: Metric {
     public func update(prediction: Tensor, target: Tensor) {
         let predicted = prediction.argmax(axis: -1).scalars(as: Int.self), truth = target.cast(to: .int64).scalars(as: Int.self)
         for (t, p) in zip(truth, predicted) where (0..<classes).contains(t) && (0..<classes).contains(p) { counts[t][p] += 1 }
+    }
+    public var accumulated: [Double] {
+        get { counts.joined().map(Double.init) }
+        set {
+            guard newValue.count == classes * classes else { return }
+            counts = (0..<classes).map { t in (0..<classes).map { Int(newValue[t * classes + $0]) } }
+        }
     }
     public var value: Double {
         let total = counts.joined().reduce(0, +)

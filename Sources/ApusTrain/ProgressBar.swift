@@ -32,9 +32,11 @@ final class ProgressBar {
         output("\r\(title) \(step)/\(total) [\(bar)] - ETA: \(Self.duration(eta)) - \(Self.format(logs))\u{1B}[K")
     }
 
-    func finish(logs: [String: Double]) {
+    /// The epoch's line: time, logs, and `note` (the examples skipped) when given.
+    func finish(logs: [String: Double], note: String? = nil) {
         guard enabled else { return }
         let elapsed = Self.duration(Date().timeIntervalSince(start))
-        output((interactive ? "\r" : "") + "\(title) \(total)/\(total) - \(elapsed) - \(Self.format(logs))" + (interactive ? "\u{1B}[K\n" : "\n"))
+        output((interactive ? "\r" : "") + "\(title) \(total)/\(total) - \(elapsed) - \(Self.format(logs))" + (note.map { " - " + $0 } ?? "")
+               + (interactive ? "\u{1B}[K\n" : "\n"))
     }
 }

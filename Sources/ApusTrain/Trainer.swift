@@ -22,6 +22,38 @@ public struct Loss {
     public static let binaryCrossEntropy = Loss(name: "binary_cross_entropy") { binaryCrossEntropyWithLogits($0, $1.cast(to: $0.dtype)) }
 }
 
+/// Where an epoch under way stands: its number, the batches done, and what its running logs
+/// have accumulated (saved with a mid-epoch checkpoint; see `Trainer.fit(…, resuming:)`).
+public struct EpochProgress: Codable, Equatable, Sendable {
+    /// The epoch (from 0).
+    public var epoch: Int
+    /// Batches of the epoch done (or skipped).
+    public var step = 0
+    /// Sum of the batch losses weighted by batch size, and the examples seen.
+    public var lossSum = 0.0
+    public var seen = 0
+    /// Each metric's `accumulated` numbers, by name.
+    public var metrics: [String: [Double]] = [:]
+
+    public init(epoch: Int) { self.epoch = epoch }
+}
+
+/// Training stopped because the loss stopped being a finite number (too high a learning rate,
+/// bad data): the step that met it updated nothing.
+public struct NonFiniteLossError: Error, CustomStringConvertible {
+    /// The epoch (from 0) and the step within it (from 0).
+    public let epoch: Int
+    public let step: Int
+    /// The loss (NaN or ±infinity).
+    public let loss: Double
+    /// The logs of the epochs completed before.
+    public let history: History
+
+    public var description: String {
+        "the loss became \(loss) at epoch \(epoch + 1), step \(step + 1) (that step updated nothing); lower the learning rate or check the data"
+    }
+}
+
 /// Per-epoch logs of a `fit`.
 public struct History {
     /// Values by name, one per completed epoch.
@@ -63,6 +95,13 @@ public final class Trainer {
     public var verbose = true
     /// Where progress goes (standard output by default).
     public var output: (String) -> Void = { FileHandle.standardOutput.write($0.data(using: .utf8)!) }
+    /// Where warnings go, one line each (standard error by default).
+    public var warn: (String) -> Void = { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }
+    /// Where the epoch under way stands (nil between epochs): what a mid-epoch checkpoint saves
+    /// so `fit(…, resuming:)` can go on exactly from it. Set before the callbacks' `batchEnd`.
+    public private(set) var progress: EpochProgress?
+    /// The examples the last epoch skipped (a loader with `onBadExample: .skip`), with their errors.
+    public private(set) var skippedExamples: [DataError] = []
 
     /// A trainer for a functional `Model` (its first output is the prediction).
     public convenience init(_ model: Model, optimizer: Optimizer, loss: Loss, metrics: [Metric] = [], target: String) {
@@ -99,11 +138,13 @@ public final class Trainer {
         return step
     }
 
-    /// One training step as a compiled graph (retraced for a new batch shape).
+    /// One training step as a compiled graph (retraced for a new batch shape). A label out of
+    /// range stops the graph before the update and is thrown.
     func hybridizedStep(_ batch: Example) throws -> (Logs, Tensor, Tensor) {
+        let target = try targetTensor(batch)
         let keys = batch.keys.sorted()
         let outputs = try compiledStep(keys: keys)(keys.map { batch[$0]! })
-        return (["loss": outputs[0].item()], outputs[1], try targetTensor(batch))
+        return (["loss": outputs[0].item()], outputs[1], target)
     }
 
     /// The optimised graph of one hybridized training step (forward, loss, gradients, optimizer
@@ -115,17 +156,21 @@ public final class Trainer {
     }
 
     /// One training step on `batch` (forward, loss, gradients, optimizer update; compiled when
-    /// `hybridize` is on); returns its logs.
+    /// `hybridize` is on); returns its logs. A mistake in the batch or the model (a missing key,
+    /// a shape that does not fit, a label out of range) is thrown before anything is updated.
     @discardableResult
     public func trainStep(_ batch: Example) throws -> Logs { try standardStep(batch).0 }
 
-    /// One ordinary training step: forward, loss, backward, optimizer update.
+    /// One ordinary training step: forward, loss, backward, optimizer update (skipped when the
+    /// loss is not finite).
     func standardStep(_ batch: Example) throws -> (Logs, Tensor, Tensor) {
         if hybridize { return try hybridizedStep(batch) }
         optimizer.zeroGrad()
-        let prediction = forward(batch)
         let target = try targetTensor(batch)
-        let value = loss.compute(prediction, target)
+        let (prediction, value) = try Tensor.checking { () -> (Tensor, Tensor) in
+            let prediction = forward(batch)
+            return (prediction, loss.compute(prediction, target))
+        }
         let lossValue = value.item()
         if lossValue.isFinite {
             value.backward()
@@ -137,46 +182,79 @@ public final class Trainer {
 
     /// Trains for `epochs` epochs (numbered from `initialEpoch`), evaluating on `validation`
     /// after each; returns the per-epoch logs. `hybridize` (when given) sets `self.hybridize`:
-    /// each step then runs as one compiled graph.
+    /// each step then runs as one compiled graph. `resuming` (the `progress` saved by a
+    /// mid-epoch checkpoint of epoch `initialEpoch`) goes on from where that epoch stopped.
+    ///
+    /// Throws every mistake as an error before the step that meets it updates anything: a shape
+    /// that does not fit (`ShapeError`), a label out of range (`IndexError`), a missing batch key,
+    /// a bad file (`DataError`, unless the loader skips bad examples). A loss that stops being
+    /// finite ends training at once with `NonFiniteLossError` (before evaluation; that step
+    /// updated nothing) unless a callback (`TerminateOnNaN`) asks to stop after that batch; a loss that grows
+    /// to 1000× its first value prints one warning through `warn`.
     @discardableResult
     public func fit(_ data: DataLoader, validation: DataLoader? = nil, epochs: Int, initialEpoch: Int = 0,
-                    callbacks: [Callback] = [], hybridize: Bool? = nil) throws -> History {
+                    callbacks: [Callback] = [], hybridize: Bool? = nil, resuming: EpochProgress? = nil) throws -> History {
         if let hybridize { self.hybridize = hybridize }
+        if let resuming, resuming.epoch != initialEpoch {
+            throw TrainingError("fit: resuming epoch \(resuming.epoch + 1) but initialEpoch is \(initialEpoch)")
+        }
         var history = History()
+        var firstLoss: Double?, warned = false
         callbacks.forEach { $0.trainBegin(self) }
         training: for epoch in initialEpoch..<(initialEpoch + epochs) {
             callbacks.forEach { $0.epochBegin(epoch, trainer: self) }
             model.train()
             metrics.forEach { $0.reset() }
-            let progress = ProgressBar(total: data.batchCount, title: "Epoch \(epoch + 1)/\(initialEpoch + epochs)", enabled: verbose, output: output)
-            var lossSum = 0.0, seen = 0, stop = false
-            let batches = data.epoch(epoch)
-            var step = 0
+            var current = EpochProgress(epoch: epoch)
+            if let resuming, epoch == initialEpoch {
+                current = resuming
+                for m in metrics { m.accumulated = resuming.metrics[m.name] ?? [] }
+            }
+            let progressBar = ProgressBar(total: data.batchCount, title: "Epoch \(epoch + 1)/\(initialEpoch + epochs)", enabled: verbose, output: output)
+            var stop = false
+            let batches = data.epoch(epoch, from: current.step)
             while let batch = try batches.next() {
                 var logs: Logs
                 if let customStep {
-                    logs = customStep(self, batch)
+                    logs = try Tensor.checking { customStep(self, batch) }
                 } else {
                     let (stepLogs, prediction, target) = try standardStep(batch)
                     logs = stepLogs
-                    metrics.forEach { $0.update(prediction: prediction, target: target) }
+                    try Tensor.checking { metrics.forEach { $0.update(prediction: prediction, target: target) } }
                 }
                 let count = batch.values.first.map { $0.shape.first ?? 1 } ?? 1
-                lossSum += (logs["loss"] ?? 0) * Double(count)
-                seen += count
-                var running = ["loss": lossSum / Double(Swift.max(seen, 1))]
+                current.lossSum += (logs["loss"] ?? 0) * Double(count)
+                current.seen += count
+                current.step = batches.position
+                for m in metrics { current.metrics[m.name] = m.accumulated }
+                progress = current
+                var running = ["loss": current.lossSum / Double(Swift.max(current.seen, 1))]
                 for m in metrics { running[m.name] = m.value }
-                progress.update(step: step + 1, logs: running)
-                for callback in callbacks where callback.batchEnd(step, logs: logs, trainer: self) { stop = true }
-                step += 1
+                progressBar.update(step: current.step, logs: running)
+                for callback in callbacks where try callback.batchEnd(current.step - 1, logs: logs, trainer: self) { stop = true }
+                if let loss = logs["loss"] {
+                    if !loss.isFinite && !stop {   // a callback (TerminateOnNaN) may end the epoch instead
+                        throw NonFiniteLossError(epoch: epoch, step: current.step - 1, loss: loss, history: history)
+                    }
+                    if let first = firstLoss, !warned, first > 0, loss > 1000 * first {
+                        warned = true
+                        warn(String(format: "apus: warning: the loss grew from %.4g to %.4g (more than 1000×) by epoch %d, step %d; the learning rate (%.4g) may be too high",
+                                    first, loss, epoch + 1, current.step, optimizer.learningRate))
+                    }
+                    if firstLoss == nil { firstLoss = loss }
+                }
                 if stop { break }
             }
-            var logs: Logs = ["loss": lossSum / Double(Swift.max(seen, 1))]
+            var logs: Logs = ["loss": current.lossSum / Double(Swift.max(current.seen, 1))]
             for m in metrics { logs[m.name] = m.value }
+            skippedExamples = batches.skipped
+            if data.onBadExample == .skip { logs["skipped"] = Double(skippedExamples.count) }
             if let validation {
                 for (key, value) in try evaluate(validation) { logs["val_" + key] = value }
             }
-            progress.finish(logs: logs)
+            progressBar.finish(logs: logs.filter { $0.key != "skipped" }, note: skippedExamples.isEmpty ? nil
+                : "skipped \(skippedExamples.count) bad example\(skippedExamples.count == 1 ? "" : "s"): \(skippedExamples.map(\.description).joined(separator: "; "))")
+            progress = nil
             for (key, value) in logs { history.values[key, default: []].append(value) }
             for callback in callbacks where try callback.epochEnd(epoch, logs: logs, trainer: self) { stop = true }
             if stop { break training }
@@ -194,11 +272,14 @@ public final class Trainer {
         let batches = data.epoch(0)
         try withoutGrad {
             while let batch = try batches.next() {
-                let prediction = forward(batch), target = try targetTensor(batch)
-                let count = prediction.shape.first ?? 1
-                lossSum += loss.compute(prediction, target).item() * Double(count)
+                let target = try targetTensor(batch)
+                let count = target.shape.first ?? 1
+                lossSum += try Tensor.checking { () -> Double in
+                    let prediction = forward(batch)
+                    metrics.forEach { $0.update(prediction: prediction, target: target) }
+                    return loss.compute(prediction, target).item()
+                } * Double(count)
                 seen += count
-                metrics.forEach { $0.update(prediction: prediction, target: target) }
             }
         }
         var logs: Logs = ["loss": lossSum / Double(Swift.max(seen, 1))]
@@ -212,7 +293,7 @@ public final class Trainer {
         defer { model.train() }
         var parts: [Tensor] = []
         let batches = data.epoch(0)
-        try withoutGrad { while let batch = try batches.next() { parts.append(forward(batch)) } }
+        try withoutGrad { while let batch = try batches.next() { parts.append(try Tensor.checking { forward(batch) }) } }
         guard !parts.isEmpty else { throw TrainingError("predict: the data has no examples") }
         return Tensor.concat(parts, axis: 0)
     }

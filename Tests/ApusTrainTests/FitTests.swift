@@ -15,10 +15,10 @@ func blobs(_ n: Int, seed: UInt64) -> TensorDataset {
     return TensorDataset(["x": centers + Tensor.normal([n, 2], std: 0.5, generator: g), "label": labels])
 }
 
-func classifier(_ seed: UInt64) -> Model {
+func classifier(_ seed: UInt64) throws -> Model {
     let g = RandomGenerator(seed: seed)
     let x = Input("x", shape: [2])
-    return Model(inputs: [x], outputs: [Linear(16, 2, generator: g)(ReLU()(Linear(2, 16, generator: g)(x)))])
+    return try Model(inputs: [x], outputs: [Linear(16, 2, generator: g)(ReLU()(Linear(2, 16, generator: g)(x)))])
 }
 
 /// Records the order of callback events.
@@ -39,7 +39,7 @@ final class Recorder: Callback {
 
 @Suite struct FitTests {
     @Test func fitLearnsASyntheticProblem() throws {
-        let model = classifier(1)
+        let model = try classifier(1)
         let trainer = Trainer(model, optimizer: Adam(parameters: model.parameters(), learningRate: 0.05), loss: .crossEntropy,
                               metrics: [Accuracy(), TopKAccuracy(k: 1)], target: "label")
         var printed = ""
@@ -59,7 +59,7 @@ final class Recorder: Callback {
 
     @Test func hybridizedTrainingMatchesEager() throws {
         func run(hybridize: Bool) throws -> [Double] {
-            let model = classifier(21)
+            let model = try classifier(21)
             let trainer = Trainer(model, optimizer: Adam(parameters: model.parameters(), learningRate: 0.05), loss: .crossEntropy,
                                   metrics: [Accuracy()], target: "label")
             trainer.verbose = false
@@ -71,7 +71,7 @@ final class Recorder: Callback {
         // Dropout trains hybridized too: its masks come from its own generator, as eagerly.
         func dropped(hybridize: Bool) throws -> [Double] {
             let g = RandomGenerator(seed: 3), x = Input("x", shape: [2])
-            let model = Model(inputs: [x], outputs: [Linear(4, 2, generator: g)(Dropout(0.5, generator: RandomGenerator(seed: 5))(Linear(2, 4, generator: g)(x)))])
+            let model = try Model(inputs: [x], outputs: [Linear(4, 2, generator: g)(Dropout(0.5, generator: RandomGenerator(seed: 5))(Linear(2, 4, generator: g)(x)))])
             let trainer = Trainer(model, optimizer: SGD(parameters: model.parameters(), learningRate: 0.1), loss: .crossEntropy, target: "label")
             (trainer.verbose, trainer.hybridize, trainer.gradientClipping) = (false, hybridize, .norm(0.1))
             return try trainer.fit(DataLoader(blobs(8, seed: 1), batchSize: 4, workers: 0), epochs: 2).values["loss"]!
@@ -81,7 +81,7 @@ final class Recorder: Callback {
     }
 
     @Test func callbacksFireInOrder() throws {
-        let model = classifier(5)
+        let model = try classifier(5)
         let trainer = Trainer(model, optimizer: SGD(parameters: model.parameters(), learningRate: 0.1), loss: .crossEntropy,
                               metrics: [Accuracy()], target: "label")
         trainer.verbose = false
@@ -106,7 +106,7 @@ final class Recorder: Callback {
             var value: Double { values[Swift.min(epoch, values.count - 1)] }
         }
         let script = Script([0.5, 0.7, 0.6, 0.65, 0.9, 0.95])
-        let model = classifier(7)
+        let model = try classifier(7)
         let trainer = Trainer(model, optimizer: SGD(parameters: model.parameters(), learningRate: 0.01), loss: .crossEntropy,
                               metrics: [script], target: "label")
         trainer.verbose = false
@@ -119,7 +119,7 @@ final class Recorder: Callback {
         #expect(checkpoint.savedEpochs == [1, 2] && checkpoint.best == 0.7)
         #expect(every.savedEpochs == [2, 4])
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("epoch-4.safetensors").path))
-        let restored = classifier(99)
+        let restored = try classifier(99)
         let metadata = try restored.load(from: folder.appendingPathComponent("best.safetensors"))
         #expect(metadata["epoch"] == "2")
         #expect(throws: TrainingError.self) {
@@ -128,7 +128,7 @@ final class Recorder: Callback {
     }
 
     @Test func terminateOnNaNAndCustomSteps() throws {
-        let model = classifier(3)
+        let model = try classifier(3)
         let trainer = Trainer(model, optimizer: SGD(parameters: model.parameters(), learningRate: 0.1), loss: .crossEntropy, target: "label")
         trainer.verbose = false
         var steps = 0

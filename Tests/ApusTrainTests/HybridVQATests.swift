@@ -15,8 +15,8 @@ import Testing
                 "answer": Tensor(shape: [size], scalars: (0..<size).map { Int64($0 % 5) })]
     }
 
-    func model(_ image: Int) -> Model {
-        ReferenceModels.visualQuestionAnswering(vocabularySize: 30, answers: 5, imageSize: image, generator: RandomGenerator(seed: 1))
+    func model(_ image: Int) throws -> Model {
+        try ReferenceModels.visualQuestionAnswering(vocabularySize: 30, answers: 5, imageSize: image, generator: RandomGenerator(seed: 1))
     }
 
     /// |a − b| ≤ 1e-5 · max |b| element by element.
@@ -29,9 +29,9 @@ import Testing
         }
     }
 
-    @Test func forwardAndGradientsMatchOnSeveralShapes() {
+    @Test func forwardAndGradientsMatchOnSeveralShapes() throws {
         for (size, image) in [(2, 16), (3, 24)] {
-            let eager = model(image), hybrid = model(image)
+            let eager = try model(image), hybrid = try model(image)
             try! hybrid.hybridize()
             let b = batch(size: size, image: image, seed: UInt64(size))
             let le = crossEntropy(logits: eager(b)[0], labels: b["answer"]!)
@@ -46,7 +46,7 @@ import Testing
     @Test func tenTrainingStepsMatch() throws {
         for (size, image) in [(4, 16), (2, 24)] {
             func train(hybridize: Bool) throws -> (Model, [Double]) {
-                let m = model(image)
+                let m = try model(image)
                 let trainer = Trainer(m, optimizer: Adam(parameters: m.parameters(), learningRate: 1e-3), loss: .crossEntropy, target: "answer")
                 trainer.hybridize = hybridize
                 let losses = try (0..<10).map { step in try trainer.trainStep(batch(size: size, image: image, seed: UInt64(step % 3)))["loss"]! }
@@ -59,7 +59,7 @@ import Testing
     }
 
     @Test func theStepGraphIsFusedAndPlanned() throws {
-        let m = model(16)
+        let m = try model(16)
         let step = CompiledTrainingStep(module: m, optimizer: Adam(parameters: m.parameters())) { xs in
             [crossEntropy(logits: m(["image": xs[0], "question": xs[1]])[0], labels: xs[2])]
         }

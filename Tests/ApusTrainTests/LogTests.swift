@@ -40,7 +40,7 @@ import Testing
     @Test func loggersWriteFilesAndThePlotIsWellFormed() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("apus-logs-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let model = classifier(2)
+        let model = try classifier(2)
         let trainer = Trainer(model, optimizer: Adam(parameters: model.parameters(), learningRate: 0.05), loss: .crossEntropy,
                               metrics: [Accuracy()], target: "label")
         trainer.verbose = false

@@ -7,7 +7,7 @@ import Testing
 
 @Suite struct SummaryTests {
     @Test func vqaSummaryMatchesTheCommittedText() throws {
-        let model = ReferenceModels.visualQuestionAnswering(vocabularySize: 1000, answers: 13, generator: RandomGenerator(seed: 0))
+        let model = try ReferenceModels.visualQuestionAnswering(vocabularySize: 1000, answers: 13, generator: RandomGenerator(seed: 0))
         #expect(model.parameterCount == 2_783_053)   // PyTorch's count for the same model
         let expected = try String(contentsOf: Fixtures.path("ApusTrainTests", "vqa-summary.txt"), encoding: .utf8)
         if ProcessInfo.processInfo.environment["APUS_WRITE_FIXTURES"] == "1" {

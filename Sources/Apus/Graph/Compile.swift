@@ -42,12 +42,18 @@ public final class CompiledFunction {
         return program
     }
 
-    /// Runs the function's graph on `inputs`; a shape error stops the program with its message.
+    /// Runs the function's graph on `inputs`. An error is reported as eager ops report theirs
+    /// (thrown by an enclosing `Tensor.checking`, else it stops the program): a shape error
+    /// found while tracing by running the function eagerly, which meets it again; an index
+    /// out of range met while running by placeholders for the outputs.
     public func callAsFunction(_ inputs: [Tensor]) -> [Tensor] {
-        do { return try run(inputs) } catch { fatalError("\(error)") }
+        let program: Program
+        do { program = try self.program(for: inputs.map(\.spec)) } catch { return body(inputs) }
+        return program.reportingRun(inputs)
     }
 
-    /// Runs the function's graph on `inputs`, throwing a shape error found while tracing.
+    /// Runs the function's graph on `inputs`, throwing a shape error found while tracing or an
+    /// `IndexError` met while running (the run stops at the op that met it).
     public func run(_ inputs: [Tensor]) throws -> [Tensor] {
         try program(for: inputs.map(\.spec)).run(inputs)
     }
@@ -94,9 +100,27 @@ final class Program {
 
     deinit { arena.deallocate() }
 
-    func run(_ inputs: [Tensor]) -> [Tensor] {
+    /// The outputs for `inputs`; throws the first error an op reports (an index out of range)
+    /// and runs no op after it, so a compiled training step never updates on a bad batch.
+    func run(_ inputs: [Tensor]) throws -> [Tensor] {
         lock.lock()
         defer { lock.unlock() }
+        let sink = ErrorSink()
+        var state = DispatchState.current
+        state.errorSink = sink
+        return try DispatchState.$current.withValue(state) { try runNodes(inputs, errors: sink) }
+    }
+
+    /// `run` for an op's kernel (which cannot throw): an error is reported to the enclosing
+    /// scope (see `Tensor.report`) and the outputs are placeholders.
+    func reportingRun(_ inputs: [Tensor]) -> [Tensor] {
+        do { return try run(inputs) } catch {
+            Tensor.report(error)
+            return graph.outputs.map { _ in Tensor.poisoned }
+        }
+    }
+
+    private func runNodes(_ inputs: [Tensor], errors sink: ErrorSink) throws -> [Tensor] {
         var values = [Tensor?](repeating: nil, count: graph.values.count)
         for (id, input) in zip(graph.inputs, inputs) { values[id] = input.detached() }
         for (id, constant) in graph.constants { values[id] = constant }
@@ -120,6 +144,7 @@ final class Program {
             let results = node.op.cpu(arguments, specs)
             if profiling { OpProfiler.record(node.op.name, since: start) }
             if !pointers.isEmpty { apus_placement_clear() }
+            if let error = sink.error { throw error }
             if !node.op.returnsView {
                 for result in results where arguments.contains(where: { $0.storage === result.storage }) {
                     fatalError("graph: \(node.op.name) returned a view of an input but does not declare returnsView")

@@ -36,7 +36,9 @@ public final class HybridFunction {
         let needs = inputs.map { isGradEnabled && $0.requiresGrad && $0.dtype.isFloatingPoint }
         guard needs.contains(true) else { return inference(inputs) }
         let program: HybridProgram
-        do { program = try self.program(Signature(specs: inputs.map(\.spec), needsGradient: needs)) } catch { fatalError("\(error)") }
+        do { program = try self.program(Signature(specs: inputs.map(\.spec), needsGradient: needs)) } catch {
+            return body(inputs)   // meets the shape error again, eagerly, and reports it as eager ops do
+        }
         return Array(Tensor.apply(HybridCallOp(program: program), inputs).prefix(program.outputCount))
     }
 
@@ -117,7 +119,7 @@ struct HybridCallOp: Operation {
     var name: String { "hybrid" }
     var outputCount: Int { program.forwardSpecs.count }
     func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] { program.forwardSpecs }
-    func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] { program.forward.run(inputs) }
+    func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] { program.forward.reportingRun(inputs) }
 
     func vjp(_ c: VJPContext) -> [Tensor?] {
         let saved = Array(c.outputs.dropFirst(program.outputCount))
@@ -138,5 +140,5 @@ struct HybridBackwardOp: Operation {
     var outputCount: Int { program.gradientInputs.count }
     var isDifferentiable: Bool { false }
     func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] { program.backward.graph.outputSpecs }
-    func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] { program.backward.run(inputs) }
+    func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] { program.backward.reportingRun(inputs) }
 }

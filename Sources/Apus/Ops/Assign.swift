@@ -26,7 +26,7 @@ extension Tensor {
     /// tensor sharing this storage sees it. Recorded as a graph node while tracing.
     public func assign(_ value: Tensor) {
         if !isSymbolic && !isContiguous {
-            Tensor.reportShapeError(ShapeError(op: "assign", shapes: [shape, value.shape], expected: "a contiguous target (this one is a strided view)"))
+            Tensor.report(ShapeError(op: "assign", shapes: [shape, value.shape], expected: "a contiguous target (this one is a strided view)"))
             return
         }
         _ = Tensor.apply(AssignOp(), [self, value])

@@ -19,7 +19,9 @@ public struct SoftmaxCrossEntropyOp: Operation {
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let x = inputs[0].dense, (rows, classes) = (x.shape[0], x.shape[1])
-        let labels = indicesInt64(inputs[1], size: classes, op: "crossEntropy")
+        guard let labels = indicesInt64(inputs[1], size: classes, op: "crossEntropy", kind: "label") else {
+            return outputs.map { Tensor.zeros($0.shape, dtype: $0.dtype) }
+        }
         let loss = Tensor(uninitialized: [rows], dtype: x.dtype), lse = Tensor(uninitialized: [rows], dtype: x.dtype)
         withExtendedLifetime((x, labels, loss, lse)) {
             CPUThreads.forChunks(rows, costPerItem: 2 * classes) { r in
@@ -70,7 +72,10 @@ public struct SoftmaxCrossEntropyGradOp: Operation {
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let x = inputs[0].dense, (rows, classes) = (x.shape[0], x.shape[1])
-        let labels = indicesInt64(inputs[1], size: classes, op: "crossEntropy"), lse = inputs[2].dense
+        guard let labels = indicesInt64(inputs[1], size: classes, op: "crossEntropy", kind: "label") else {
+            return [Tensor.zeros(x.shape, dtype: x.dtype)]
+        }
+        let lse = inputs[2].dense
         // A broadcast cotangent (the mean's backward) is read with stride 0, not copied.
         let g = inputs[3].strides == [0] ? inputs[3] : inputs[3].dense, stride = inputs[3].strides == [0] ? 0 : 1
         let dx = Tensor(uninitialized: x.shape, dtype: x.dtype)

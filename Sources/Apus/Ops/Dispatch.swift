@@ -7,15 +7,16 @@ struct DispatchState {
     var gradEnabled = true
     /// Set while tracing: ops record into this graph instead of computing.
     var recorder: Graph?
-    /// Set inside `Tensor.checking`: shape errors are collected here instead of stopping.
+    /// Set inside `Tensor.checking`: shape and index errors are collected here instead of stopping.
     var errorSink: ErrorSink?
 
     @TaskLocal static var current = DispatchState()
 }
 
-/// Collects the first shape error raised while validating.
+/// Collects the first error (a `ShapeError` or `IndexError`) an op raised while checking,
+/// tracing or running a compiled graph.
 final class ErrorSink {
-    var error: ShapeError?
+    var error: (any Error)?
 }
 
 extension Tensor {
@@ -23,7 +24,9 @@ extension Tensor {
     /// records (tracing) it, and attaches a backward node when a gradient is needed.
     ///
     /// In eager mode a shape error stops the program with the rule's message (like an
-    /// out-of-range index); inside `Tensor.checking { }` or `Graph.trace` it is thrown instead.
+    /// out-of-range index); inside `Tensor.checking { }` (which every throwing API of Apus —
+    /// `fit`, `evaluate`, `predict`, the CLI — runs user code in) or `Graph.trace` it is thrown
+    /// instead, and every later op returns a placeholder without computing.
     public static func apply<Op: Operation>(_ op: Op, _ inputs: [Tensor]) -> [Tensor] {
         let state = DispatchState.current
         if let sink = state.errorSink ?? state.recorder?.errorSink, sink.error != nil {
@@ -39,7 +42,8 @@ extension Tensor {
             }
             fatalError(error.description)
         } catch {
-            fatalError("\(op.name): \(error)")
+            report(error)
+            return Array(repeating: Tensor.poisoned, count: op.outputCount)
         }
         var outputs: [Tensor]
         if let graph = state.recorder {
@@ -59,8 +63,10 @@ extension Tensor {
         return outputs
     }
 
-    /// Runs `body` with shape errors thrown instead of stopping the program: the `throws`
-    /// variant of every op, for code that builds models from outside input.
+    /// Runs `body` with shape errors (`ShapeError`) and indices out of range (`IndexError`, a
+    /// label ≥ the class count for example) thrown instead of stopping the program: the `throws`
+    /// variant of every op. After the first error the ops in `body` return a placeholder
+    /// without computing; the error is thrown when `body` returns.
     ///
     /// ```swift
     /// let y = try Tensor.checking { a.matmul(b) }   // throws ShapeError if inner dims differ
@@ -74,27 +80,40 @@ extension Tensor {
         return result
     }
 
-    /// The placeholder returned after a shape error while checking (never computed on): a
-    /// scalar, so shape helpers keep working until the error is thrown.
-    static var poisoned: Tensor { Tensor(storage: poisonStorage, shape: [], strides: [], offset: 0, dtype: .float32) }
-    static let poisonStorage = Storage(byteCount: 0)
+    /// The placeholder returned after an error while checking (never computed on): a scalar
+    /// zero, so shape helpers and reads keep working until the error is thrown.
+    public static var poisoned: Tensor { Tensor(storage: poisonStorage, shape: [], strides: [], offset: 0, dtype: .float32) }
+    static let poisonStorage: Storage = {
+        let storage = Storage(byteCount: 16)
+        storage.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+        return storage
+    }()
 
-    /// Whether this is the placeholder left by a shape error inside `checking` or `Graph.trace`.
-    var isPoisoned: Bool { storage === Tensor.poisonStorage }
+    /// Whether this is the placeholder left by an error inside `checking` or `Graph.trace`:
+    /// a layer given one returns it at once (its input already failed).
+    public var isPoisoned: Bool { storage === Tensor.poisonStorage }
 
-    /// Reports a problem found outside a shape rule (for example in a loss's argument checks):
-    /// thrown by `checking`/`Graph.trace` like a shape error, else it stops the program.
-    public static func reportShapeError(_ error: ShapeError) {
+    /// Reports a problem found outside a shape rule (a layer's or loss's argument checks, an
+    /// index out of range): thrown by the enclosing `checking`/`Graph.trace` (the first error
+    /// wins), else it stops the program with the error's message.
+    public static func report(_ error: any Error) {
         let state = DispatchState.current
         if let sink = state.errorSink ?? state.recorder?.errorSink {
             if sink.error == nil { sink.error = error }
             return
         }
-        fatalError(error.description)
+        fatalError("\(error)")
     }
 
-    /// Whether a shape error has already been recorded by the enclosing `checking`/`trace`.
-    static var hasPendingShapeError: Bool {
+    /// Reports `error` (see `report`) and returns the placeholder, for a layer's or function's
+    /// argument check: `guard x.rank == 4 else { return .failure(ShapeError(...)) }`.
+    public static func failure(_ error: any Error) -> Tensor {
+        report(error)
+        return poisoned
+    }
+
+    /// Whether an error has already been recorded by the enclosing `checking`/`trace`.
+    static var hasPendingError: Bool {
         let state = DispatchState.current
         return (state.errorSink ?? state.recorder?.errorSink)?.error != nil
     }

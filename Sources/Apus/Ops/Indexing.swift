@@ -1,11 +1,14 @@
 import CApusKernels
 
-/// Checks that integer indices lie in 0..<size and returns them as Int64 (contiguous).
-func indicesInt64(_ index: Tensor, size: Int, op: String) -> Tensor {
+/// The integer indices as Int64 (contiguous) when all lie in 0..<size; else reports an
+/// `IndexError` (thrown by the enclosing `Tensor.checking`, a compiled graph's run or a
+/// throwing API; fatal in bare eager code) and returns nil: the op then writes zeros.
+func indicesInt64(_ index: Tensor, size: Int, op: String, kind: String = "index") -> Tensor? {
     let idx = (index.dtype == .int64 ? index : CastOp(to: .int64).cpu([index], [])[0]).dense
     let p = idx.pointer(Int64.self)
     for i in 0..<idx.count where p[i] < 0 || p[i] >= Int64(size) {
-        fatalError("\(op): index \(p[i]) is out of range for an axis of size \(size)")
+        Tensor.report(IndexError(op: op, kind: kind, value: p[i], bound: size))
+        return nil
     }
     return idx
 }
@@ -29,7 +32,7 @@ public struct IndexSelectOp: Operation {
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let x = inputs[0].dense, a = axis < 0 ? axis + x.rank : axis
-        let idx = indicesInt64(inputs[1], size: x.shape[a], op: name)
+        guard let idx = indicesInt64(inputs[1], size: x.shape[a], op: name) else { return [Tensor.zeros(outputs[0].shape, dtype: x.dtype)] }
         let y = Tensor(uninitialized: outputs[0].shape, dtype: x.dtype)
         let outer = x.shape[..<a].reduce(1, *), inner = x.shape[(a + 1)...].reduce(1, *)
         apus_index_select(Int32(x.dtype.byteSize), Int64(outer), Int64(x.shape[a]), Int64(inner), x.rawPointer,
@@ -72,7 +75,7 @@ public struct IndexAddOp: Operation {
         let src = inputs[0].dense
         let y = Tensor.zeros(outputs[0].shape, dtype: src.dtype)
         let a = axis < 0 ? axis + y.rank : axis
-        let idx = indicesInt64(inputs[1], size: size, op: name)
+        guard let idx = indicesInt64(inputs[1], size: size, op: name) else { return [y] }
         let outer = y.shape[..<a].reduce(1, *), inner = y.shape[(a + 1)...].reduce(1, *)
         if src.dtype == .float32 {
             apus_index_add_f32(Int64(outer), Int64(size), Int64(inner), src.pointer(Float.self), idx.pointer(Int64.self), Int64(idx.count), y.pointer(Float.self))
@@ -108,7 +111,7 @@ public struct GatherOp: Operation {
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let x = inputs[0].dense, a = axis < 0 ? axis + x.rank : axis
-        let idx = indicesInt64(inputs[1], size: x.shape[a], op: name)
+        guard let idx = indicesInt64(inputs[1], size: x.shape[a], op: name) else { return [Tensor.zeros(outputs[0].shape, dtype: x.dtype)] }
         let y = Tensor(uninitialized: outputs[0].shape, dtype: x.dtype)
         let outer = x.shape[..<a].reduce(1, *), inner = x.shape[(a + 1)...].reduce(1, *)
         apus_gather(Int32(x.dtype.byteSize), Int64(outer), Int64(x.shape[a]), Int64(inner), x.rawPointer,
@@ -142,7 +145,7 @@ public struct ScatterAddOp: Operation {
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         let y = CopyOp().cpu([inputs[0]], [])[0], src = inputs[2].dense, a = axis < 0 ? axis + y.rank : axis
-        let idx = indicesInt64(inputs[1], size: y.shape[a], op: name)
+        guard let idx = indicesInt64(inputs[1], size: y.shape[a], op: name) else { return [y] }
         let outer = y.shape[..<a].reduce(1, *), inner = y.shape[(a + 1)...].reduce(1, *)
         let n = Int64(y.shape[a]), m = Int64(idx.shape[a])
         if y.dtype == .float32 {
@@ -177,7 +180,7 @@ public struct OneHotOp: Operation {
     }
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
-        let idx = indicesInt64(inputs[0], size: classes, op: name)
+        guard let idx = indicesInt64(inputs[0], size: classes, op: name, kind: "label") else { return [Tensor.zeros(outputs[0].shape, dtype: outputs[0].dtype)] }
         var values = [Double](repeating: 0, count: idx.count * classes)
         let p = idx.pointer(Int64.self)
         for i in 0..<idx.count { values[i * classes + Int(p[i])] = 1 }

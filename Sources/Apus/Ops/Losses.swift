@@ -14,7 +14,7 @@ public func crossEntropy(logits: Tensor, labels: Tensor, classWeights: Tensor? =
     let batched = logits.rank == 1 ? logits.unsqueezed(axis: 0) : logits
     let targets = (labels.rank == 0 ? labels.reshaped([1]) : labels).cast(to: .int64)
     guard labels.dtype == .int64 || labels.dtype == .int32, batched.rank == 2, targets.rank == 1, targets.shape[0] == batched.shape[0] else {
-        Tensor.reportShapeError(ShapeError(op: "crossEntropy", shapes: [logits.shape, labels.shape],
+        Tensor.report(ShapeError(op: "crossEntropy", shapes: [logits.shape, labels.shape],
                                            expected: "logits [N, C] (or [C]) and integer labels [N] (or []), got labels of \(labels.dtype)"))
         return Tensor.poisoned
     }
@@ -39,7 +39,9 @@ public func crossEntropy(logits: Tensor, labels: Tensor, classWeights: Tensor? =
     var targetWeights = keep        // per example: w[label], 0 where ignored
     var perExample = -logProbabilities.gathered(axis: 1, index: safeTargets.unsqueezed(axis: 1)).squeezed(axis: 1)
     if let classWeights {
-        precondition(classWeights.shape == [classes], "crossEntropy: class weights must have shape [\(classes)], got \(classWeights.shape)")
+        guard classWeights.shape == [classes] else {
+            return .failure(ShapeError(op: "crossEntropy", shapes: [logits.shape, classWeights.shape], expected: "class weights of shape [\(classes)]"))
+        }
         let w = classWeights.indexSelect(axis: 0, index: safeTargets)
         targetWeights = targetWeights.map { $0 * w } ?? w
         perExample = perExample * w
@@ -61,7 +63,7 @@ public func crossEntropy(logits: Tensor, labels: Tensor, classWeights: Tensor? =
 /// Mean squared error between `prediction` and `target` (same shape).
 public func mse(_ prediction: Tensor, _ target: Tensor, reduction: LossReduction = .mean) -> Tensor {
     guard prediction.shape == target.shape, prediction.dtype == target.dtype else {
-        Tensor.reportShapeError(ShapeError(op: "mse", shapes: [prediction.shape, target.shape], expected: "prediction and target of one shape and dtype"))
+        Tensor.report(ShapeError(op: "mse", shapes: [prediction.shape, target.shape], expected: "prediction and target of one shape and dtype"))
         return Tensor.poisoned
     }
     let d = prediction - target

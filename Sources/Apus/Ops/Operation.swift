@@ -86,6 +86,29 @@ public struct ShapeError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+/// An integer that selects outside its range, found when an op reads it: an index of `gather`
+/// or `indexSelect` (an embedding lookup), a class label of a loss.
+public struct IndexError: Error, CustomStringConvertible, Equatable {
+    public let op: String
+    /// What the value is: "index" or "label".
+    public let kind: String
+    /// The offending value.
+    public let value: Int64
+    /// The size of the range, `0..<bound`.
+    public let bound: Int
+    /// Where the op was called from (a module path), when known.
+    public var location: String?
+
+    public init(op: String, kind: String = "index", value: Int64, bound: Int) {
+        (self.op, self.kind, self.value, self.bound) = (op, kind, value, bound)
+    }
+
+    public var description: String {
+        let range = kind == "label" ? "\(bound) classes (0..<\(bound))" : "an axis of size \(bound)"
+        return (location.map { "\($0): " } ?? "") + "\(op): \(kind) \(value) is out of range for \(range)"
+    }
+}
+
 /// Throws a `ShapeError` for `op` unless `condition` holds.
 @inline(__always)
 func require(_ condition: Bool, _ op: String, _ inputs: [TensorSpec], _ expected: @autoclosure () -> String) throws {

@@ -29,6 +29,20 @@ public final class RandomGenerator: @unchecked Sendable {
         pthread_mutex_unlock(&lock)
     }
 
+    /// The generator's position in its sequence (four words): save it with a checkpoint and set
+    /// it back to continue the sequence exactly (a run resumed part-way through an epoch).
+    public var position: [UInt64] {
+        get {
+            pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }
+            return [state.0, state.1, state.2, state.3]
+        }
+        set {
+            precondition(newValue.count == 4, "RandomGenerator.position: four words, got \(newValue.count)")
+            pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }
+            state = (newValue[0], newValue[1], newValue[2], newValue[3])
+        }
+    }
+
     private func nextUnlocked() -> UInt64 {
         let result = ((state.1 &* 5) << 7 | (state.1 &* 5) >> 57) &* 9
         let t = state.1 << 17

@@ -1,6 +1,15 @@
 import Apus
 import Foundation
 
+/// What a loader does with an example whose file cannot be read (a truncated PNG, say).
+public enum BadExamplePolicy: String, Sendable {
+    /// The epoch stops with the example's `DataError`.
+    case stop
+    /// The example is left out of its batch (a batch of only bad examples is left out) and
+    /// its error is listed in `DataLoader.Epoch.skipped`.
+    case skip
+}
+
 /// Batches of a `Dataset`: seeded shuffling (the order depends only on the seed and the epoch),
 /// optional drop-last, collation, and background prefetch on worker threads so the next batches
 /// are ready while the model trains. Prefetching yields exactly the batches of the synchronous path.
@@ -20,12 +29,14 @@ public final class DataLoader: @unchecked Sendable {
     /// The example order of each epoch, when given (PyTorch's `sampler`): called with the epoch
     /// number, it returns a permutation of 0..<dataset.count; `shuffle` and `seed` are then unused.
     public let sampler: ((Int) -> [Int])?
+    /// Stop at a bad example (the default) or skip it.
+    public let onBadExample: BadExamplePolicy
 
     public init(_ dataset: any Dataset, batchSize: Int, shuffle: Bool = false, seed: UInt64 = 0, dropLast: Bool = false,
-                workers: Int = 2, prefetch: Int = 4, sampler: ((Int) -> [Int])? = nil) {
+                workers: Int = 2, prefetch: Int = 4, sampler: ((Int) -> [Int])? = nil, onBadExample: BadExamplePolicy = .stop) {
         precondition(batchSize > 0, "DataLoader: batch size must be positive")
         (self.dataset, self.batchSize, self.shuffle, self.seed, self.dropLast) = (dataset, batchSize, shuffle, seed, dropLast)
-        (self.workers, self.prefetch, self.sampler) = (workers, Swift.max(1, prefetch), sampler)
+        (self.workers, self.prefetch, self.sampler, self.onBadExample) = (workers, Swift.max(1, prefetch), sampler, onBadExample)
     }
 
     /// Batches per epoch.
@@ -46,14 +57,26 @@ public final class DataLoader: @unchecked Sendable {
         return indices
     }
 
-    /// The batches of one epoch, in order.
-    public func epoch(_ number: Int) -> Epoch {
+    /// The batches of one epoch, in order, from batch `start` on (the earlier ones are neither
+    /// loaded nor returned: resuming an epoch part-way).
+    public func epoch(_ number: Int, from start: Int = 0) -> Epoch {
         let indices = order(epoch: number)
-        let batches = (0..<batchCount).map { b in Array(indices[(b * batchSize)..<Swift.min(indices.count, (b + 1) * batchSize)]) }
-        return Epoch(loader: self, batches: batches)
+        let batches = (Swift.min(start, batchCount)..<batchCount).map { b in
+            Array(indices[(b * batchSize)..<Swift.min(indices.count, (b + 1) * batchSize)])
+        }
+        return Epoch(loader: self, batches: batches, first: Swift.min(start, batchCount))
     }
 
-    func load(_ indices: [Int]) throws -> Example { try collate(indices.map { try dataset.example($0) }) }
+    /// The batch of `indices` (nil when every example was bad and skipped) and the errors of
+    /// the examples skipped.
+    func load(_ indices: [Int]) throws -> (Example?, [DataError]) {
+        guard onBadExample == .skip else { return (try collate(indices.map { try dataset.example($0) }), []) }
+        var examples: [Example] = [], skipped: [DataError] = []
+        for index in indices {
+            do { examples.append(try dataset.example(index)) } catch let error as DataError { skipped.append(error) }
+        }
+        return (examples.isEmpty ? nil : try collate(examples), skipped)
+    }
 
     /// One pass over the data. With workers, batches load in the background, in order; when the
     /// epoch is dropped before its end (training stopped, an error), the workers stop too.
@@ -64,7 +87,7 @@ public final class DataLoader: @unchecked Sendable {
             let loader: DataLoader
             let batches: [[Int]]
             var position = 0, started = 0, stopped = false
-            var ready: [Int: Result<Example, Error>] = [:]
+            var ready: [Int: Result<(Example?, [DataError]), Error>] = [:]
             let condition = NSCondition()
 
             init(loader: DataLoader, batches: [[Int]]) {
@@ -94,8 +117,11 @@ public final class DataLoader: @unchecked Sendable {
 
         let queue: Queue
         let workers: Int
+        /// The epoch's first batch (nonzero when resuming part-way).
+        let first: Int
 
-        init(loader: DataLoader, batches: [[Int]]) {
+        init(loader: DataLoader, batches: [[Int]], first: Int) {
+            self.first = first
             queue = Queue(loader: loader, batches: batches)
             workers = Swift.max(0, loader.workers)
             if workers > 0 && !batches.isEmpty {
@@ -113,8 +139,24 @@ public final class DataLoader: @unchecked Sendable {
 
         public var count: Int { queue.batches.count }
 
+        /// Batches of the epoch done so far (returned or skipped), counting from its start:
+        /// where `loader.epoch(number, from:)` goes on.
+        public var position: Int { first + queue.position }
+
+        /// The examples skipped so far this epoch (with `onBadExample: .skip`): each one's error,
+        /// naming its file.
+        public private(set) var skipped: [DataError] = []
+
         /// The next batch, or nil at the end of the epoch; rethrows a loading error.
         public func next() throws -> Example? {
+            while true {
+                guard let (batch, skippedHere) = try nextLoaded() else { return nil }
+                skipped += skippedHere
+                if let batch { return batch }
+            }
+        }
+
+        private func nextLoaded() throws -> (Example?, [DataError])? {
             let q = queue
             guard q.position < q.batches.count else { return nil }
             if workers == 0 {

@@ -46,8 +46,11 @@ public final class MultiHeadAttention: Module {
         let q0 = batchFirst ? query : query.transposed(0, 1)
         let k0 = batchFirst ? key : key.transposed(0, 1)
         let v0 = batchFirst ? value : value.transposed(0, 1)
-        precondition(q0.rank == 3 && q0.shape[2] == embedDim && k0.shape == v0.shape && k0.shape[2] == embedDim && k0.shape[0] == q0.shape[0],
-                     "MultiHeadAttention: expected query [B, L, \(embedDim)] and key/value [B, S, \(embedDim)], got \(query.shape), \(key.shape), \(value.shape)")
+        guard q0.rank == 3 && q0.shape[2] == embedDim && k0.shape == v0.shape && k0.rank == 3 && k0.shape[2] == embedDim && k0.shape[0] == q0.shape[0] else {
+            let failed = Tensor.failure(ShapeError(op: "MultiHeadAttention", shapes: [query.shape, key.shape, value.shape],
+                                                   expected: "query [B, L, \(embedDim)] and key/value [B, S, \(embedDim)]\(batchFirst ? "" : " (sequence first)")"))
+            return (failed, needWeights ? failed : nil)
+        }
         let (b, l, s, hd) = (q0.shape[0], q0.shape[1], k0.shape[1], embedDim / numHeads)
         let w = inProjWeight.split(count: 3, axis: 0)
         let bias = inProjBias?.split(count: 3, axis: 0)
@@ -59,11 +62,17 @@ public final class MultiHeadAttention: Module {
         let q = project(q0, 0, l), k = project(k0, 1, s), v = project(v0, 2, s)
         var blocked: Tensor? = nil
         if let keyPaddingMask {
-            precondition(keyPaddingMask.shape == [b, s], "MultiHeadAttention: keyPaddingMask must be [B, S] = [\(b), \(s)]")
+            guard keyPaddingMask.shape == [b, s] else {
+                let failed = Tensor.failure(ShapeError(op: "MultiHeadAttention", shapes: [keyPaddingMask.shape], expected: "keyPaddingMask [B, S] = [\(b), \(s)]"))
+                return (failed, needWeights ? failed : nil)
+            }
             blocked = keyPaddingMask.cast(to: .bool).reshaped([b, 1, 1, s])
         }
         if let attentionMask {
-            precondition(attentionMask.shape == [l, s], "MultiHeadAttention: attentionMask must be [L, S] = [\(l), \(s)]")
+            guard attentionMask.shape == [l, s] else {
+                let failed = Tensor.failure(ShapeError(op: "MultiHeadAttention", shapes: [attentionMask.shape], expected: "attentionMask [L, S] = [\(l), \(s)]"))
+                return (failed, needWeights ? failed : nil)
+            }
             let m = attentionMask.cast(to: .bool).reshaped([1, 1, l, s])
             blocked = blocked.map { Tensor.where($0, $0, m) } ?? m
         }

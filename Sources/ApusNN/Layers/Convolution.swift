@@ -82,7 +82,7 @@ public final class ConvTranspose2d: Module, UnaryLayer {
     }
 
     public func forward(_ x: Tensor) -> Tensor {
-        precondition(x.rank == 4, "ConvTranspose2d: expected input [N, C, H, W], got \(x.shape)")
+        guard x.rank == 4 else { return .failure(ShapeError(op: "ConvTranspose2d", shapes: [x.shape], expected: "input [N, C, H, W]")) }
         let k = (weight.shape[2], weight.shape[3])
         let oh = (x.shape[2] - 1) * stride.0 - 2 * padding.0 + dilation.0 * (k.0 - 1) + outputPadding.0 + 1
         let ow = (x.shape[3] - 1) * stride.1 - 2 * padding.1 + dilation.1 * (k.1 - 1) + outputPadding.1 + 1
@@ -135,7 +135,7 @@ public final class AdaptiveAvgPool2d: Module, UnaryLayer {
     public init(outputSize: (Int, Int)) { self.outputSize = outputSize }
 
     public func forward(_ x: Tensor) -> Tensor {
-        precondition(x.rank == 4, "AdaptiveAvgPool2d: expected input [N, C, H, W], got \(x.shape)")
+        guard x.rank == 4 else { return .failure(ShapeError(op: "AdaptiveAvgPool2d", shapes: [x.shape], expected: "input [N, C, H, W]")) }
         let (h, w) = (x.shape[2], x.shape[3]), (oh, ow) = outputSize
         if h % oh == 0 && w % ow == 0 { return avgPool2d(x, kernel: (h / oh, w / ow)) }
         func span(_ i: Int, _ size: Int, _ out: Int) -> Range<Int> { (i * size / out)..<(((i + 1) * size + out - 1) / out) }

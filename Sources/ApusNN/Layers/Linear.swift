@@ -82,7 +82,10 @@ public final class Sequential: Module, HybridizableModule {
         let layers = self.layers
         return hybridCall([x]) { xs in
             [layers.reduce(xs[0]) { value, layer in
-                guard let unary = layer as? UnaryLayer else { fatalError("Sequential: \(layer.typeDescription) does not take one tensor") }
+                if value.isPoisoned { return value }   // an earlier layer failed: nothing to run
+                guard let unary = layer as? UnaryLayer else {
+                    return .failure(ShapeError(op: "Sequential", shapes: [value.shape], expected: "layers that take one tensor (\(layer.typeDescription) does not)"))
+                }
                 return unary.forward(value)
             }]
         }[0]

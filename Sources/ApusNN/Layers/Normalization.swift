@@ -28,8 +28,10 @@ public class BatchNorm: Module, UnaryLayer {
     /// (`BatchNormOp`) for both, forward and backward. Training mode updates the running
     /// statistics in place (also inside a compiled step, which updates them on every run).
     public func forward(_ x: Tensor, relu: Bool) -> Tensor {
-        precondition(expectedRanks.contains(x.rank) && x.shape[1] == runningMean.shape[0],
-                     "\(typeDescription): expected rank \(expectedRanks.sorted()) with \(runningMean.shape[0]) channels at axis 1, got \(x.shape)")
+        guard expectedRanks.contains(x.rank) && x.shape[1] == runningMean.shape[0] else {
+            return .failure(ShapeError(op: typeDescription, shapes: [x.shape],
+                                       expected: "rank \(expectedRanks.sorted()) with \(runningMean.shape[0]) channels at axis 1"))
+        }
         let channels = [x.shape[1]]
         guard isTraining else {
             let broadcast = [1, -1] + Array(repeating: 1, count: x.rank - 2)
@@ -89,8 +91,9 @@ public final class LayerNorm: Module, UnaryLayer {
     }
 
     public func forward(_ x: Tensor) -> Tensor {
-        precondition(Array(x.shape.suffix(normalizedShape.count)) == normalizedShape,
-                     "LayerNorm: input \(x.shape) must end with \(normalizedShape)")
+        guard Array(x.shape.suffix(normalizedShape.count)) == normalizedShape else {
+            return .failure(ShapeError(op: "LayerNorm", shapes: [x.shape], expected: "an input ending with \(normalizedShape)"))
+        }
         let count = normalizedShape.reduce(1, *)
         return layerNorm(x, count: count, weight: weight?.reshaped([count]), bias: bias?.reshaped([count]), epsilon: epsilon).output
     }

@@ -72,28 +72,38 @@ public class RecurrentNetwork: Module {
     /// Per-step masks [B, 1] (1 = real step) from lengths or a [B, T] mask.
     func stepMasks(lengths: [Int]?, mask: Tensor?, steps: Int, batch: Int, dtype: DType) -> [Tensor]? {
         if let mask {
-            precondition(mask.shape == [batch, steps], "recurrent layer: mask must be [B, T] = [\(batch), \(steps)], got \(mask.shape)")
+            guard mask.shape == [batch, steps] else {
+                Tensor.report(ShapeError(op: typeDescription, shapes: [mask.shape], expected: "a mask [B, T] = [\(batch), \(steps)]"))
+                return nil
+            }
             let m = mask.cast(to: dtype)
             return (0..<steps).map { m[.all, $0].reshaped([batch, 1]) }
         }
         guard let lengths else { return nil }
-        precondition(lengths.count == batch && lengths.allSatisfy { (0...steps).contains($0) },
-                     "recurrent layer: need \(batch) lengths in 0...\(steps), got \(lengths)")
+        guard lengths.count == batch && lengths.allSatisfy({ (0...steps).contains($0) }) else {
+            Tensor.report(ShapeError(op: typeDescription, shapes: [[lengths.count]], expected: "\(batch) lengths in 0...\(steps), got \(lengths)"))
+            return nil
+        }
         return (0..<steps).map { t in Tensor(shape: [batch, 1], scalars: lengths.map { t < $0 ? 1.0 : 0.0 }, dtype: dtype) }
     }
 
     /// Runs every layer and direction. `initial` holds [L·D, B, H] states (h, and c for LSTM).
     func run(_ input: Tensor, initial: [Tensor]?, lengths: [Int]?, mask: Tensor?) -> (output: Tensor, states: [Tensor]) {
-        precondition(input.rank == 3 && input.shape[2] == inputSize,
-                     "\(typeDescription): expected input [\(batchFirst ? "B, T" : "T, B"), \(inputSize)], got \(input.shape)")
+        let stateCount = kind == .lstm ? 2 : 1
+        guard input.rank == 3 && input.shape[2] == inputSize else {
+            let failed = Tensor.failure(ShapeError(op: typeDescription, shapes: [input.shape], expected: "input [\(batchFirst ? "B, T" : "T, B"), \(inputSize)]"))
+            return (failed, Array(repeating: failed, count: stateCount))
+        }
         var x = batchFirst ? input.transposed(0, 1).contiguous() : input   // [T, B, I], dense for one projection GEMM
         let (steps, batch) = (x.shape[0], x.shape[1])
         let directions = bidirectional ? 2 : 1
-        let stateCount = kind == .lstm ? 2 : 1
         let stateShape = [numLayers * directions, batch, hiddenSize]
         if let initial {
-            precondition(initial.count == stateCount && initial.allSatisfy { $0.shape == stateShape },
-                         "\(typeDescription): initial state must be \(stateCount) tensor(s) of shape \(stateShape)")
+            guard initial.count == stateCount && initial.allSatisfy({ $0.shape == stateShape }) else {
+                let failed = Tensor.failure(ShapeError(op: typeDescription, shapes: initial.map(\.shape),
+                                                       expected: "an initial state of \(stateCount) tensor(s) of shape \(stateShape)"))
+                return (failed, Array(repeating: failed, count: stateCount))
+            }
         }
         let masks = stepMasks(lengths: lengths, mask: mask, steps: steps, batch: batch, dtype: x.dtype)
         var finals: [[Tensor]] = Array(repeating: [], count: stateCount)
