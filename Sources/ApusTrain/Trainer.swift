@@ -120,14 +120,12 @@ public final class Trainer {
         return t
     }
 
-    /// The compiled training step for batches holding `keys` (sorted), built on first use:
+    /// The compiled training step for batches holding `keys` (sorted), built on first use (and
+    /// again for batches with other keys):
     /// forward, loss, gradients and the optimizer update traced into one graph, whose inputs are
     /// the batch and the parameters.
     private func compiledStep(keys: [String]) throws -> CompiledTrainingStep {
-        if let compiledStep {
-            guard keys == stepKeys else { throw TrainingError("hybridize: every batch must hold the keys \(stepKeys)") }
-            return compiledStep
-        }
+        if let compiledStep, keys == stepKeys { return compiledStep }
         let forward = self.forward, loss = self.loss, target = self.target
         let step = CompiledTrainingStep(module: model, optimizer: optimizer, clipping: gradientClipping) { tensors in
             let example = Dictionary(uniqueKeysWithValues: zip(keys, tensors))

@@ -23,6 +23,7 @@ enum AutodiffEngine {
     /// Propagates `seed` (the cotangent of `root`) backwards. Leaf gradients go to `deliver`.
     static func run(root: Tensor, seed: Tensor, createGraph: Bool,
                     deliver: (AutogradInfo, Tensor) -> Void) {
+        if root.isPoisoned { return }   // the forward pass failed inside `checking`/`trace`: its error is thrown there
         guard let info = root.autograd else {
             fatalError("backward: the tensor does not require a gradient (no input of the ops that made it requires grad)")
         }
