@@ -197,7 +197,7 @@ public final class Experiment {
 
     /// The configuration error for a label the model's output has no class for.
     private func classCountError(_ error: IndexError, classes: Int? = nil) -> ConfigError {
-        let output = model.outputs[0]
+        let output = model.outputs[0], classes = classes ?? data.facts.classes
         let dataClasses = classes.map { "the data has \($0) classes (labels 0..<\($0))" } ?? "the data has label \(error.value)"
         return ConfigError(file: configPath, location: "model",
                            message: "layer '\(output.name)' gives \(error.bound) classes (its out_features) but \(dataClasses): set out_features: classes")
