@@ -47,6 +47,9 @@ private final class Watched: Dataset, @unchecked Sendable {
             try Tensor.checking { embedding(Tensor(shape: [1, 2], scalars: [Int64(3), 12])) }
         }
         #expect(throws: IndexError.self) { try Tensor.checking { Tensor.zeros([3]).gathered(axis: 0, index: Tensor([Int64(-1)])) } }
+        #expect(throws: IndexError(op: "subscript", value: 5, bound: 2)) { try Tensor.checking { Tensor.zeros([2, 3])[5] } }
+        #expect(throws: ShapeError.self) { try Tensor.checking { Tensor.zeros([2, 3]).squeezed(axis: 4).split(count: 2, axis: 7) } }
+        #expect(throws: ShapeError.self) { try Tensor.checking { Tensor.zeros([2, 3])[0, 1, 2] } }
         // The checks cost nothing when the indices are fine.
         #expect(try Tensor.checking { crossEntropy(logits: logits, labels: Tensor([Int64(0), 4])).item() } > 0)
     }

@@ -154,7 +154,7 @@ extension Tensor {
         if isPoisoned { return self }
         if let axis {
             let a = axis < 0 ? axis + rank : axis
-            precondition(a >= 0 && a < rank, "squeeze: axis \(axis) out of range for shape \(shape)")
+            guard a >= 0 && a < rank else { return .failure(ShapeError(op: "squeeze", shapes: [shape], expected: "axis \(axis) in range")) }
             if shape[a] != 1 { return self }
             var s = shape
             s.remove(at: a)
@@ -166,7 +166,7 @@ extension Tensor {
     public func unsqueezed(axis: Int) -> Tensor {
         if isPoisoned { return self }
         let a = axis < 0 ? axis + rank + 1 : axis
-        precondition(a >= 0 && a <= rank, "unsqueeze: axis \(axis) out of range for shape \(shape)")
+        guard a >= 0 && a <= rank else { return .failure(ShapeError(op: "unsqueeze", shapes: [shape], expected: "axis \(axis) in range")) }
         var s = shape
         s.insert(1, at: a)
         return reshaped(s)

@@ -150,7 +150,7 @@ extension Tensor {
     public func slice(axis: Int, start: Int = 0, end: Int? = nil, step: Int = 1) -> Tensor {
         if isPoisoned { return self }
         let a = axis < 0 ? axis + rank : axis
-        precondition(a >= 0 && a < rank, "slice: axis \(axis) out of range for shape \(shape)")
+        guard a >= 0 && a < rank else { return .failure(ShapeError(op: "slice", shapes: [shape], expected: "axis \(axis) in range")) }
         var ranges = shape.map { SliceRange(start: 0, end: $0, step: 1) }
         let s = clampBound(start, shape[a])
         ranges[a] = SliceRange(start: s, end: Swift.max(s, clampBound(end ?? shape[a], shape[a])), step: step)
@@ -161,10 +161,15 @@ extension Tensor {
     /// Integer indices remove their axis. The result is a view.
     public subscript(_ indices: any TensorRangeExpression...) -> Tensor {
         if isPoisoned { return self }
-        precondition(indices.count <= rank, "subscript: \(indices.count) indices for a tensor of rank \(rank)")
+        guard indices.count <= rank else {
+            return .failure(ShapeError(op: "subscript", shapes: [shape], expected: "at most \(rank) indices, got \(indices.count)"))
+        }
         var ranges = shape.map { SliceRange(start: 0, end: $0, step: 1) }
         var dropped: [Int] = []
         for (axis, index) in indices.enumerated() {
+            if let i = index as? Int, !(-shape[axis]..<shape[axis]).contains(i) {
+                return .failure(IndexError(op: "subscript", value: Int64(i), bound: shape[axis]))
+            }
             let (range, drops) = index.sliceRange(size: shape[axis])
             ranges[axis] = range
             if drops { dropped.append(axis) }
@@ -181,7 +186,10 @@ extension Tensor {
     public func split(sizes: [Int], axis: Int = 0) -> [Tensor] {
         if isPoisoned { return sizes.map { _ in self } }
         let a = axis < 0 ? axis + rank : axis
-        precondition(a >= 0 && a < rank, "split: axis \(axis) out of range for shape \(shape)")
+        guard a >= 0 && a < rank else {
+            let failed = Tensor.failure(ShapeError(op: "split", shapes: [shape], expected: "axis \(axis) in range"))
+            return sizes.map { _ in failed }
+        }
         return Tensor.apply(SplitOp(axis: a, sizes: sizes), [self])
     }
 
@@ -196,7 +204,10 @@ extension Tensor {
     public func split(count: Int, axis: Int = 0) -> [Tensor] {
         if isPoisoned { return Array(repeating: self, count: Swift.max(count, 1)) }
         let a = axis < 0 ? axis + rank : axis
-        precondition(count > 0 && shape[a] % count == 0, "split: axis of size \(shape[a]) does not split into \(count) equal parts")
+        guard count > 0 && a >= 0 && a < rank && shape[a] % count == 0 else {
+            let failed = Tensor.failure(ShapeError(op: "split", shapes: [shape], expected: "axis \(axis) to split into \(count) equal parts"))
+            return Array(repeating: failed, count: Swift.max(count, 1))
+        }
         return split(sizes: Array(repeating: shape[a] / count, count: count), axis: a)
     }
 }
