@@ -31,7 +31,7 @@ do {
                     callbacks: [CSVLogger(url: runs.appendingPathComponent("log.csv")),
                                 ModelCheckpoint(path: runs.appendingPathComponent("best.safetensors").path,
                                                 monitor: "val_accuracy", saveBestOnly: true),
-                                TensorBoardLogger(directory: runs.appendingPathComponent("tensorboard"))])
+                                TensorBoard(directory: runs.appendingPathComponent("tensorboard"))])
     let seconds = Date().timeIntervalSince(start)
     let csv = try String(contentsOf: runs.appendingPathComponent("log.csv"), encoding: .utf8)
     try TrainingCurves.svg(csv: csv, title: "easy-VQA").write(to: runs.appendingPathComponent("curves.svg"), atomically: true, encoding: .utf8)

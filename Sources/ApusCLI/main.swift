@@ -43,13 +43,30 @@ struct Apus: ParsableCommand {
 
 struct ConfigArgument: ParsableArguments {
     @Argument(help: "The configuration file (YAML).") var config: String
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a configuration value (repeatable): --set solver.momentum=0.9, --set model.layers[3].out_features=64.", valueName: "key.path=value"))
+    var assignments: [String] = []
+    @Option(help: "Override solver.epochs.") var epochs: Int?
+    @Option(help: "Override solver.batch_size.") var batchSize: Int?
+    @Option(help: "Override solver.learning_rate.") var learningRate: Double?
+
+    /// Every override as `key.path=value`, the shortcuts first.
+    var overrides: [String] {
+        [epochs.map { "solver.epochs=\($0)" }, batchSize.map { "solver.batch_size=\($0)" },
+         learningRate.map { "solver.learning_rate=\($0)" }].compactMap { $0 } + assignments
+    }
+
+    /// The experiment of the configuration file with the overrides applied.
+    func experiment(_ extra: [String] = []) throws -> Experiment { try Experiment(configPath: config, overrides: overrides + extra) }
 }
+
+/// Writes `message` and a line break to standard error.
+func printWarning(_ message: String) { FileHandle.standardError.write(Data((message + "\n").utf8)) }
 
 /// Trains `config` (from scratch or resuming), then prints the test accuracy (and, for a fresh
 /// run, the checkpoint it comes from).
-func trainThenTest(_ config: String, resume: Bool, overwrite: Bool = false) throws {
+func trainThenTest(_ options: ConfigArgument, resume: Bool, overwrite: Bool = false, tensorBoard: Bool = false) throws {
     try guarded {
-        let experiment = try Experiment(configPath: config)
+        let experiment = try options.experiment(tensorBoard ? ["solver.checkpoint.tensorboard=true"] : [])
         try experiment.train(resume: resume, overwrite: overwrite)
         let accuracy = String(format: "test accuracy: %.2f %%", (try experiment.test()["accuracy"] ?? .nan) * 100)
         print(resume ? accuracy : "\(accuracy) (checkpoint \(try experiment.modelURL.path))")
@@ -60,13 +77,15 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Check the configuration, then train from scratch, checkpointing every epoch.")
     @OptionGroup var options: ConfigArgument
     @Flag(help: "Start over in a run folder that holds a run (its checkpoints and logs are deleted).") var overwrite = false
-    func run() throws { try trainThenTest(options.config, resume: false, overwrite: overwrite) }
+    @Flag(help: "Also write TensorBoard event files into the run folder's tensorboard/ (solver.checkpoint.tensorboard).") var tensorboard = false
+    func run() throws { try trainThenTest(options, resume: false, overwrite: overwrite, tensorBoard: tensorboard) }
 }
 
 struct Resume: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Continue training from the last checkpoint: same weights, optimizer state, epoch and data order.")
     @OptionGroup var options: ConfigArgument
-    func run() throws { try trainThenTest(options.config, resume: true) }
+    @Flag(help: "Also write TensorBoard event files into the run folder's tensorboard/ (solver.checkpoint.tensorboard).") var tensorboard = false
+    func run() throws { try trainThenTest(options, resume: true, tensorBoard: tensorboard) }
 }
 
 struct Test: ParsableCommand {
@@ -75,7 +94,7 @@ struct Test: ParsableCommand {
     @Option(help: "A checkpoint file (default: the configuration's last checkpoint).") var checkpoint: String?
     func run() throws {
         try guarded {
-            let experiment = try Experiment(configPath: options.config)
+            let experiment = try options.experiment()
             let logs = try experiment.test(checkpoint: checkpoint.map { URL(fileURLWithPath: $0) })
             for key in logs.keys.sorted() { print(String(format: "%@: %.4f", key, logs[key]!)) }
         }
@@ -84,30 +103,37 @@ struct Test: ParsableCommand {
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Use a trained model: answer a question about an image (--image, --question), or sample text (--prompt).")
+        abstract: "Use a trained model: classify an image (--image), answer a question about it (--image, --question), or sample text (--prompt).")
     @OptionGroup var options: ConfigArgument
-    @Option(help: "An image file (PNG or JPEG), for a visual-question model.") var image: String?
-    @Option(help: "The question about the image.") var question: String?
+    @Option(help: "An image file (PNG or JPEG): classified by an image classifier, or asked about with --question.") var image: String?
+    @Option(help: "The question about the image, for a visual-question model.") var question: String?
+    @Option(help: "Classes to list for --image alone, most likely first.") var top = 5
     @Option(help: "Text to continue, for a character language model.") var prompt: String?
     @Option(help: "Characters to sample after the prompt.") var length = 200
     @Option(help: "Sampling temperature (0: always the most likely character).") var temperature = 0.8
     @Option(help: "A checkpoint file (default: the configuration's last checkpoint).") var checkpoint: String?
 
     func validate() throws {
-        guard (image != nil && question != nil) != (prompt != nil) else {
-            throw ValidationError("give either --image and --question, or --prompt")
+        guard (image != nil) != (prompt != nil), question == nil || image != nil else {
+            throw ValidationError("give --image (with --question for a visual-question model), or --prompt")
         }
+        guard top > 0 else { throw ValidationError("--top must be positive") }
     }
 
     func run() throws {
         try guarded {
-            let experiment = try Experiment(configPath: options.config)
+            let experiment = try options.experiment()
             let file = checkpoint.map { URL(fileURLWithPath: $0) }
             if let prompt {
                 print(try experiment.generate(prompt: prompt, length: length, temperature: temperature, checkpoint: file))
             } else if let image, let question {
-                let (answer, probability) = try experiment.answer(image: URL(fileURLWithPath: image), question: question, checkpoint: file)
+                let (answer, probability) = try experiment.answer(image: URL(fileURLWithPath: image), question: question,
+                                                                  checkpoint: file, warn: printWarning)
                 print(String(format: "%@ (%.1f %%)", answer, probability * 100))
+            } else if let image {
+                for (label, probability) in try experiment.classify(image: URL(fileURLWithPath: image), top: top, checkpoint: file, warn: printWarning) {
+                    print(String(format: "%@ (%.1f %%)", label, probability * 100))
+                }
             }
         }
     }
@@ -117,7 +143,7 @@ struct Summary: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Check the configuration and print the model's layers, shapes and parameter counts.")
     @OptionGroup var options: ConfigArgument
     func run() throws {
-        try guarded { print(try Experiment(configPath: options.config).model.summary()) }
+        try guarded { print(try options.experiment().model.summary()) }
     }
 }
 
@@ -136,7 +162,7 @@ struct GraphCommand: ParsableCommand {
 
     func run() throws {
         try guarded {
-            let experiment = try Experiment(configPath: options.config)
+            let experiment = try options.experiment()
             let graph = try experiment.graph(batch: batch, trainingStep: step)
             let url = URL(fileURLWithPath: output)
             try AtomicFile.write(Data(graph.dot(name: experiment.model.name).utf8), to: url)

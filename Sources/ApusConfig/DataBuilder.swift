@@ -5,18 +5,23 @@ import Foundation
 /// The `data` section: a reader and its options → train and test data sets, the batch key the
 /// loss compares with, and what the model needs to know (classes, vocabulary).
 struct DataSection {
-    let train: any Dataset
+    var train: any Dataset
     let test: any Dataset
     let target: String
     let facts: DataFacts
     let vocabulary: Vocabulary?
-    let answers: [String]?
+    /// The name of each class, by id (easy-VQA's answers, the digits, CIFAR-10's classes).
+    let classNames: [String]?
     let questionLength: Int?
     /// Where questions are padded (easy-vqa's `question_padding`); prediction encodes the same way.
     var questionPadding = Vocabulary.Padding.pre
     let imageSize: Int?
     /// What loading does with an unreadable example (`on_bad_example: stop | skip`).
     var onBadExample = BadExamplePolicy.stop
+    /// The last `validation_split` of the training data, held out of training.
+    var heldOut: (any Dataset)?
+    /// What `val_` metrics are computed on: the held-out split, or the test split without one.
+    var validation: any Dataset { heldOut ?? test }
 
     static let readers = ["easy-vqa", "mnist", "cifar10", "text"]
 
@@ -27,6 +32,13 @@ struct DataSection {
             throw try node.node("on_bad_example").error("must be stop or skip, got '\(policy)'")
         }
         section.onBadExample = onBadExample
+        if node.has("validation_split") {
+            let fraction = try node.double("validation_split")
+            guard fraction > 0 && fraction < 1 else { throw try node.node("validation_split").error("must be between 0 and 1, got \(fraction)") }
+            let (train, heldOut) = Subset.split(section.train, validationFraction: fraction)
+            guard train.count > 0 else { throw try node.node("validation_split").error("leaves no training example of \(section.train.count)") }
+            (section.train, section.heldOut) = (train, heldOut)
+        }
         return section
     }
 
@@ -39,7 +51,7 @@ struct DataSection {
         do {
             switch reader {
             case "easy-vqa":
-                try node.checkKeys(["reader", "on_bad_example", "root", "image_size", "question_length", "question_padding"])
+                try node.checkKeys(["reader", "on_bad_example", "validation_split", "root", "image_size", "question_length", "question_padding"])
                 let root = try path("root")
                 var isFolder: ObjCBool = false
                 guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isFolder), isFolder.boolValue else {
@@ -56,22 +68,23 @@ struct DataSection {
                                        padding: padding, imageSize: size)
                 return DataSection(train: train, test: test, target: "answer",
                                    facts: DataFacts(classes: train.answers.count, vocabularySize: train.vocabulary.count),
-                                   vocabulary: train.vocabulary, answers: train.answers, questionLength: length,
+                                   vocabulary: train.vocabulary, classNames: train.answers, questionLength: length,
                                    questionPadding: padding, imageSize: size)
             case "mnist":
-                try node.checkKeys(["reader", "on_bad_example", "train_images", "train_labels", "test_images", "test_labels"])
+                let digits = (0..<10).map(String.init)
+                try node.checkKeys(["reader", "on_bad_example", "validation_split", "train_images", "train_labels", "test_images", "test_labels"])
                 let train = try MNIST(images: try path("train_images"), labels: try path("train_labels"))
                 let test = try MNIST(images: try path("test_images"), labels: try path("test_labels"))
                 return DataSection(train: train, test: test, target: "label", facts: DataFacts(classes: 10, vocabularySize: nil),
-                                   vocabulary: nil, answers: nil, questionLength: nil, imageSize: nil)
+                                   vocabulary: nil, classNames: digits, questionLength: nil, imageSize: nil)
             case "cifar10":
-                try node.checkKeys(["reader", "on_bad_example", "train", "test"])
+                try node.checkKeys(["reader", "on_bad_example", "validation_split", "train", "test"])
                 let train = try CIFAR10(batches: (try node.stringList("train") ?? []).map { URL(fileURLWithPath: $0, relativeTo: base) })
                 let test = try CIFAR10(batches: (try node.stringList("test") ?? []).map { URL(fileURLWithPath: $0, relativeTo: base) })
                 return DataSection(train: train, test: test, target: "label", facts: DataFacts(classes: 10, vocabularySize: nil),
-                                   vocabulary: nil, answers: nil, questionLength: nil, imageSize: nil)
+                                   vocabulary: nil, classNames: CIFAR10.classNames, questionLength: nil, imageSize: nil)
             case "text":
-                try node.checkKeys(["reader", "on_bad_example", "path", "sequence_length", "test_fraction"])
+                try node.checkKeys(["reader", "on_bad_example", "validation_split", "path", "sequence_length", "test_fraction"])
                 let file = try path("path"), length = try node.int("sequence_length", default: 64, minimum: 1)
                 let all = try TextCharacters(file: file, length: length)
                 let fraction = try node.double("test_fraction", default: 0.1)
@@ -83,7 +96,7 @@ struct DataSection {
                                               windows: (all.totalWindows - testCount)..<all.totalWindows)
                 return DataSection(train: train, test: test, target: "target",
                                    facts: DataFacts(classes: all.vocabulary.count, vocabularySize: all.vocabulary.count),
-                                   vocabulary: all.vocabulary, answers: nil, questionLength: length, imageSize: nil)
+                                   vocabulary: all.vocabulary, classNames: nil, questionLength: length, imageSize: nil)
             default:
                 throw node.error("unknown data reader '\(reader)'" + (nearest(reader, in: readers).map { " (did you mean '\($0)'?)" } ?? " (\(readers.joined(separator: ", ")))"))
             }

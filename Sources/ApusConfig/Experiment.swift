@@ -29,6 +29,9 @@ public final class Experiment {
     /// Steps between mid-epoch checkpoints (`solver.checkpoint.every_steps`; nil: none), so a
     /// crash loses at most that many steps.
     public let checkpointEverySteps: Int?
+    /// Whether training also writes TensorBoard event files into `folder/tensorboard`
+    /// (`solver.checkpoint.tensorboard`).
+    public let tensorBoard: Bool
     /// How many of the latest checkpoints stay (`solver.checkpoint.keep`, default 1).
     public let checkpointsKept: Int
     /// The logged value whose best epoch is kept as `best-model.safetensors`
@@ -40,10 +43,11 @@ public final class Experiment {
     /// masks, so a resumed run draws the same masks as an uninterrupted one.
     let generator: RandomGenerator
 
-    /// Loads and checks `path`; any problem throws one `ConfigError` (file, place, what is wrong).
-    public init(configPath path: String) throws {
+    /// Loads and checks `path` with `overrides` applied (`solver.epochs=3`: see
+    /// `ConfigNode.overriding`); any problem throws one `ConfigError` (file, place, what is wrong).
+    public init(configPath path: String, overrides: [String] = []) throws {
         configPath = path
-        let root = try ConfigNode.load(path)
+        let root = try ConfigNode.load(path).overriding(overrides)
         try root.checkKeys(["data", "model", "loss", "metrics", "solver"])
         let base = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         let solver = try root.node("solver")
@@ -112,7 +116,8 @@ public final class Experiment {
             schedule = nil
         }
         let checkpoint = solver.optionalNode("checkpoint")
-        try checkpoint?.checkKeys(["folder", "every", "every_steps", "keep", "best"])
+        try checkpoint?.checkKeys(["folder", "every", "every_steps", "keep", "best", "tensorboard"])
+        tensorBoard = try checkpoint?.bool("tensorboard", default: false) ?? false
         let folderPath = try checkpoint?.string("folder", default: "runs/\(URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent)")
             ?? "runs/\(URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent)"
         folder = URL(fileURLWithPath: folderPath, relativeTo: base)
@@ -307,7 +312,8 @@ public final class Experiment {
         var stepLosses: [String] = []
         let recorder = EpochRecorder(experiment: self, state: previousState, stepLosses: { stepLosses.append($0) })
         recorder.resumedGenerator = resuming?.generator
-        let callbacks: [Callback] = [recorder] + (schedule.map { s in [LearningRateScheduler { epoch, _ in s(epoch) }] } ?? [])
+        var callbacks: [Callback] = [recorder] + (schedule.map { s in [LearningRateScheduler { epoch, _ in s(epoch) }] } ?? [])
+        if tensorBoard { callbacks.append(TensorBoard(directory: folder.appendingPathComponent("tensorboard"), updateFrequency: 10)) }
         recorder.flushSteps = {
             let previous = (try? String(contentsOf: self.stepsURL, encoding: .utf8)) ?? "epoch,step,loss\n"
             try AtomicFile.write(Data((previous + stepLosses.joined()).utf8), to: self.stepsURL)
@@ -315,7 +321,7 @@ public final class Experiment {
         }
         let history: History
         do {
-            history = try trainer.fit(loader(data.train, shuffle: true), validation: loader(data.test), epochs: epochs - start,
+            history = try trainer.fit(loader(data.train, shuffle: true), validation: loader(data.validation), epochs: epochs - start,
                                       initialEpoch: start, callbacks: callbacks, resuming: resuming?.progress)
         } catch let error as NonFiniteLossError {
             try recorder.flushSteps()
@@ -337,20 +343,67 @@ public final class Experiment {
         return try trainer.evaluate(loader(data.test))
     }
 
-    /// For a visual-question model: the most likely answer (and its probability) for an image and a question.
-    public func answer(image: URL, question: String, checkpoint: URL? = nil) throws -> (answer: String, probability: Double) {
-        guard let answers = data.answers, let vocabulary = data.vocabulary, let length = data.questionLength else {
+    /// For a visual-question model: the most likely answer (and its probability) for an image
+    /// and a question. Words the training questions never had (read as `<unk>`) and an image
+    /// converted or resized to the model's input are reported through `warn`.
+    public func answer(image: URL, question: String, checkpoint: URL? = nil,
+                       warn: (String) -> Void = { _ in }) throws -> (answer: String, probability: Double) {
+        guard let answers = data.classNames, let vocabulary = data.vocabulary, let length = data.questionLength,
+              let imageInput = model.inputs.first(where: { $0.name == "image" }) else {
             throw TrainingError("predict --question needs a visual-question data reader (easy-vqa)")
         }
         try model.load(from: try checkpoint ?? modelURL)
         model.eval()
-        var pixels = try Image.load(image, channels: 3).tensor()
-        let size = model.inputs.first { $0.name == "image" }?.shape.last ?? pixels.shape[2]
-        pixels = Resize(size)(pixels, generator: .global)
+        let pixels = try modelImage(image, input: imageInput, warn: warn)
+        let words = Tokenizer.words(question)
+        let unknown = words.prefix(length).filter { vocabulary.id($0) == Vocabulary.unknownID }
+        if !unknown.isEmpty {
+            warn("apus: warning: \(unknown.map { "'\($0)'" }.joined(separator: ", ")) never occurred in the training questions (read as <unk>)")
+        }
+        if words.count > length { warn("apus: warning: the question has \(words.count) words; the model reads the first \(length)") }
         let ids = Tensor(shape: [1, length], scalars: vocabulary.encode(question, length: length, padding: data.questionPadding).map(Int64.init))
         let probabilities = withoutGrad { model(["image": pixels.unsqueezed(axis: 0), "question": ids])[0].softmax(axis: -1) }[0]
-        let best = Int(probabilities.argmax(axis: 0).item())
+        let best = probabilities.argmax(axis: 0).item(as: Int.self)
         return (answers[best], probabilities[best].item())
+    }
+
+    /// For an image classifier (one input [C, H, W]): the `top` most likely classes of an image
+    /// with their probabilities, most likely first. An image converted or resized to the model's
+    /// input is reported through `warn`.
+    public func classify(image: URL, top: Int = 5, checkpoint: URL? = nil,
+                         warn: (String) -> Void = { _ in }) throws -> [(label: String, probability: Double)] {
+        guard model.inputs.count == 1, let input = model.inputs.first, input.shape.count == 3, input.dtype.isFloatingPoint else {
+            throw TrainingError("predict --image alone needs an image classifier (one input [C, H, W]); this model takes "
+                                + model.inputs.map { "'\($0.name)' \($0.shape)" }.joined(separator: ", ")
+                                + (data.vocabulary != nil ? " (add --question, or use --prompt)" : ""))
+        }
+        try model.load(from: try checkpoint ?? modelURL)
+        model.eval()
+        let pixels = try modelImage(image, input: input, warn: warn)
+        let logits = withoutGrad { model([input.name: pixels.unsqueezed(axis: 0)])[0] }
+        guard logits.rank == 2, logits.shape[0] == 1 else { throw TrainingError("predict --image: the model's output \(logits.shape) is not [1, classes]") }
+        let probabilities = logits.softmax(axis: -1)[0].scalars(as: Double.self)
+        let names = data.classNames.flatMap { $0.count == probabilities.count ? $0 : nil } ?? probabilities.indices.map(String.init)
+        return probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }.prefix(Swift.max(1, top)).map { (names[$0], probabilities[$0]) }
+    }
+
+    /// The image at `url` as the model input `input` takes it ([C, H, W], values in [0, 1] as
+    /// the readers give): converted to its channels and resized to its size, each change reported.
+    func modelImage(_ url: URL, input: Node, warn: (String) -> Void) throws -> Tensor {
+        let (channels, height, width) = (input.shape[0], input.shape[1], input.shape[2])
+        guard [1, 3, 4].contains(channels) else { throw TrainingError("the model's input '\(input.name)' \(input.shape) is not an image of 1, 3 or 4 channels") }
+        let stored = try Image.load(url, channels: 0)
+        var pixels = try Image.load(url, channels: channels).tensor()
+        var changes: [String] = []
+        if stored.channels != channels { changes.append("converted from \(stored.channels) to \(channels) channels") }
+        if (stored.height, stored.width) != (height, width) {
+            changes.append("resized from \(stored.width)×\(stored.height) to \(width)×\(height)")
+            pixels = Resize(height: height, width: width)(pixels, generator: .global)
+        }
+        if !changes.isEmpty {
+            warn("apus: warning: \(url.lastPathComponent) was \(changes.joined(separator: " and ")) for the model's input '\(input.name)' \(input.shape)")
+        }
+        return pixels
     }
 }
 

@@ -19,12 +19,16 @@ import Apus
 /// ```
 extension Module {
     /// Runs this module's forward as a compiled graph from now on (`false`: eagerly again).
-    /// Throws `HybridizeError` when this module's forward does not go through `hybridCall`.
+    /// Throws `HybridizeError` when this module's forward does not go through `hybridCall`, or
+    /// when a lazy layer inside has no weights yet (call the module once first).
     public func hybridize(_ on: Bool = true) throws {
         if on && !(self is HybridizableModule) {
             throw HybridizeError("\(typeDescription) cannot hybridize: its forward does not go through hybridCall. Conform it to "
                                  + "HybridizableModule and wrap its forward in hybridCall { }, or compile the whole training step "
                                  + "(CompiledTrainingStep, Trainer.hybridize)")
+        }
+        if on, let (path, layer) = namedModules().first(where: { ($0.1 as? LazyLayer)?.isResolved == false }) {
+            throw HybridizeError("\(layer.typeDescription) at '\(path)' has no weights yet: call the model once before hybridize()")
         }
         hybridState = on ? HybridState() : nil
     }

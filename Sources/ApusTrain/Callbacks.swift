@@ -70,8 +70,9 @@ public final class EarlyStopping: Callback {
     public let monitor: String, patience: Int, minDelta: Double, restoreBestWeights: Bool
     let mode: MonitorMode
     public private(set) var best: Double?
-    /// The epoch (from 0) with the best value so far.
+    /// The epoch with the best value so far, numbered from 1 as the progress bar and logs print it.
     public private(set) var bestEpoch: Int?
+    /// The epoch after which training stopped, numbered from 1 as the progress bar and logs print it.
     public private(set) var stoppedEpoch: Int?
     private var wait = 0
     private var bestWeights: [String: Tensor]?
@@ -94,13 +95,13 @@ public final class EarlyStopping: Callback {
         guard let value = logs[monitor] else { throw TrainingError("EarlyStopping monitors '\(monitor)', which is not logged (have \(logs.keys.sorted()))") }
         let improved = best.map { mode == .minimize ? value < $0 - minDelta : value > $0 + minDelta } ?? true
         if improved {
-            (best, bestEpoch, wait) = (value, epoch, 0)
+            (best, bestEpoch, wait) = (value, epoch + 1, 0)
             if restoreBestWeights { bestWeights = withoutGrad { trainer.model.stateDict().mapValues { $0.copied() } } }
             return false
         }
         wait += 1
         if wait > patience {
-            stoppedEpoch = epoch
+            stoppedEpoch = epoch + 1
             return true
         }
         return false

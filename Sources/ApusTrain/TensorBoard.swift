@@ -86,7 +86,7 @@ public final class TensorBoardWriter {
 
 /// Logs the batch loss every `updateFrequency` steps ("batch/loss") and every epoch value
 /// ("epoch/loss", "epoch/val_accuracy", …) to TensorBoard event files in `directory`.
-public final class TensorBoardLogger: Callback {
+public final class TensorBoard: Callback {
     public let directory: URL
     public let updateFrequency: Int
     public private(set) var writer: TensorBoardWriter?
@@ -107,7 +107,7 @@ public final class TensorBoardLogger: Callback {
     }
 
     public func epochEnd(_ epoch: Int, logs: Logs, trainer: Trainer) throws -> Bool {
-        guard let writer else { throw TrainingError("TensorBoardLogger: cannot write event files in \(directory.path)") }
+        guard let writer else { throw TrainingError("TensorBoard: cannot write event files in \(directory.path)") }
         for key in logs.keys.sorted() { try writer.scalar("epoch/" + key, logs[key]!, step: epoch + 1) }
         try writer.flush()
         return false

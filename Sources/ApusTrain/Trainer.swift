@@ -261,6 +261,40 @@ public final class Trainer {
         return history
     }
 
+    /// Keras' `fit(x, y, …)` on tensors in memory: `x` [N, …] is the input of a functional
+    /// `Model` with one input, `y` [N, …] the target; `validationSplit` holds out the last
+    /// fraction of the examples (before shuffling, as Keras) and logs `val_` metrics on them.
+    @discardableResult
+    public func fit(x: Tensor, y: Tensor, batchSize: Int = 32, epochs: Int, validationSplit: Double = 0, shuffle: Bool = true,
+                    seed: UInt64 = 0, callbacks: [Callback] = []) throws -> History {
+        guard let functional = model as? Model, functional.inputs.count == 1 else {
+            throw TrainingError("fit(x:y:) needs a functional Model with one input; pass the inputs by name: fit(x: [\"name\": tensor], y:)")
+        }
+        return try fit(x: [functional.inputs[0].name: x], y: y, batchSize: batchSize, epochs: epochs, validationSplit: validationSplit,
+                       shuffle: shuffle, seed: seed, callbacks: callbacks)
+    }
+
+    /// `fit(x:y:…)` for a model with several inputs: `x` holds each input by name, all [N, …].
+    @discardableResult
+    public func fit(x: [String: Tensor], y: Tensor, batchSize: Int = 32, epochs: Int, validationSplit: Double = 0, shuffle: Bool = true,
+                    seed: UInt64 = 0, callbacks: [Callback] = []) throws -> History {
+        guard (0..<1).contains(validationSplit) else { throw TrainingError("fit: validationSplit must be in [0, 1), got \(validationSplit)") }
+        guard batchSize > 0 else { throw TrainingError("fit: batchSize must be positive, got \(batchSize)") }
+        var tensors = x
+        guard tensors[target] == nil else { throw TrainingError("fit: x has a tensor named '\(target)', the target's name") }
+        tensors[target] = y
+        let counts = Set(tensors.values.map { $0.shape.first ?? 0 })
+        guard counts.count == 1, let count = counts.first, count > 0 else {
+            throw TrainingError("fit: x and y must hold the same number of examples (first dimension), got \(tensors.mapValues(\.shape))")
+        }
+        let all = TensorDataset(tensors)
+        let (train, held) = Subset.split(all, validationFraction: validationSplit)
+        guard train.count > 0 else { throw TrainingError("fit: validationSplit \(validationSplit) leaves no example of \(count) to train on") }
+        return try fit(DataLoader(train, batchSize: batchSize, shuffle: shuffle, seed: seed, workers: 0),
+                       validation: held.count > 0 ? DataLoader(held, batchSize: batchSize, workers: 0) : nil,
+                       epochs: epochs, callbacks: callbacks)
+    }
+
     /// Loss and metrics over `data` in evaluation mode, without gradients.
     public func evaluate(_ data: DataLoader) throws -> Logs {
         model.eval()

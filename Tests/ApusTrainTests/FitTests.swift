@@ -115,7 +115,7 @@ final class Recorder: Callback {
         let every = ModelCheckpoint(path: folder.appendingPathComponent("epoch-{epoch}.safetensors").path, every: 2)
         let history = try trainer.fit(DataLoader(blobs(8, seed: 1), batchSize: 8, workers: 0), epochs: 6, callbacks: [stopping, checkpoint, every])
         // 0.5, 0.7 (best), 0.6 (wait 1), 0.65 (wait 2 > patience 1): stop after epoch index 3.
-        #expect(stopping.stoppedEpoch == 3 && history.epochs == 4)
+        #expect(stopping.stoppedEpoch == 4 && history.epochs == 4)   // numbered from 1, as printed
         #expect(checkpoint.savedEpochs == [1, 2] && checkpoint.best == 0.7)
         #expect(every.savedEpochs == [2, 4])
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("epoch-4.safetensors").path))

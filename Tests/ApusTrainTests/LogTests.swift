@@ -45,7 +45,7 @@ import Testing
                               metrics: [Accuracy()], target: "label")
         trainer.verbose = false
         let csv = folder.appendingPathComponent("log.csv")
-        let board = TensorBoardLogger(directory: folder.appendingPathComponent("tb"), updateFrequency: 2)
+        let board = TensorBoard(directory: folder.appendingPathComponent("tb"), updateFrequency: 2)
         try trainer.fit(DataLoader(blobs(32, seed: 1), batchSize: 8, workers: 0), validation: DataLoader(blobs(16, seed: 2), batchSize: 8, workers: 0),
                         epochs: 3, callbacks: [CSVLogger(url: csv), board])
         let text = try String(contentsOf: csv, encoding: .utf8)

@@ -171,6 +171,10 @@ public struct Tensor {
         precondition(count == 1, "item(): tensor has \(count) elements, shape \(shape)")
         return element(0)
     }
+
+    /// The value of a one-element tensor as `T`: `label.item(as: Int.self)` is `7`, not `7.0`
+    /// (PyTorch's `item()` on an integer tensor).
+    public func item<T: TensorScalar>(as type: T.Type) -> T { T(fromDouble: item()) }
 }
 
 /// Tensors cross threads (data loading, the worker pool): their storage is never mutated

@@ -33,6 +33,30 @@ public func collate(_ examples: [Example]) throws -> Example {
     return batch
 }
 
+/// The examples `indices` of another data set, in that order (a validation split, say).
+public struct Subset: Dataset {
+    public let base: any Dataset
+    public let indices: [Int]
+
+    /// The examples of `base` at `indices` (each in 0..<base.count).
+    public init<S: Sequence>(_ base: any Dataset, indices: S) where S.Element == Int {
+        self.base = base
+        self.indices = Array(indices)
+        precondition(self.indices.allSatisfy { (0..<base.count).contains($0) }, "Subset: indices must lie in 0..<\(base.count)")
+    }
+
+    public var count: Int { indices.count }
+    public func example(_ index: Int) throws -> Example { try base.example(indices[index]) }
+
+    /// `dataset` cut in two, Keras' `validation_split`: the first examples for training and the
+    /// last `fraction` (rounded down, at least one when `fraction` > 0) for validation.
+    public static func split(_ dataset: any Dataset, validationFraction fraction: Double) -> (train: Subset, validation: Subset) {
+        let held = fraction > 0 ? Swift.max(1, Int(Double(dataset.count) * fraction)) : 0
+        let cut = Swift.max(0, dataset.count - held)
+        return (Subset(dataset, indices: 0..<cut), Subset(dataset, indices: cut..<dataset.count))
+    }
+}
+
 /// A data set built from in-memory tensors: example i holds row i of each tensor.
 public struct TensorDataset: Dataset {
     public let tensors: [String: Tensor]

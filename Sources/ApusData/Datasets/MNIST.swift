@@ -50,6 +50,8 @@ public struct CIFAR10: Dataset {
     public let records: [UInt8]
     public let count: Int
     static let recordSize = 1 + 3 * 32 * 32
+    /// The name of each class, by label.
+    public static let classNames = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
     public init(batches: [URL]) throws {
         var all: [UInt8] = []

@@ -16,8 +16,9 @@ public enum BadExamplePolicy: String, Sendable {
 ///
 /// ```swift
 /// let loader = DataLoader(dataset, batchSize: 32, shuffle: true, seed: 0)
-/// var epoch = loader.epoch(0)
-/// while let batch = try epoch.next() { … batch["image"] … }
+/// for batch in loader { … try batch.image … }        // each loop is the next epoch
+/// let epoch = loader.epoch(0)                         // or one epoch, errors thrown at once
+/// while let batch = try epoch.next() { … batch["image"]! … }
 /// ```
 public final class DataLoader: @unchecked Sendable {
     public let dataset: any Dataset
@@ -31,12 +32,23 @@ public final class DataLoader: @unchecked Sendable {
     public let sampler: ((Int) -> [Int])?
     /// Stop at a bad example (the default) or skip it.
     public let onBadExample: BadExamplePolicy
+    /// Epochs started by `for batch in loader` (each loop is the next epoch).
+    private var loops = 0
+    private let loopsLock = NSLock()
 
     public init(_ dataset: any Dataset, batchSize: Int, shuffle: Bool = false, seed: UInt64 = 0, dropLast: Bool = false,
                 workers: Int = 2, prefetch: Int = 4, sampler: ((Int) -> [Int])? = nil, onBadExample: BadExamplePolicy = .stop) {
         precondition(batchSize > 0, "DataLoader: batch size must be positive")
         (self.dataset, self.batchSize, self.shuffle, self.seed, self.dropLast) = (dataset, batchSize, shuffle, seed, dropLast)
         (self.workers, self.prefetch, self.sampler, self.onBadExample) = (workers, Swift.max(1, prefetch), sampler, onBadExample)
+    }
+
+    /// The epoch number of the next `for batch in loader` loop (counting from 0).
+    func nextEpoch() -> Int {
+        loopsLock.lock()
+        defer { loopsLock.unlock() }
+        loops += 1
+        return loops - 1
     }
 
     /// Batches per epoch.

@@ -43,6 +43,12 @@ public final class Conv2d: Module, UnaryLayer {
     }
 
     public func forward(_ x: Tensor) -> Tensor {
+        Conv2d.convolve(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups, relu: relu)
+    }
+
+    /// The convolution of a `Conv2d` (or `LazyConv2d`) with these settings, "same" padding resolved.
+    static func convolve(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: ConvPadding,
+                         dilation: (Int, Int), groups: Int, relu: Bool) -> Tensor {
         var input = x
         var pad: (Int, Int)
         switch padding {
