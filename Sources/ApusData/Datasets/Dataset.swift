@@ -10,6 +10,53 @@ public protocol Dataset: Sendable {
     func example(_ index: Int) throws -> Example
 }
 
+/// A data set whose examples differ from epoch to epoch (random augmentation): a `DataLoader`
+/// asks it for example `index` *of epoch `epoch`*, so a run — and a resumed run — draws the
+/// same augmentations whatever the order in which worker threads load.
+public protocol EpochDependentDataset: Dataset {
+    func example(_ index: Int, epoch: Int) throws -> Example
+}
+
+extension Dataset {
+    /// Example `index` as it is in `epoch` (the same in every epoch unless the data set is an
+    /// `EpochDependentDataset`).
+    public func example(_ index: Int, inEpoch epoch: Int) throws -> Example {
+        if let varying = self as? any EpochDependentDataset { return try varying.example(index, epoch: epoch) }
+        return try example(index)
+    }
+}
+
+/// Each example of `base` with `transform` applied to its image (key `key`, Float32 [C, H, W]):
+/// random transforms draw from a generator seeded by `seed`, the epoch and the index.
+///
+/// ```swift
+/// let train = TransformedDataset(cifar, transform: Compose([RandomCrop(height: 32, width: 32, padding: 4), RandomHorizontalFlip()]))
+/// ```
+public struct TransformedDataset: EpochDependentDataset, @unchecked Sendable {
+    public let base: any Dataset
+    public let transform: any ImageTransform
+    public let key: String
+    public let seed: UInt64
+
+    public init(_ base: any Dataset, transform: any ImageTransform, key: String = "image", seed: UInt64 = 0) {
+        (self.base, self.transform, self.key, self.seed) = (base, transform, key, seed)
+    }
+
+    public var count: Int { base.count }
+    public func example(_ index: Int) throws -> Example { try example(index, epoch: 0) }
+
+    public func example(_ index: Int, epoch: Int) throws -> Example {
+        var example = try base.example(index, inEpoch: epoch)
+        guard let image = example[key] else { throw DataError("<example \(index)>", "no '\(key)' to transform (it has \(example.keys.sorted()))") }
+        guard image.rank == 3, image.dtype == .float32 else {
+            throw DataError("<example \(index)>", "'\(key)' is \(image.shape) \(image.dtype), not a Float32 [C, H, W] image")
+        }
+        let generator = RandomGenerator(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(index) &* 0xBF58_476D_1CE4_E5B9)
+        example[key] = transform(image, generator: generator)
+        return example
+    }
+}
+
 /// A data set read as a stream, in order (for sources without random access).
 public protocol IterableDataset: Sendable {
     func makeIterator() -> AnyIterator<Result<Example, Error>>
@@ -34,7 +81,7 @@ public func collate(_ examples: [Example]) throws -> Example {
 }
 
 /// The examples `indices` of another data set, in that order (a validation split, say).
-public struct Subset: Dataset {
+public struct Subset: EpochDependentDataset {
     public let base: any Dataset
     public let indices: [Int]
 
@@ -47,6 +94,7 @@ public struct Subset: Dataset {
 
     public var count: Int { indices.count }
     public func example(_ index: Int) throws -> Example { try base.example(indices[index]) }
+    public func example(_ index: Int, epoch: Int) throws -> Example { try base.example(indices[index], inEpoch: epoch) }
 
     /// `dataset` cut in two, Keras' `validation_split`: the first examples for training and the
     /// last `fraction` (rounded down, at least one when `fraction` > 0) for validation.

@@ -76,16 +76,16 @@ public final class DataLoader: @unchecked Sendable {
         let batches = (Swift.min(start, batchCount)..<batchCount).map { b in
             Array(indices[(b * batchSize)..<Swift.min(indices.count, (b + 1) * batchSize)])
         }
-        return Epoch(loader: self, batches: batches, first: Swift.min(start, batchCount))
+        return Epoch(loader: self, number: number, batches: batches, first: Swift.min(start, batchCount))
     }
 
     /// The batch of `indices` (nil when every example was bad and skipped) and the errors of
     /// the examples skipped.
-    func load(_ indices: [Int]) throws -> (Example?, [DataError]) {
-        guard onBadExample == .skip else { return (try collate(indices.map { try dataset.example($0) }), []) }
+    func load(_ indices: [Int], epoch: Int) throws -> (Example?, [DataError]) {
+        guard onBadExample == .skip else { return (try collate(indices.map { try dataset.example($0, inEpoch: epoch) }), []) }
         var examples: [Example] = [], skipped: [DataError] = []
         for index in indices {
-            do { examples.append(try dataset.example(index)) } catch let error as DataError { skipped.append(error) }
+            do { examples.append(try dataset.example(index, inEpoch: epoch)) } catch let error as DataError { skipped.append(error) }
         }
         return (examples.isEmpty ? nil : try collate(examples), skipped)
     }
@@ -97,14 +97,14 @@ public final class DataLoader: @unchecked Sendable {
         /// so dropping it stops them).
         final class Queue: @unchecked Sendable {
             let loader: DataLoader
+            let number: Int
             let batches: [[Int]]
             var position = 0, started = 0, stopped = false
             var ready: [Int: Result<(Example?, [DataError]), Error>] = [:]
             let condition = NSCondition()
 
-            init(loader: DataLoader, batches: [[Int]]) {
-                self.loader = loader
-                self.batches = batches
+            init(loader: DataLoader, number: Int, batches: [[Int]]) {
+                (self.loader, self.number, self.batches) = (loader, number, batches)
             }
 
             func work() {
@@ -118,7 +118,7 @@ public final class DataLoader: @unchecked Sendable {
                     let index = started
                     started += 1
                     condition.unlock()
-                    let result = Result { try CPUThreads.serially { try loader.load(batches[index]) } }
+                    let result = Result { try CPUThreads.serially { try loader.load(batches[index], epoch: number) } }
                     condition.lock()
                     ready[index] = result
                     condition.broadcast()
@@ -132,9 +132,9 @@ public final class DataLoader: @unchecked Sendable {
         /// The epoch's first batch (nonzero when resuming part-way).
         let first: Int
 
-        init(loader: DataLoader, batches: [[Int]], first: Int) {
+        init(loader: DataLoader, number: Int, batches: [[Int]], first: Int) {
             self.first = first
-            queue = Queue(loader: loader, batches: batches)
+            queue = Queue(loader: loader, number: number, batches: batches)
             workers = Swift.max(0, loader.workers)
             if workers > 0 && !batches.isEmpty {
                 for _ in 0..<workers { Thread { [queue] in queue.work() }.start() }
@@ -173,7 +173,7 @@ public final class DataLoader: @unchecked Sendable {
             guard q.position < q.batches.count else { return nil }
             if workers == 0 {
                 defer { q.position += 1 }
-                return try q.loader.load(q.batches[q.position])
+                return try q.loader.load(q.batches[q.position], epoch: q.number)
             }
             q.condition.lock()
             while q.ready[q.position] == nil { q.condition.wait() }
