@@ -1,5 +1,5 @@
 # Apus — the project's commands. `make test` is what CI runs.
-.PHONY: deps build test demo bench-core bench-nn bench-data bench-vqa bench-graph bench-pooled-backward bench-accuracy bench-breadth
+.PHONY: deps build test sanitize demo bench-core bench-nn bench-data bench-vqa bench-graph bench-pooled-backward bench-accuracy bench-breadth
 
 deps:
 	./scripts/install-system-deps.sh
@@ -18,6 +18,12 @@ demo: deps
 test: deps
 	swift build --build-tests
 	swift test --skip-build --disable-xctest --no-parallel
+
+# The whole suite under AddressSanitizer (with leak checking) and ThreadSanitizer, in .build-asan
+# and .build-tsan (not part of `make test`; about 11 minutes on 2 cores). One of them:
+# scripts/sanitize.sh asan (or tsan).
+sanitize: deps
+	./scripts/sanitize.sh
 
 # Core micro-benchmarks against numpy and PyTorch on this machine (see Benchmarks/README.md).
 bench-core: deps

@@ -42,7 +42,12 @@ extension Module {
         guard let state = hybridState, !Graph.isTracing else { return body(inputs) }
         let moduleState = state.moduleState ?? ModuleState(self)
         state.moduleState = moduleState
-        let function = state.functions[isTraining] ?? HybridFunction { tensors in moduleState.substituting(in: tensors, body) }
+        // The cached function reaches `body` through `current`, which holds it only during this
+        // call: `body` usually captures the module, and the module holds the function.
+        let current = state.current, previous = current.body
+        current.body = body
+        defer { current.body = previous }
+        let function = state.functions[isTraining] ?? HybridFunction { tensors in moduleState.substituting(in: tensors, current.body!) }
         state.functions[isTraining] = function
         return function(inputs + moduleState.values())
     }
@@ -59,6 +64,12 @@ public protocol HybridizableModule: Module {}
 final class HybridState {
     var functions: [Bool: HybridFunction] = [:]
     var moduleState: ModuleState?
+    let current = CurrentBody()
+
+    /// The body of the `hybridCall` running now (nil between calls).
+    final class CurrentBody {
+        var body: (([Tensor]) -> [Tensor])?
+    }
 }
 
 /// A module's parameters and buffers as the trailing inputs of a graph (a hybridized forward,

@@ -4,9 +4,14 @@ import ApusNN
 import Foundation
 import Testing
 
-/// The `apus` binary built next to the tests.
-let apusBinary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent(".build/debug/apus")
+/// The `apus` binary built next to the tests: beside the test runner (so any `--build-path`
+/// works, such as `scripts/sanitize.sh`'s), else in `.build/debug`.
+let apusBinary: URL = {
+    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("apus")
+    if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+    return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(".build/debug/apus")
+}()
 
 struct Run {
     let status: Int32
