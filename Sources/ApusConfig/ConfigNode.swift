@@ -118,6 +118,15 @@ public struct ConfigNode {
         return values
     }
 
+    /// The list of finite numbers at `key` (a single number counts as a list of one); throws otherwise.
+    public func doubleList(_ key: String) throws -> [Double] {
+        try typed(key, "a list of numbers", default: nil) { raw -> [Double]? in
+            let list = raw as? [Any] ?? [raw]
+            let numbers = list.compactMap { ($0 as? Double) ?? ($0 as? Int).map(Double.init) }.filter(\.isFinite)
+            return numbers.count == list.count ? numbers : nil
+        }
+    }
+
     /// The list of texts at `key` (a single text counts as a list of one), or nil when missing.
     public func stringList(_ key: String) throws -> [String]? {
         guard let raw = map?[key] else { return nil }

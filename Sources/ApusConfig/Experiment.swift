@@ -56,7 +56,7 @@ public final class Experiment {
         seed = UInt64(try solver.int("seed", default: 0, minimum: 0))
         Random.seed(seed)
         generator = RandomGenerator(seed: seed)
-        data = try DataSection.build(try root.node("data"), relativeTo: base)
+        data = try DataSection.build(try root.node("data"), relativeTo: base, seed: seed)
         do {
             model = try ModelBuilder.build(try root.node("model"), facts: data.facts, generator: generator)
         } catch let error as ShapeError {
@@ -403,6 +403,7 @@ public final class Experiment {
         if !changes.isEmpty {
             warn("apus: warning: \(url.lastPathComponent) was \(changes.joined(separator: " and ")) for the model's input '\(input.name)' \(input.shape)")
         }
+        if let normalize = data.normalize { pixels = try Tensor.checking { normalize(pixels, generator: .global) } }
         return pixels
     }
 }

@@ -52,7 +52,11 @@ public struct TransformedDataset: EpochDependentDataset, @unchecked Sendable {
             throw DataError("<example \(index)>", "'\(key)' is \(image.shape) \(image.dtype), not a Float32 [C, H, W] image")
         }
         let generator = RandomGenerator(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(index) &* 0xBF58_476D_1CE4_E5B9)
-        example[key] = transform(image, generator: generator)
+        do {
+            example[key] = try Tensor.checking { transform(image, generator: generator) }
+        } catch {
+            throw DataError("<example \(index)>", "the image transform does not fit '\(key)': \(error)")
+        }
         return example
     }
 }

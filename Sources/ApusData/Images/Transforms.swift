@@ -15,7 +15,9 @@ public struct Resize: ImageTransform {
     public init(_ size: Int) { self.init(height: size, width: size) }
 
     public func callAsFunction(_ image: Tensor, generator: RandomGenerator) -> Tensor {
-        precondition(image.rank == 3 && image.dtype == .float32, "Resize: expected a float32 [C, H, W] image, got \(image.shape) \(image.dtype)")
+        guard image.rank == 3 && image.dtype == .float32 else {
+            return .failure(ShapeError(op: "Resize", shapes: [image.shape], expected: "a Float32 [C, H, W] image, got \(image.dtype)"))
+        }
         if image.shape[1] == height && image.shape[2] == width { return image }
         let x = image.contiguous()
         var y = Tensor.zeros([image.shape[0], height, width])
@@ -34,7 +36,9 @@ public struct CenterCrop: ImageTransform {
     public let height: Int, width: Int
     public init(height: Int, width: Int) { (self.height, self.width) = (height, width) }
     public func callAsFunction(_ image: Tensor, generator: RandomGenerator) -> Tensor {
-        precondition(image.shape[1] >= height && image.shape[2] >= width, "CenterCrop: \(height)×\(width) exceeds the image \(image.shape)")
+        guard image.rank == 3, image.shape[1] >= height && image.shape[2] >= width else {
+            return .failure(ShapeError(op: "CenterCrop", shapes: [image.shape], expected: "an image [C, H, W] of at least \(height)×\(width)"))
+        }
         let top = (image.shape[1] - height) / 2, left = (image.shape[2] - width) / 2
         return image[.all, top..<(top + height), left..<(left + width)].contiguous()
     }
@@ -46,7 +50,9 @@ public struct RandomCrop: ImageTransform {
     public init(height: Int, width: Int, padding: Int = 0) { (self.height, self.width, self.padding) = (height, width, padding) }
     public func callAsFunction(_ image: Tensor, generator: RandomGenerator) -> Tensor {
         let padded = padding > 0 ? image.padded([(0, 0), (padding, padding), (padding, padding)]) : image
-        precondition(padded.shape[1] >= height && padded.shape[2] >= width, "RandomCrop: \(height)×\(width) exceeds the image \(padded.shape)")
+        guard padded.rank == 3, padded.shape[1] >= height && padded.shape[2] >= width else {
+            return .failure(ShapeError(op: "RandomCrop", shapes: [image.shape], expected: "an image [C, H, W] of at least \(height)×\(width) after padding \(padding)"))
+        }
         let top = generator.nextInt(below: padded.shape[1] - height + 1), left = generator.nextInt(below: padded.shape[2] - width + 1)
         return padded[.all, top..<(top + height), left..<(left + width)].contiguous()
     }
@@ -66,7 +72,9 @@ public struct Normalize: ImageTransform {
     public let mean: [Double], std: [Double]
     public init(mean: [Double], std: [Double]) { (self.mean, self.std) = (mean, std) }
     public func callAsFunction(_ image: Tensor, generator: RandomGenerator) -> Tensor {
-        precondition(mean.count == image.shape[0] && std.count == image.shape[0], "Normalize: \(mean.count) means for \(image.shape[0]) channels")
+        guard image.rank == 3, mean.count == image.shape[0] && std.count == image.shape[0] else {
+            return .failure(ShapeError(op: "Normalize", shapes: [image.shape], expected: "\(mean.count) channels (one mean and one std each), got \(std.count) std"))
+        }
         let m = Tensor(shape: [mean.count, 1, 1], scalars: mean.map { Float($0) })
         let s = Tensor(shape: [std.count, 1, 1], scalars: std.map { Float(1 / $0) })
         return (image - m) * s
