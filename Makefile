@@ -1,5 +1,5 @@
 # Apus — the project's commands. `make test` is what CI runs.
-.PHONY: deps build test sanitize demo bench-core bench-nn bench-data bench-vqa bench-graph bench-pooled-backward bench-accuracy bench-breadth
+.PHONY: deps build test sanitize docs demo bench-core bench-nn bench-data bench-vqa bench-graph bench-pooled-backward bench-accuracy bench-breadth
 
 deps:
 	./scripts/install-system-deps.sh
@@ -24,6 +24,18 @@ test: deps
 # scripts/sanitize.sh asan (or tsan).
 sanitize: deps
 	./scripts/sanitize.sh
+
+# The API reference (DocC, through the swift-docc-plugin): one archive per library module in
+# .build/docs/<Module>.doccarchive (static HTML: serve the folder, open /documentation/<module>).
+# Fails on any DocC warning (an unresolved symbol link, say) and, through
+# scripts/check-doc-coverage.sh, on any public symbol of Apus or ApusNN without documentation.
+DOCS_TARGETS = Apus ApusNN ApusOptimizers ApusData ApusTrain ApusConfig
+docs: deps
+	swift package --allow-writing-to-directory .build/docs generate-documentation \
+		$(addprefix --target ,$(DOCS_TARGETS)) --output-path .build/docs \
+		--experimental-skip-synthesized-symbols --enable-inherited-docs --warnings-as-errors \
+		--experimental-documentation-coverage --coverage-summary-level brief
+	./scripts/check-doc-coverage.sh .build/docs Apus ApusNN
 
 # Core micro-benchmarks against numpy and PyTorch on this machine (see Benchmarks/README.md).
 bench-core: deps

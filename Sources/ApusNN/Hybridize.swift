@@ -75,6 +75,7 @@ final class HybridState {
 /// A module's parameters and buffers as the trailing inputs of a graph (a hybridized forward,
 /// a compiled training step): parameters first, then buffers, in the order found once.
 public struct ModuleState {
+    /// The module's parameters and buffers, each in the order `parameters()` and `namedBuffers()` give them.
     public let parameters: [Parameter], buffers: [Buffer]
 
     /// The state of `module` now.

@@ -15,11 +15,16 @@ public enum Initializer: Sendable {
     case xavierNormal(gain: Double)
     /// A (semi-)orthogonal matrix times `gain` (rows flattened beyond the first dimension).
     case orthogonal(gain: Double)
+    /// U(low, high): uniform between `low` and `high` (`torch.nn.init.uniform_`).
     case uniform(low: Double, high: Double)
+    /// N(mean, std²): normal with mean `mean` and standard deviation `std` (`torch.nn.init.normal_`).
     case normal(mean: Double, std: Double)
+    /// Every element equal to the value (`torch.nn.init.constant_`).
     case constant(Double)
 
+    /// All zeros: `.constant(0)`.
     public static let zeros = Initializer.constant(0)
+    /// All ones: `.constant(1)`.
     public static let ones = Initializer.constant(1)
 
     /// fan-in and fan-out of a weight shape: [out, in, kernel…] as PyTorch computes them.

@@ -61,7 +61,16 @@ public func smoothL1Loss(_ prediction: Tensor, _ target: Tensor, beta: Double = 
 }
 
 /// How `klDivergence` reduces.
-public enum KLReduction: Sendable { case batchMean, mean, sum, none }
+public enum KLReduction: Sendable {
+    /// The sum divided by the batch size (the first dimension): the true KL divergence per example, PyTorch's `batchmean`.
+    case batchMean
+    /// The mean over all elements.
+    case mean
+    /// The sum over all elements.
+    case sum
+    /// No reduction: one term per element.
+    case none
+}
 
 /// KL(target ‖ exp(logInput)) = Σ target·(log target − logInput) (terms with target 0 are 0),
 /// as PyTorch's `kl_div` with `log_target=False`. `batchMean` divides the sum by the batch size.
@@ -82,10 +91,13 @@ public func klDivergence(logInput: Tensor, target: Tensor, reduction: KLReductio
 
 /// Softmax cross-entropy as a module (see `crossEntropy`).
 public final class CrossEntropyLoss: Module {
+    /// Per-class weights [C], label smoothing ε, the label to ignore, and the reduction: `crossEntropy`'s arguments.
     public let classWeights: Tensor?, labelSmoothing: Double, ignoreIndex: Int?, reduction: LossReduction
+    /// A cross-entropy loss (as `nn.CrossEntropyLoss(weight, ignore_index, reduction, label_smoothing)`).
     public init(classWeights: Tensor? = nil, labelSmoothing: Double = 0, ignoreIndex: Int? = nil, reduction: LossReduction = .mean) {
         (self.classWeights, self.labelSmoothing, self.ignoreIndex, self.reduction) = (classWeights, labelSmoothing, ignoreIndex, reduction)
     }
+    /// The loss of `logits` [N, C] at integer `labels` [N]: a scalar, or [N] with reduction `.none`.
     public func callAsFunction(_ logits: Tensor, _ labels: Tensor) -> Tensor {
         crossEntropy(logits: logits, labels: labels, classWeights: classWeights, labelSmoothing: labelSmoothing,
                      ignoreIndex: ignoreIndex, reduction: reduction)
@@ -94,29 +106,41 @@ public final class CrossEntropyLoss: Module {
 
 /// Mean squared error as a module.
 public final class MSELoss: Module {
+    /// How the per-element losses are reduced.
     public let reduction: LossReduction
+    /// A mean squared error loss (as `nn.MSELoss(reduction)`).
     public init(reduction: LossReduction = .mean) { self.reduction = reduction }
+    /// (prediction − target)² reduced; both of one shape.
     public func callAsFunction(_ prediction: Tensor, _ target: Tensor) -> Tensor { mse(prediction, target, reduction: reduction) }
 }
 
 /// L1 loss as a module.
 public final class L1Loss: Module {
+    /// How the per-element losses are reduced.
     public let reduction: LossReduction
+    /// An L1 loss (as `nn.L1Loss(reduction)`).
     public init(reduction: LossReduction = .mean) { self.reduction = reduction }
+    /// |prediction − target| reduced; both of one shape.
     public func callAsFunction(_ prediction: Tensor, _ target: Tensor) -> Tensor { l1Loss(prediction, target, reduction: reduction) }
 }
 
 /// Smooth L1 loss as a module.
 public final class SmoothL1Loss: Module {
+    /// The threshold between the quadratic and linear parts, and the reduction.
     public let beta: Double, reduction: LossReduction
+    /// A smooth L1 loss (as `nn.SmoothL1Loss(reduction, beta)`).
     public init(beta: Double = 1, reduction: LossReduction = .mean) { (self.beta, self.reduction) = (beta, reduction) }
+    /// `smoothL1Loss` of `prediction` and `target` (one shape), reduced.
     public func callAsFunction(_ prediction: Tensor, _ target: Tensor) -> Tensor { smoothL1Loss(prediction, target, beta: beta, reduction: reduction) }
 }
 
 /// Binary cross-entropy with logits as a module.
 public final class BCEWithLogitsLoss: Module {
+    /// The weight of positive examples per class (broadcast over the last axis), and the reduction.
     public let positiveWeight: Tensor?, reduction: LossReduction
+    /// A binary cross-entropy loss on logits (as `nn.BCEWithLogitsLoss(reduction, pos_weight)`).
     public init(positiveWeight: Tensor? = nil, reduction: LossReduction = .mean) { (self.positiveWeight, self.reduction) = (positiveWeight, reduction) }
+    /// The loss of `logits` against `targets` in [0, 1] of the same shape, reduced.
     public func callAsFunction(_ logits: Tensor, _ targets: Tensor) -> Tensor {
         binaryCrossEntropyWithLogits(logits, targets, positiveWeight: positiveWeight, reduction: reduction)
     }
@@ -124,10 +148,13 @@ public final class BCEWithLogitsLoss: Module {
 
 /// Negative log-likelihood as a module.
 public final class NLLLoss: Module {
+    /// Per-class weights [C], the label to ignore, and the reduction: `nllLoss`'s arguments.
     public let classWeights: Tensor?, ignoreIndex: Int?, reduction: LossReduction
+    /// A negative log-likelihood loss (as `nn.NLLLoss(weight, ignore_index, reduction)`).
     public init(classWeights: Tensor? = nil, ignoreIndex: Int? = nil, reduction: LossReduction = .mean) {
         (self.classWeights, self.ignoreIndex, self.reduction) = (classWeights, ignoreIndex, reduction)
     }
+    /// The loss of `logProbabilities` [N, C] at integer `labels` [N]: a scalar, or [N] with reduction `.none`.
     public func callAsFunction(_ logProbabilities: Tensor, _ labels: Tensor) -> Tensor {
         nllLoss(logProbabilities: logProbabilities, labels: labels, classWeights: classWeights, ignoreIndex: ignoreIndex, reduction: reduction)
     }
@@ -135,7 +162,10 @@ public final class NLLLoss: Module {
 
 /// KL divergence as a module.
 public final class KLDivLoss: Module {
+    /// How the per-element terms are reduced.
     public let reduction: KLReduction
+    /// A KL divergence loss, `batchMean` by default (as `nn.KLDivLoss(reduction="batchmean")`).
     public init(reduction: KLReduction = .batchMean) { self.reduction = reduction }
+    /// KL(target ‖ exp(logInput)) of two tensors of one shape, reduced.
     public func callAsFunction(_ logInput: Tensor, _ target: Tensor) -> Tensor { klDivergence(logInput: logInput, target: target, reduction: reduction) }
 }

@@ -21,6 +21,7 @@ open class Module {
     /// Compiled forward functions while `hybridize()` is on.
     var hybridState: HybridState?
 
+    /// Creates a module in training mode; subclasses declare their parameters and submodules as stored properties.
     public init() {}
 
     /// A short description for summaries (`Linear(784 → 128)`); subclasses override.

@@ -9,11 +9,13 @@ public final class Parameter {
     /// The current value (a leaf tensor; its `.grad` collects gradients).
     public private(set) var value: Tensor
 
+    /// Wraps `wrappedValue` (floating point) as a trainable leaf tensor.
     public init(wrappedValue: Tensor) {
         precondition(wrappedValue.dtype.isFloatingPoint, "Parameter: a parameter must be floating point, got \(wrappedValue.dtype)")
         value = wrappedValue.requiringGrad()
     }
 
+    /// The tensor; assigning keeps it a leaf that requires a gradient unless the parameter is frozen.
     public var wrappedValue: Tensor {
         get { value }
         set { value = newValue.requiringGrad(isTrainable) }
@@ -56,11 +58,13 @@ public final class OptionalParameter {
     /// The parameter, when present.
     public var parameter: Parameter?
 
+    /// Wraps `wrappedValue` as a parameter, or nil for an absent one.
     public init(wrappedValue: Tensor?) { parameter = wrappedValue.map { Parameter(wrappedValue: $0) } }
 
     /// The parameter object (`$bias`), nil when absent.
     public var projectedValue: Parameter? { parameter }
 
+    /// The tensor, or nil when absent; assigning nil removes the parameter, assigning a tensor creates it if needed.
     public var wrappedValue: Tensor? {
         get { parameter?.value }
         set {
@@ -77,12 +81,16 @@ public final class OptionalParameter {
 /// `@Buffer var runningMean: Tensor`.
 @propertyWrapper
 public final class Buffer {
+    /// The current value (detached: no gradient flows through a buffer).
     public var value: Tensor
+    /// Wraps `wrappedValue`, detached from any autograd graph.
     public init(wrappedValue: Tensor) { value = wrappedValue.detached() }
+    /// The tensor; assigning stores it detached.
     public var wrappedValue: Tensor {
         get { value }
         set { value = newValue.detached() }
     }
+    /// The buffer object itself (`$runningMean`), for checkpoints and compiled steps.
     public var projectedValue: Buffer { self }
 }
 

@@ -1,9 +1,14 @@
 /// Where an analytic gradient disagreed with central finite differences.
 public struct GradCheckFailure: Error, CustomStringConvertible {
+    /// Index of the input (in `inputs`) whose gradient disagreed.
     public let input: Int
+    /// Flat (row-major) index of the element within that input.
     public let element: Int
+    /// The gradient from the vector–Jacobian products (`vjp`).
     public let analytic: Double
+    /// The central finite-difference estimate, computed in Float64.
     public let numeric: Double
+    /// A one-line report: input, element, analytic and finite-difference values.
     public var description: String {
         "gradcheck: input \(input), element \(element): analytic \(analytic) vs finite-difference \(numeric)"
     }

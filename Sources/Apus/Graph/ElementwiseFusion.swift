@@ -8,11 +8,21 @@ import CApusKernels
 /// broadcast along the leading axes (a bias: its shape is a suffix of the output's).
 public struct FusedElementwiseOp: Operation {
     /// Where a step reads an operand: an input of the fused op, or an earlier step's result.
-    public enum Source: Hashable { case input(Int), step(Int) }
+    public enum Source: Hashable {
+        /// The fused op's input at this index.
+        case input(Int)
+        /// The result of the step at this index (an earlier one).
+        case step(Int)
+    }
     /// One op of the chain.
     public struct Step {
         /// The elementwise op this step runs.
-        public enum Kind { case unary(UnaryOp), binary(BinaryOp) }
+        public enum Kind {
+            /// A one-operand function.
+            case unary(UnaryOp)
+            /// A two-operand arithmetic op (its operands broadcast as the fused op allows).
+            case binary(BinaryOp)
+        }
         /// This step's op.
         public let kind: Kind
         /// Where it reads its operands (one for a unary op, two for a binary one).

@@ -9,7 +9,9 @@ import CApusKernels
 public final class Graph: CustomStringConvertible {
     /// A value of the graph: the output of a node, an input placeholder or a captured constant.
     public final class Value {
+        /// The value's id: its index in `Graph.values`.
         public let id: Int
+        /// The value's shape and dtype.
         public let spec: TensorSpec
         init(id: Int, spec: TensorSpec) {
             self.id = id
@@ -19,8 +21,11 @@ public final class Graph: CustomStringConvertible {
 
     /// One recorded op application.
     public struct Node {
+        /// The op applied.
         public let op: any Operation
+        /// Ids of the values the op reads, in order.
         public let inputs: [Int]
+        /// Ids of the values the op produces, in order.
         public let outputs: [Int]
     }
 

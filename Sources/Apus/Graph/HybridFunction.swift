@@ -24,6 +24,7 @@ public final class HybridFunction {
         let needsGradient: [Bool]
     }
 
+    /// Wraps `body`, a function of tensors to tensors; nothing is traced until the first call.
     public init(_ body: @escaping ([Tensor]) -> [Tensor]) {
         self.body = body
         inference = CompiledFunction(body)

@@ -3,6 +3,7 @@
 /// the target's storage sees the change; the target must be contiguous. Being side-effecting,
 /// graph passes keep it where it was recorded.
 public struct AssignOp: Operation {
+    /// Creates the op; its inputs are the target and the value.
     public init() {}
     public var name: String { "assign" }
     public var outputCount: Int { 0 }

@@ -16,8 +16,27 @@ func broadcastShapes(_ a: [Int], _ b: [Int]) -> [Int]? {
 /// Elementwise arithmetic of two tensors of one dtype with NumPy broadcasting.
 public struct BinaryOp: Operation {
     /// `reluGrad(a, b)` is a where b > 0, else 0 (ReLU's backward: a the cotangent, b the input).
-    public enum Kind: String, Sendable { case add, sub, mul, div, pow, maximum, minimum, reluGrad }
+    public enum Kind: String, Sendable {
+        /// a + b.
+        case add
+        /// a − b.
+        case sub
+        /// a · b.
+        case mul
+        /// a / b (integer division truncates; x / 0 is 0 for integers).
+        case div
+        /// aᵇ (floating point only).
+        case pow
+        /// The larger of a and b.
+        case maximum
+        /// The smaller of a and b.
+        case minimum
+        /// a where b > 0, else 0.
+        case reluGrad
+    }
+    /// The arithmetic this op performs.
     public let kind: Kind
+    /// An op computing `kind` of its two inputs.
     public init(_ kind: Kind) { self.kind = kind }
     public var name: String { kind.rawValue }
 

@@ -2,8 +2,24 @@ import CApusKernels
 
 /// Elementwise comparison with broadcasting; the result is a Bool tensor (no gradient).
 public struct CompareOp: Operation {
-    public enum Kind: String, Sendable { case equal, notEqual, less, lessEqual, greater, greaterEqual }
+    /// The comparison, applied elementwise as `a <op> b`.
+    public enum Kind: String, Sendable {
+        /// a == b.
+        case equal
+        /// a != b.
+        case notEqual
+        /// a < b.
+        case less
+        /// a <= b.
+        case lessEqual
+        /// a > b.
+        case greater
+        /// a >= b.
+        case greaterEqual
+    }
+    /// The comparison this op performs.
     public let kind: Kind
+    /// An op comparing its two inputs with `kind`.
     public init(_ kind: Kind) { self.kind = kind }
     public var name: String { kind.rawValue }
     public var isDifferentiable: Bool { false }
@@ -46,6 +62,7 @@ public struct CompareOp: Operation {
 /// Elementwise choice: `a` where `condition` is true, else `b` (all three broadcast).
 public struct WhereOp: Operation {
     public var name: String { "where" }
+    /// Creates the op; its inputs are (condition, a, b).
     public init() {}
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {

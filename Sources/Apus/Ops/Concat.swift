@@ -1,7 +1,9 @@
 /// Joins tensors of one dtype along an existing axis; other dimensions must match.
 public struct ConcatOp: Operation {
+    /// The axis to join along (negative counts from the end).
     public let axis: Int
 
+    /// An op joining its inputs along `axis` (as `torch.cat(tensors, dim=axis)`).
     public init(axis: Int) {
         self.axis = axis
     }
@@ -44,8 +46,11 @@ public struct ConcatOp: Operation {
 /// Splits a tensor along `axis` into consecutive pieces of `sizes` (views); the gradient is one
 /// concatenation of the pieces' cotangents (not one zero-padded tensor per piece).
 public struct SplitOp: Operation {
+    /// The axis to split along (negative counts from the end).
     public let axis: Int
+    /// The size of each piece along `axis`; they must add up to the input's size there.
     public let sizes: [Int]
+    /// An op splitting its input along `axis` into pieces of `sizes` (as `torch.split`).
     public init(axis: Int, sizes: [Int]) {
         self.axis = axis
         self.sizes = sizes
@@ -81,9 +86,12 @@ public struct SplitOp: Operation {
 
 /// Constant padding: `padding[i] = (before, after)` elements added on each side of dimension i.
 public struct PadOp: Operation {
+    /// Elements added before and after each dimension, one pair per dimension, first to last.
     public let padding: [(before: Int, after: Int)]
+    /// The value written into the padding.
     public let value: Double
 
+    /// An op padding its input by `padding` with `value` (as `torch.nn.functional.pad` in constant mode).
     public init(padding: [(before: Int, after: Int)], value: Double) {
         self.padding = padding
         self.value = value

@@ -3,8 +3,10 @@ import CApusKernels
 /// Geometry of a 2-D convolution: stride, padding, dilation (each (height, width)) and groups.
 public struct Conv2dGeometry: Hashable, Sendable {
     let strideH: Int, strideW: Int, padH: Int, padW: Int, dilationH: Int, dilationW: Int
+    /// Number of channel groups: input and output channels are split into `groups` independent convolutions.
     public let groups: Int
 
+    /// Stride, zero padding and dilation, each (height, width), and the number of channel groups (PyTorch's `Conv2d` arguments).
     public init(stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1) {
         (strideH, strideW) = stride
         (padH, padW) = padding
@@ -221,8 +223,10 @@ private func convSpecs(_ op: String, _ inputs: [TensorSpec], x: [Int], w: [Int],
 /// → [N, O, OH, OW]. Bias is a separate broadcast add. Always im2col + GEMM: the direct kernels
 /// serve the biased convolutions graph mode fuses with pooling (see `DirectConv.suits`).
 public struct Conv2dOp: Operation {
+    /// Stride, padding, dilation and groups of the convolution.
     public let geometry: Conv2dGeometry
 
+    /// An op convolving (input, weight) with `geometry`.
     public init(geometry: Conv2dGeometry) {
         self.geometry = geometry
     }
@@ -250,10 +254,12 @@ public struct Conv2dOp: Operation {
 /// right after its GEMM, so no separate passes and no intermediate tensors exist; the backward
 /// keeps only the output (ReLU's mask is `output > 0`).
 public struct Conv2dBiasReLUOp: Operation {
+    /// Stride, padding, dilation and groups of the convolution.
     public let geometry: Conv2dGeometry
     /// Whether max(·, 0) follows the bias.
     public let relu: Bool
 
+    /// An op convolving (input, weight, bias) with `geometry`, then max(·, 0) when `relu` is true.
     public init(geometry: Conv2dGeometry, relu: Bool) {
         self.geometry = geometry
         self.relu = relu
@@ -303,11 +309,14 @@ public struct Conv2dBiasReLUOp: Operation {
 
 /// Gradient of conv2d with respect to its input: (output cotangent [N, O, OH, OW], weight) → [N, C, H, W].
 public struct Conv2dInputGradOp: Operation {
+    /// Stride, padding, dilation and groups of the forward convolution.
     public let geometry: Conv2dGeometry
+    /// The forward input's shape [N, C, H, W]: the result's shape.
     public let inputShape: [Int]
     /// Whether the direct kernels may run it (as for the forward op it is the gradient of).
     public let direct: Bool
 
+    /// The input gradient of a convolution with `geometry` whose input had `inputShape`; `direct` lets the direct kernels run it.
     public init(geometry: Conv2dGeometry, inputShape: [Int], direct: Bool = true) {
         self.geometry = geometry
         self.inputShape = inputShape
@@ -375,13 +384,16 @@ public struct Conv2dInputGradOp: Operation {
 /// and with `withBias` also the bias gradient [O] (the cotangent summed over N, H, W), taken in
 /// the same pass over the cotangent.
 public struct Conv2dWeightGradOp: Operation {
+    /// Stride, padding, dilation and groups of the forward convolution.
     public let geometry: Conv2dGeometry
+    /// The weight's shape [O, C/groups, KH, KW]: the (first) result's shape.
     public let weightShape: [Int]
     /// Whether the bias gradient [O] is a second output.
     public let withBias: Bool
     /// Whether the direct kernels may run it (as for the forward op it is the gradient of).
     public let direct: Bool
 
+    /// The weight gradient (and with `withBias`, the bias gradient) of a convolution with `geometry`; `direct` lets the direct kernels run it.
     public init(geometry: Conv2dGeometry, weightShape: [Int], withBias: Bool = false, direct: Bool = true) {
         self.geometry = geometry
         self.weightShape = weightShape

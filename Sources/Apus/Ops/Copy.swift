@@ -1,6 +1,8 @@
 /// Conversion to another dtype (a copy), differentiable between floating-point dtypes.
 public struct CastOp: Operation {
+    /// The dtype to convert to.
     public let dtype: DType
+    /// An op converting its input to `dtype` (as `tensor.to(dtype)`).
     public init(to dtype: DType) { self.dtype = dtype }
     public var name: String { "cast" }
 
@@ -37,6 +39,7 @@ public struct CastOp: Operation {
 
 /// A contiguous copy (row-major, own storage); gradient passes through unchanged.
 public struct CopyOp: Operation {
+    /// Creates the op.
     public init() {}
     public var name: String { "copy" }
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] { inputs }

@@ -5,6 +5,7 @@ import CApusKernels
 /// that the backward pass reads. The probabilities are never written: the backward pass makes
 /// g·(softmax − one-hot) in one pass over the logits (`SoftmaxCrossEntropyGradOp`).
 public struct SoftmaxCrossEntropyOp: Operation {
+    /// Creates the op; its inputs are (logits [N, C], labels [N]).
     public init() {}
     public var name: String { "softmaxCrossEntropy" }
     public var outputCount: Int { 2 }
@@ -58,6 +59,7 @@ public struct SoftmaxCrossEntropyOp: Operation {
 /// cotangent of the loss [N]) → g·(softmax − one-hot) [N, C]. Used when the gradient is not
 /// differentiated again (then the loss's vjp writes it with differentiable ops).
 public struct SoftmaxCrossEntropyGradOp: Operation {
+    /// Creates the op; its inputs are (logits, labels, log-sum-exp, cotangent).
     public init() {}
     public var name: String { "softmaxCrossEntropyGrad" }
     public var isDifferentiable: Bool { false }

@@ -16,8 +16,10 @@ func indicesInt64(_ index: Tensor, size: Int, op: String, kind: String = "index"
 /// Whole slices picked by index along `axis`: output shape is
 /// `x.shape[..<axis] + index.shape + x.shape[(axis+1)...]`. Embedding lookup is `indexSelect(axis: 0)`.
 public struct IndexSelectOp: Operation {
+    /// The axis indexed (negative counts from the end).
     public let axis: Int
 
+    /// An op picking slices along `axis` by its (x, index) inputs (as `torch.index_select`).
     public init(axis: Int) {
         self.axis = axis
     }
@@ -49,9 +51,12 @@ public struct IndexSelectOp: Operation {
 /// The adjoint of `IndexSelectOp`: zeros with `size` entries along `axis`, and each slice of
 /// the source added at its index (repeated indices accumulate).
 public struct IndexAddOp: Operation {
+    /// The axis along which slices are added.
     public let axis: Int
+    /// The result's size along `axis`.
     public let size: Int
 
+    /// An op adding slices of its source input along `axis` at its index input into zeros of `size` entries there.
     public init(axis: Int, size: Int) {
         self.axis = axis
         self.size = size
@@ -93,8 +98,10 @@ public struct IndexAddOp: Operation {
 /// PyTorch's `gather`: `y[i][j][k] = x[i][index[i][j][k]][k]` for axis 1. `index` has x's rank
 /// and x's sizes except along `axis`.
 public struct GatherOp: Operation {
+    /// The axis indexed (negative counts from the end).
     public let axis: Int
 
+    /// An op gathering along `axis` from its (x, index) inputs (as `torch.gather`).
     public init(axis: Int) {
         self.axis = axis
     }
@@ -126,8 +133,10 @@ public struct GatherOp: Operation {
 
 /// `base` with `source[i][j][k]` added at `[i][index[i][j][k]][k]` (axis 1): the adjoint of gather.
 public struct ScatterAddOp: Operation {
+    /// The axis along which values are added.
     public let axis: Int
 
+    /// An op adding its source input into its base input along `axis` at its index input (as `torch.scatter_add`).
     public init(axis: Int) {
         self.axis = axis
     }
@@ -163,9 +172,12 @@ public struct ScatterAddOp: Operation {
 
 /// One-hot encoding of integer class ids: shape `index.shape + [classes]`, no gradient.
 public struct OneHotOp: Operation {
+    /// The number of classes: the size of the new last dimension.
     public let classes: Int
+    /// The result's dtype.
     public let dtype: DType
 
+    /// An op encoding class ids in 0..<`classes` as one-hot vectors of `dtype` (as `torch.nn.functional.one_hot`).
     public init(classes: Int, dtype: DType) {
         self.classes = classes
         self.dtype = dtype

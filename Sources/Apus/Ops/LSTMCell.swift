@@ -7,6 +7,7 @@ import CApusKernels
 /// Outputs: `h'` [B, H], `c'` [B, H], and the activated gates [B, 4H] (kept for the backward).
 /// The kernel is one GEMM (h·W_hhᵀ added to the input gates) and one C pass over the gates.
 public struct LSTMCellOp: Operation {
+    /// Creates the op; its inputs are (inputGates, h, c, weightHH).
     public init() {}
     public var name: String { "lstmCell" }
     public var outputCount: Int { 3 }
@@ -51,6 +52,7 @@ public struct LSTMCellOp: Operation {
 /// Backward of the LSTM gate math: (activated gates, c, c', dh', dc') → (d pre-activation gates, dc).
 /// Not differentiable again.
 public struct LSTMCellGradOp: Operation {
+    /// Creates the op; its inputs are (activated gates, c, c', dh', dc').
     public init() {}
     public var name: String { "lstmCellGrad" }
     public var outputCount: Int { 2 }

@@ -75,7 +75,9 @@ func accumulateRows(_ dtype: DType, m: Int, n: Int, k: Int, a: UnsafeMutableRawP
 /// through them): activated gates [T, B, 4H], c before each step, the unmasked new c, and h
 /// before each step, each [T, B, H]. `reverse` runs from the last step to the first.
 public struct LSTMSequenceOp: Operation {
+    /// Whether the sequence is run from the last step to the first (a bidirectional LSTM's backward direction).
     public let reverse: Bool
+    /// An LSTM direction over the sequence; `reverse` runs it from the last step to the first.
     public init(reverse: Bool) { self.reverse = reverse }
     public var name: String { "lstmSequence" }
     public var outputCount: Int { 7 }
@@ -147,7 +149,9 @@ public struct LSTMSequenceOp: Operation {
 /// Backward of `LSTMSequenceOp`: (dy, dhT, dcT, gates, cPrev, cNew, hPrev, weightHH[, mask]) →
 /// (d input gates [T, B, 4H], dh0, dc0, d weightHH). Not differentiable again.
 public struct LSTMSequenceGradOp: Operation {
+    /// Whether the forward pass ran from the last step to the first.
     public let reverse: Bool
+    /// The backward pass of an `LSTMSequenceOp` with the same `reverse`.
     public init(reverse: Bool) { self.reverse = reverse }
     public var name: String { "lstmSequenceGrad" }
     public var outputCount: Int { 4 }

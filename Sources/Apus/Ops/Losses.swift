@@ -1,5 +1,12 @@
 /// How a per-example loss is reduced.
-public enum LossReduction: String, Sendable { case mean, sum, none }
+public enum LossReduction: String, Sendable {
+    /// The mean of the losses, a scalar; with class weights or an ignored label, their sum divided by the summed weights of the examples counted (as PyTorch).
+    case mean
+    /// The sum of the losses, a scalar.
+    case sum
+    /// No reduction: the losses themselves, one per example (or per element).
+    case none
+}
 
 /// Softmax cross-entropy from `logits` [N, C] (or [C]) and integer `labels` [N] (or []).
 ///

@@ -2,6 +2,7 @@
 /// `[..., M, K] × [..., K, N] → [..., M, N]` (both operands of rank ≥ 2, one float dtype).
 /// Runs on BLAS sgemm/dgemm; transposed views are passed to BLAS without copying.
 public struct MatMulOp: Operation {
+    /// Creates the op; its inputs are (a, b).
     public init() {}
     public var name: String { "matmul" }
 

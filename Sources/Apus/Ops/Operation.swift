@@ -53,8 +53,11 @@ extension Operation {
 
 /// What a vjp sees: the op's inputs and outputs and the cotangents of its outputs.
 public struct VJPContext {
+    /// The op's inputs, as it was applied to them.
     public let inputs: [Tensor]
+    /// The op's outputs.
     public let outputs: [Tensor]
+    /// The cotangent of each output, shaped as that output (a broadcast zero for an output that got none).
     public let cotangents: [Tensor]
     let needed: [Bool]
     let received: [Bool]
@@ -67,18 +70,23 @@ public struct VJPContext {
 
 /// A shape rule's rejection: the op, the input shapes, what it expected.
 public struct ShapeError: Error, CustomStringConvertible, Equatable {
+    /// The name of the op that rejected its inputs.
     public let op: String
+    /// The shapes of the op's inputs, in order.
     public let shapes: [[Int]]
+    /// What the op expected of them, in words.
     public let expected: String
     /// Where the op was called from (a module path), when known.
     public var location: String?
 
+    /// A rejection by `op` of inputs with `shapes`; `expected` says what it required.
     public init(op: String, shapes: [[Int]], expected: String) {
         self.op = op
         self.shapes = shapes
         self.expected = expected
     }
 
+    /// "op: got shapes [..], [..]; expected", prefixed by the location when known.
     public var description: String {
         let shapeText = shapes.map { "\($0)" }.joined(separator: ", ")
         let prefix = location.map { "\($0): " } ?? ""
@@ -89,6 +97,7 @@ public struct ShapeError: Error, CustomStringConvertible, Equatable {
 /// An integer that selects outside its range, found when an op reads it: an index of `gather`
 /// or `indexSelect` (an embedding lookup), a class label of a loss.
 public struct IndexError: Error, CustomStringConvertible, Equatable {
+    /// The name of the op that read the value.
     public let op: String
     /// What the value is: "index" or "label".
     public let kind: String
@@ -99,10 +108,12 @@ public struct IndexError: Error, CustomStringConvertible, Equatable {
     /// Where the op was called from (a module path), when known.
     public var location: String?
 
+    /// An out-of-range `value` read by `op`, with `kind` "index" or "label" and the valid range `0..<bound`.
     public init(op: String, kind: String = "index", value: Int64, bound: Int) {
         (self.op, self.kind, self.value, self.bound) = (op, kind, value, bound)
     }
 
+    /// "op: index 7 is out of range for an axis of size 5", prefixed by the location when known.
     public var description: String {
         let range = kind == "label" ? "\(bound) classes (0..<\(bound))" : "an axis of size \(bound)"
         return (location.map { "\($0): " } ?? "") + "\(op): \(kind) \(value) is out of range for \(range)"

@@ -8,6 +8,7 @@ public struct PoolGeometry: Hashable, Sendable {
     /// (never one starting in the right padding).
     let ceilMode: Bool
 
+    /// A `kernel` (height, width) window moving by `stride` (the kernel when nil) over the input with `padding` on each side; `ceilMode` rounds the output size up (PyTorch's pooling arguments).
     public init(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0), ceilMode: Bool = false) {
         (kernelH, kernelW) = kernel
         (strideH, strideW) = stride ?? kernel
@@ -70,8 +71,10 @@ public struct PoolGeometry: Hashable, Sendable {
 
 /// 2-D max pooling over [N, C, H, W] (padding counts as −∞).
 public struct MaxPool2dOp: Operation {
+    /// Kernel, stride, padding and rounding of the pooling window.
     public let geometry: PoolGeometry
 
+    /// An op max-pooling its input [N, C, H, W] with `geometry` (as `torch.nn.functional.max_pool2d`).
     public init(geometry: PoolGeometry) {
         self.geometry = geometry
     }
@@ -99,8 +102,10 @@ public struct MaxPool2dOp: Operation {
 /// Gradient of max pooling: (input, output cotangent) → input-shaped gradient routed to each
 /// window's first maximum. Not differentiable again.
 public struct MaxPool2dGradOp: Operation {
+    /// Kernel, stride, padding and rounding of the forward pooling.
     public let geometry: PoolGeometry
 
+    /// The gradient of max pooling with `geometry`; its inputs are (input, output cotangent).
     public init(geometry: PoolGeometry) {
         self.geometry = geometry
     }
@@ -135,10 +140,12 @@ public struct MaxPool2dGradOp: Operation {
 /// size clipped to the padded input (with `ceilMode` a last window may run past it) or, without
 /// `countIncludePad`, by the number of input elements it covers: PyTorch's divisors.
 public struct AvgPool2dOp: Operation {
+    /// Kernel, stride, padding and rounding of the pooling window.
     public let geometry: PoolGeometry
     /// Whether padded positions count in the divisor (PyTorch's default).
     public let countIncludePad: Bool
 
+    /// An op average-pooling its input [N, C, H, W] with `geometry` (as `torch.nn.functional.avg_pool2d`).
     public init(geometry: PoolGeometry, countIncludePad: Bool = true) {
         self.geometry = geometry
         self.countIncludePad = countIncludePad
@@ -167,11 +174,14 @@ public struct AvgPool2dOp: Operation {
 /// Gradient of average pooling: output cotangent [N, C, OH, OW] → input-shaped gradient, each
 /// window's cotangent over its divisor spread on the window (its own adjoint is avgPool2d).
 public struct AvgPool2dGradOp: Operation {
+    /// Kernel, stride, padding and rounding of the forward pooling.
     public let geometry: PoolGeometry
+    /// The forward input's shape [N, C, H, W]: the result's shape.
     public let inputShape: [Int]
     /// Whether padded positions count in the divisor, as in the pooling this is the gradient of.
     public let countIncludePad: Bool
 
+    /// The gradient of average pooling with `geometry` of an input of `inputShape`; its input is the output cotangent.
     public init(geometry: PoolGeometry, inputShape: [Int], countIncludePad: Bool = true) {
         self.geometry = geometry
         self.inputShape = inputShape

@@ -5,8 +5,10 @@ import CApusKernels
 /// first maximum within its plane). Its gradient (`MaxPool2dScatterOp`) needs only the indices,
 /// so the pooled input can be freed right after pooling; graph mode rewrites `maxPool2d` to it.
 public struct MaxPool2dWithIndicesOp: Operation {
+    /// Kernel, stride, padding and rounding of the pooling window.
     public let geometry: PoolGeometry
 
+    /// An op max-pooling its input [N, C, H, W] with `geometry` and returning the maxima's positions too.
     public init(geometry: PoolGeometry) {
         self.geometry = geometry
     }

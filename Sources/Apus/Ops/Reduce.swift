@@ -2,11 +2,23 @@ import CApusKernels
 
 /// Sum, max or min over any set of axes, optionally keeping reduced axes as size 1.
 public struct ReduceOp: Operation {
-    public enum Kind: String, Sendable { case sum, max, min }
+    /// The reduction: sum, maximum or minimum.
+    public enum Kind: String, Sendable {
+        /// The sum of the elements.
+        case sum
+        /// The largest element.
+        case max
+        /// The smallest element.
+        case min
+    }
+    /// The reduction this op performs.
     public let kind: Kind
+    /// The axes reduced (negative counts from the end).
     public let axes: [Int]
+    /// Whether reduced axes stay in the result as size 1.
     public let keepDims: Bool
 
+    /// An op reducing its input over `axes` with `kind`, keeping them as size 1 when `keepDims` is true.
     public init(_ kind: Kind, axes: [Int], keepDims: Bool) {
         self.kind = kind
         self.axes = axes
@@ -108,10 +120,14 @@ enum ReduceLayout {
 
 /// Index of the maximum or minimum along one axis (first occurrence); Int64, no gradient.
 public struct ArgReduceOp: Operation {
+    /// Whether the op finds the maximum (true) or the minimum (false).
     public let isMax: Bool
+    /// The axis searched (negative counts from the end).
     public let axis: Int
+    /// Whether the searched axis stays in the result as size 1.
     public let keepDims: Bool
 
+    /// An op finding the index of the maximum (`isMax`) or minimum along `axis` (as `torch.argmax` / `torch.argmin`).
     public init(isMax: Bool, axis: Int, keepDims: Bool) {
         self.isMax = isMax
         self.axis = axis

@@ -1,8 +1,10 @@
 /// Reshape: same elements, new shape (one dimension may be -1). A view when the strides
 /// allow it, otherwise a copy.
 public struct ReshapeOp: Operation {
+    /// The new shape; at most one dimension may be -1 (inferred from the element count).
     public let shape: [Int]
 
+    /// An op reshaping its input to `shape` (as `torch.reshape`).
     public init(shape: [Int]) {
         self.shape = shape
     }
@@ -66,8 +68,10 @@ public struct ReshapeOp: Operation {
 
 /// Reorders dimensions (a view): output dimension i is input dimension `permutation[i]`.
 public struct PermuteOp: Operation {
+    /// For each output dimension, the input dimension it takes.
     public let permutation: [Int]
 
+    /// An op reordering its input's dimensions by `permutation` (as `torch.permute`).
     public init(permutation: [Int]) {
         self.permutation = permutation
     }
@@ -98,8 +102,10 @@ public struct PermuteOp: Operation {
 
 /// Broadcasts size-1 (or missing leading) dimensions to `shape` without copying (stride 0).
 public struct ExpandOp: Operation {
+    /// The shape to broadcast to.
     public let shape: [Int]
 
+    /// An op broadcasting its input to `shape` as a view (as `torch.Tensor.expand`).
     public init(shape: [Int]) {
         self.shape = shape
     }

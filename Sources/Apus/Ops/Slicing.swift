@@ -1,6 +1,8 @@
 /// One axis of a slice: elements start, start+step, … below end (step > 0).
 public struct SliceRange: Hashable, Sendable {
+    /// The first index, the end (exclusive) and the distance between elements.
     public var start: Int, end: Int, step: Int
+    /// The elements `start, start + step, …` below `end`.
     public init(start: Int, end: Int, step: Int) {
         (self.start, self.end, self.step) = (start, end, step)
     }
@@ -11,6 +13,7 @@ public struct SliceRange: Hashable, Sendable {
 public struct SliceOp: Operation {
     /// One range per input dimension, already clamped to the dimension sizes.
     public let ranges: [SliceRange]
+    /// An op taking the strided sub-block `ranges` (one per dimension, already clamped) of its input.
     public init(ranges: [SliceRange]) { self.ranges = ranges }
     public var name: String { "slice" }
     public var returnsView: Bool { true }
@@ -39,9 +42,12 @@ public struct SliceOp: Operation {
 
 /// The adjoint of `SliceOp`: a zero tensor of `shape` with the input written into the slice.
 public struct SliceGradOp: Operation {
+    /// The slice the input is written into, one range per dimension.
     public let ranges: [SliceRange]
+    /// The result's shape: the sliced tensor's shape.
     public let shape: [Int]
 
+    /// The adjoint of slicing a tensor of `shape` by `ranges`.
     public init(ranges: [SliceRange], shape: [Int]) {
         self.ranges = ranges
         self.shape = shape
@@ -65,8 +71,10 @@ public struct SliceGradOp: Operation {
 
 /// Reverses the order of elements along `axes` (a view with negative strides).
 public struct FlipOp: Operation {
+    /// The axes reversed (negative counts from the end).
     public let axes: [Int]
 
+    /// An op reversing its input along `axes` (as `torch.flip`).
     public init(axes: [Int]) {
         self.axes = axes
     }
@@ -112,6 +120,7 @@ public struct TensorRange: TensorRangeExpression {
 
 private func clampBound(_ i: Int, _ size: Int) -> Int { Swift.min(Swift.max(i < 0 ? i + size : i, 0), size) }
 
+/// An integer index selects one element along an axis and drops the axis (negative counts from the end), as `x[i]` in PyTorch.
 extension Int: TensorRangeExpression {
     public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) {
         let i = self < 0 ? self + size : self
@@ -125,20 +134,25 @@ private func boundedRange(_ start: Int, _ end: Int, size: Int) -> (SliceRange, d
     return (SliceRange(start: s, end: Swift.max(s, clampBound(end, size)), step: 1), false)
 }
 
+/// `a..<b` slices an axis (negative bounds count from the end; out-of-range bounds are clamped), as `x[a:b]` in PyTorch.
 extension Range: TensorRangeExpression where Bound == Int {
     public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) { boundedRange(lowerBound, upperBound, size: size) }
 }
+/// `a...b` slices an axis through `b`; `a...(-1)` runs to the end (negative bounds count from the end).
 extension ClosedRange: TensorRangeExpression where Bound == Int {
     public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) {
         boundedRange(lowerBound, upperBound == -1 ? size : upperBound + 1, size: size)
     }
 }
+/// `a...` slices an axis from `a` to its end, as `x[a:]` in PyTorch.
 extension PartialRangeFrom: TensorRangeExpression where Bound == Int {
     public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) { boundedRange(lowerBound, size, size: size) }
 }
+/// `..<b` slices an axis from its start to before `b`, as `x[:b]` in PyTorch.
 extension PartialRangeUpTo: TensorRangeExpression where Bound == Int {
     public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) { boundedRange(0, upperBound, size: size) }
 }
+/// `...b` slices an axis from its start through `b`; `...(-1)` is the whole axis.
 extension PartialRangeThrough: TensorRangeExpression where Bound == Int {
     public func sliceRange(size: Int) -> (SliceRange, dropsAxis: Bool) {
         boundedRange(0, upperBound == -1 ? size : upperBound + 1, size: size)

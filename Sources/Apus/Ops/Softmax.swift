@@ -2,9 +2,12 @@ import CApusKernels
 
 /// Softmax (or log-softmax) along one axis, computed stably (the row maximum is subtracted).
 public struct SoftmaxOp: Operation {
+    /// The axis normalised over (negative counts from the end).
     public let axis: Int
+    /// Whether the op computes log-softmax instead of softmax.
     public let logSpace: Bool
 
+    /// An op computing softmax (or with `logSpace`, log-softmax) along `axis` (as `torch.softmax` / `torch.log_softmax`).
     public init(axis: Int, logSpace: Bool) {
         self.axis = axis
         self.logSpace = logSpace
@@ -69,6 +72,7 @@ extension Tensor {
 /// entries are 0.
 /// The gradient is softmax's, y·(g − Σ g·y), which is 0 where y is.
 public struct CausalSoftmaxOp: Operation {
+    /// Creates the op; its input is the scores [..., L, S].
     public init() {}
     public var name: String { "causalSoftmax" }
 

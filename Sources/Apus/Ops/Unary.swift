@@ -2,14 +2,19 @@ import CApusKernels
 
 /// Elementwise functions of one floating-point tensor: y = f(x), same shape.
 public struct UnaryOp: Operation {
+    /// The function applied to each element.
     public enum Kind: String, Sendable {
+        /// −x, eˣ, ln x, √x, 1/√x, |x|, sin x, cos x, tanh x, the logistic sigmoid, max(x, 0), leaky ReLU (negative slope `p0`) and exact (erf) GELU.
         case neg, exp, log, sqrt, rsqrt, abs, sin, cos, tanh, sigmoid, relu, leakyRelu, gelu
+        /// GELU's derivative, tanh-approximated GELU and its derivative, softplus ln(1 + eˣ), x clamped to [`p0`, `p1`], sign (−1, 0, 1), step (1 where x > 0, else 0), the clamp's mask (1 where `p0` ≤ x ≤ `p1`, else 0), x·`p0` + `p1`, and x^`p0`.
         case geluDerivative, geluTanh, geluTanhDerivative, softplus, clamp, sign, step, clampMask, affine, powScalar
     }
+    /// The function this op applies.
     public let kind: Kind
     /// Kind-specific constants: leaky slope; clamp bounds; affine scale and shift; exponent.
     public let p0: Double, p1: Double
 
+    /// An op applying `kind` with its constants `p0` and `p1` (see `p0`).
     public init(_ kind: Kind, _ p0: Double = 0, _ p1: Double = 0) {
         self.kind = kind
         self.p0 = p0
@@ -87,6 +92,7 @@ public struct UnaryOp: Operation {
 /// How GELU computes the normal CDF Φ: exactly (erf) or by the tanh formula (PyTorch's
 /// `approximate` argument, with the same names).
 public enum GELUApproximation: String, Sendable {
+    /// `none`: the exact GELU x·Φ(x) with Φ from erf; `tanh`: Φ approximated as ½(1 + tanh(√(2/π)(x + 0.044715x³))).
     case none, tanh
 }
 

@@ -9,6 +9,7 @@ public final class RandomGenerator: @unchecked Sendable {
     /// The generator used when none is passed; reseed it with `Random.seed(_:)`.
     public static let global = RandomGenerator(seed: 0)
 
+    /// A generator whose sequence is determined by `seed` (the role of `torch.Generator().manual_seed(seed)`; the numbers differ from PyTorch's).
     public init(seed: UInt64) {
         pthread_mutex_init(&lock, nil)
         reseed(seed)

@@ -1,8 +1,11 @@
 /// Shape and dtype of a tensor, without data: what a shape rule reads and returns.
 public struct TensorSpec: Hashable, Sendable, CustomStringConvertible {
+    /// The size of each dimension, outermost first (empty for a scalar).
     public var shape: [Int]
+    /// The element type.
     public var dtype: DType
 
+    /// The spec of a tensor of `shape` and `dtype` (Float32 unless given).
     public init(_ shape: [Int], _ dtype: DType = .float32) {
         self.shape = shape
         self.dtype = dtype
@@ -10,6 +13,7 @@ public struct TensorSpec: Hashable, Sendable, CustomStringConvertible {
 
     /// Number of elements (1 for a scalar).
     public var count: Int { shape.reduce(1, *) }
+    /// The shape and dtype, as "[2, 3] float32".
     public var description: String { "\(shape) \(dtype)" }
 }
 

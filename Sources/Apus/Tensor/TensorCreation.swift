@@ -16,14 +16,20 @@ extension TensorLiteralConvertible where Self: TensorScalar {
         scalars.append(doubleValue)
     }
 }
+/// Float literals become Float32 tensors.
 extension Float: TensorLiteralConvertible { public static var defaultDType: DType { .float32 } }
 /// Double literals become Float32 by default, as Python floats do in PyTorch; pass `dtype: .float64` to keep them.
 extension Double: TensorLiteralConvertible { public static var defaultDType: DType { .float32 } }
+/// Int literals become Int64 tensors, as Python ints do in PyTorch.
 extension Int: TensorLiteralConvertible { public static var defaultDType: DType { .int64 } }
+/// Int32 literals become Int32 tensors.
 extension Int32: TensorLiteralConvertible { public static var defaultDType: DType { .int32 } }
+/// Int64 literals become Int64 tensors.
 extension Int64: TensorLiteralConvertible { public static var defaultDType: DType { .int64 } }
+/// Bool literals become Bool tensors.
 extension Bool: TensorLiteralConvertible { public static var defaultDType: DType { .bool } }
 
+/// Nested arrays of scalars become tensors, one dimension per level of nesting (sub-arrays must have equal lengths).
 extension Array: TensorLiteralConvertible where Element: TensorLiteralConvertible {
     public static var defaultDType: DType { Element.defaultDType }
     public func appendShape(to shape: inout [Int]) {

@@ -3,7 +3,9 @@ import Foundation
 
 /// Errors reading or writing checkpoint files; each names the file and what is wrong.
 public struct CheckpointError: Error, CustomStringConvertible, Equatable {
+    /// The message: the file and what is wrong with it.
     public let description: String
+    /// An error with the message `description`.
     public init(_ description: String) { self.description = description }
 }
 

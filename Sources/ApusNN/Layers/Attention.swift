@@ -9,12 +9,17 @@ import Apus
 /// `attend(query:key:value:…)` computes the output alone (PyTorch's `need_weights=False`), and
 /// `causal: true` blocks every key after its query without a mask tensor.
 public final class MultiHeadAttention: Module {
+    /// The query, key and value projections stacked: [3E, E].
     @Parameter public var inProjWeight: Tensor
+    /// Their biases [3E], nil without `bias`.
     @OptionalParameter public var inProjBias: Tensor?
+    /// The output projection, E → E.
     public let outProj: Linear
+    /// The embedding size E, the number of heads (E must divide by it), whether inputs are batch first, and the dropout probability on the attention weights in training.
     public let embedDim: Int, numHeads: Int, batchFirst: Bool, dropout: Double
     let generator: RandomGenerator
 
+    /// Attention over `embedDim` features split into `numHeads` heads (as `nn.MultiheadAttention(embed_dim, num_heads, bias, batch_first, dropout)`); projections initialised as PyTorch's.
     public init(embedDim: Int, numHeads: Int, bias: Bool = true, batchFirst: Bool = false, dropout: Double = 0,
                 generator: RandomGenerator = .global) {
         precondition(embedDim % numHeads == 0, "MultiHeadAttention: embedDim \(embedDim) must divide by numHeads \(numHeads)")

@@ -2,8 +2,11 @@ import Apus
 
 /// Padding of a convolution: explicit (height, width), or "same" (output size = input size, stride 1).
 public enum ConvPadding: Sendable {
+    /// Zero padding of (height, width) elements on each side.
     case explicit(Int, Int)
+    /// Output size = input size (stride 1): total padding d·(k − 1) per dimension, the odd element after, as PyTorch's `padding="same"`.
     case same
+    /// No padding: `.explicit(0, 0)`.
     public static let valid = ConvPadding.explicit(0, 0)
 }
 
@@ -11,12 +14,16 @@ public enum ConvPadding: Sendable {
 /// initialised as PyTorch's `nn.Conv2d`. With `relu: true` the layer applies max(·, 0) too, fused
 /// into the convolution (no separate pass, no intermediate tensor).
 public final class Conv2d: Module, UnaryLayer {
+    /// The kernels [O, C/groups, KH, KW].
     @Parameter public var weight: Tensor
+    /// The bias [O], nil without `bias`.
     @OptionalParameter public var bias: Tensor?
+    /// Stride and dilation (height, width), padding, and the number of channel groups.
     public let stride: (Int, Int), padding: ConvPadding, dilation: (Int, Int), groups: Int
     /// Whether ReLU is fused into the layer.
     public let relu: Bool
 
+    /// A convolution from `inChannels` to `outChannels` with a `kernelSize` (height, width) kernel (as `nn.Conv2d`); `relu` fuses max(·, 0) into it.
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
                 padding: ConvPadding = .valid, dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = true,
                 relu: Bool = false, generator: RandomGenerator = .global) {
@@ -42,6 +49,7 @@ public final class Conv2d: Module, UnaryLayer {
         "Conv2d(\(weight.shape[1] * groups) → \(weight.shape[0]), kernel \(weight.shape[2])×\(weight.shape[3])\(relu ? ", ReLU" : ""))"
     }
 
+    /// The convolution of x [N, C, H, W] → [N, O, OH, OW], plus bias, then ReLU when `relu`.
     public func forward(_ x: Tensor) -> Tensor {
         Conv2d.convolve(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups, relu: relu)
     }
@@ -63,6 +71,7 @@ public final class Conv2d: Module, UnaryLayer {
         return conv2d(input, weight: weight, bias: bias, stride: stride, padding: pad, dilation: dilation, groups: groups, relu: relu)
     }
 
+    /// Applies the layer: `forward(x)`.
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
 }
 
@@ -70,10 +79,14 @@ public final class Conv2d: Module, UnaryLayer {
 /// input. [N, C, H, W] → [N, O, (H−1)·s − 2p + d·(k−1) + outputPadding + 1, …]; weight
 /// [C, O/groups, KH, KW] as PyTorch's `nn.ConvTranspose2d`.
 public final class ConvTranspose2d: Module, UnaryLayer {
+    /// The kernels [C, O/groups, KH, KW].
     @Parameter public var weight: Tensor
+    /// The bias [O], nil without `bias`.
     @OptionalParameter public var bias: Tensor?
+    /// Stride, padding, output padding and dilation (height, width), and the number of channel groups.
     public let stride: (Int, Int), padding: (Int, Int), outputPadding: (Int, Int), dilation: (Int, Int), groups: Int
 
+    /// A transposed convolution from `inChannels` to `outChannels` (as `nn.ConvTranspose2d`); `outputPadding` must be smaller than the stride or the dilation.
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
                 padding: (Int, Int) = (0, 0), outputPadding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
                 groups: Int = 1, bias: Bool = true, generator: RandomGenerator = .global) {
@@ -87,6 +100,7 @@ public final class ConvTranspose2d: Module, UnaryLayer {
         super.init()
     }
 
+    /// The transposed convolution of x [N, C, H, W] → [N, O, OH, OW], plus bias.
     public func forward(_ x: Tensor) -> Tensor {
         guard x.rank == 4 else { return .failure(ShapeError(op: "ConvTranspose2d", shapes: [x.shape], expected: "input [N, C, H, W]")) }
         let k = (weight.shape[2], weight.shape[3])
@@ -97,6 +111,7 @@ public final class ConvTranspose2d: Module, UnaryLayer {
         return bias.map { y + $0.reshaped([1, -1, 1, 1]) } ?? y
     }
 
+    /// Applies the layer: `forward(x)`.
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
 }
 
@@ -105,13 +120,18 @@ public final class ConvTranspose2d: Module, UnaryLayer {
 ///
 ///     MaxPool2d(kernelSize: (3, 3), stride: (2, 2), ceilMode: true)
 public final class MaxPool2d: Module, UnaryLayer {
+    /// Window (height, width), stride (the window when nil), zero padding on each side, and whether the output size rounds up.
     public let kernelSize: (Int, Int), stride: (Int, Int)?, padding: (Int, Int), ceilMode: Bool
+    /// A max pooling layer (as `nn.MaxPool2d(kernel_size, stride, padding, ceil_mode=...)`).
     public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0), ceilMode: Bool = false) {
         (self.kernelSize, self.stride, self.padding, self.ceilMode) = (kernelSize, stride, padding, ceilMode)
     }
+    /// A square `kernelSize` × `kernelSize` window moving by its size.
     public convenience init(_ kernelSize: Int) { self.init(kernelSize: (kernelSize, kernelSize)) }
     override public var typeDescription: String { "MaxPool2d(\(kernelSize.0)×\(kernelSize.1)\(ceilMode ? ", ceil" : ""))" }
+    /// Max pooling of x [N, C, H, W] → [N, C, OH, OW].
     public func forward(_ x: Tensor) -> Tensor { maxPool2d(x, kernel: kernelSize, stride: stride, padding: padding, ceilMode: ceilMode) }
+    /// Applies the layer: `forward(x)`.
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
 }
 
@@ -121,25 +141,33 @@ public final class MaxPool2d: Module, UnaryLayer {
 ///
 ///     AvgPool2d(kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), countIncludePad: false)
 public final class AvgPool2d: Module, UnaryLayer {
+    /// Window (height, width), stride (the window when nil), zero padding on each side, whether the output size rounds up, and whether padding counts in the divisor.
     public let kernelSize: (Int, Int), stride: (Int, Int)?, padding: (Int, Int), ceilMode: Bool, countIncludePad: Bool
+    /// An average pooling layer (as `nn.AvgPool2d(kernel_size, stride, padding, ceil_mode, count_include_pad)`).
     public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0), ceilMode: Bool = false,
                 countIncludePad: Bool = true) {
         (self.kernelSize, self.stride, self.padding) = (kernelSize, stride, padding)
         (self.ceilMode, self.countIncludePad) = (ceilMode, countIncludePad)
     }
+    /// A square `kernelSize` × `kernelSize` window moving by its size.
     public convenience init(_ kernelSize: Int) { self.init(kernelSize: (kernelSize, kernelSize)) }
+    /// Average pooling of x [N, C, H, W] → [N, C, OH, OW].
     public func forward(_ x: Tensor) -> Tensor {
         avgPool2d(x, kernel: kernelSize, stride: stride, padding: padding, ceilMode: ceilMode, countIncludePad: countIncludePad)
     }
+    /// Applies the layer: `forward(x)`.
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
 }
 
 /// Averages [N, C, H, W] into a fixed [N, C, outH, outW] grid; cell i spans
 /// ⌊i·H/outH⌋ ..< ⌈(i+1)·H/outH⌉ as in PyTorch.
 public final class AdaptiveAvgPool2d: Module, UnaryLayer {
+    /// The output grid (height, width).
     public let outputSize: (Int, Int)
+    /// Pooling to an `outputSize` grid whatever the input size (as `nn.AdaptiveAvgPool2d`).
     public init(outputSize: (Int, Int)) { self.outputSize = outputSize }
 
+    /// The cell averages of x [N, C, H, W] → [N, C, outH, outW].
     public func forward(_ x: Tensor) -> Tensor {
         guard x.rank == 4 else { return .failure(ShapeError(op: "AdaptiveAvgPool2d", shapes: [x.shape], expected: "input [N, C, H, W]")) }
         let (h, w) = (x.shape[2], x.shape[3]), (oh, ow) = outputSize
@@ -155,5 +183,6 @@ public final class AdaptiveAvgPool2d: Module, UnaryLayer {
         return Tensor.stack(rows, axis: 2)
     }
 
+    /// Applies the layer: `forward(x)`.
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
 }

@@ -17,12 +17,16 @@ public protocol LazyLayer: Module {
 /// let logits = LazyLinear(10)(Flatten()(x))          // in = 784, inferred
 /// ```
 public final class LazyLinear: Module, UnaryLayer, LazyLayer {
+    /// The output size.
     public let outFeatures: Int
     let hasBias: Bool
     let generator: RandomGenerator
+    /// The weight [outFeatures, in], nil before the first call.
     @OptionalParameter public var weight: Tensor?
+    /// The bias [outFeatures], nil before the first call or without `bias`.
     @OptionalParameter public var bias: Tensor?
 
+    /// A linear layer to `outFeatures` whose input size is taken from its first input.
     public init(_ outFeatures: Int, bias: Bool = true, generator: RandomGenerator = .global) {
         (self.outFeatures, self.hasBias, self.generator) = (outFeatures, bias, generator)
         super.init()
@@ -35,6 +39,7 @@ public final class LazyLinear: Module, UnaryLayer, LazyLayer {
         "LazyLinear(\(inFeatures.map(String.init) ?? "?") → \(outFeatures)\(hasBias ? "" : ", no bias"))"
     }
 
+    /// x·Wᵀ + b: [..., in] → [..., outFeatures], making the weights on the first call.
     public func forward(_ x: Tensor) -> Tensor {
         if x.isPoisoned { return x }
         if weight == nil {
@@ -48,6 +53,7 @@ public final class LazyLinear: Module, UnaryLayer, LazyLayer {
         return bias.map { y + $0 } ?? y
     }
 
+    /// Applies the layer: `forward(x)`.
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
 }
 
@@ -55,13 +61,18 @@ public final class LazyLinear: Module, UnaryLayer, LazyLayer {
 /// `LazyConv2d`): weight [outChannels, C/groups, KH, KW] and bias [outChannels], initialised as
 /// `Conv2d`'s and saved under the same names, made on the first call.
 public final class LazyConv2d: Module, UnaryLayer, LazyLayer {
+    /// Output channels, kernel (height, width), stride, padding, dilation and number of channel groups, as `Conv2d`'s.
     public let outChannels: Int, kernelSize: (Int, Int), stride: (Int, Int), padding: ConvPadding, dilation: (Int, Int), groups: Int
+    /// Whether max(·, 0) is fused into the convolution.
     public let relu: Bool
     let hasBias: Bool
     let generator: RandomGenerator
+    /// The kernels [outChannels, C/groups, KH, KW], nil before the first call.
     @OptionalParameter public var weight: Tensor?
+    /// The bias [outChannels], nil before the first call or without `bias`.
     @OptionalParameter public var bias: Tensor?
 
+    /// A convolution to `outChannels` whose input channels are taken from its first input; the other arguments are `Conv2d`'s.
     public init(_ outChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1), padding: ConvPadding = .valid,
                 dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = true, relu: Bool = false, generator: RandomGenerator = .global) {
         (self.outChannels, self.kernelSize, self.stride, self.padding, self.dilation, self.groups) = (outChannels, kernelSize, stride, padding, dilation, groups)
@@ -83,6 +94,7 @@ public final class LazyConv2d: Module, UnaryLayer, LazyLayer {
         "LazyConv2d(\(inChannels.map(String.init) ?? "?") → \(outChannels), kernel \(kernelSize.0)×\(kernelSize.1)\(relu ? ", ReLU" : ""))"
     }
 
+    /// The convolution of x [N, C, H, W] → [N, outChannels, OH, OW], making the weights on the first call.
     public func forward(_ x: Tensor) -> Tensor {
         if x.isPoisoned { return x }
         if weight == nil {
@@ -96,5 +108,6 @@ public final class LazyConv2d: Module, UnaryLayer, LazyLayer {
         return Conv2d.convolve(x, weight: weight!, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups, relu: relu)
     }
 
+    /// Applies the layer: `forward(x)`.
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
 }

@@ -4,10 +4,15 @@ import Apus
 /// or [N, C, H, W] (`BatchNorm2d`): training uses batch statistics and updates running ones
 /// (momentum, unbiased variance, as PyTorch); evaluation uses the running statistics.
 public class BatchNorm: Module, UnaryLayer {
+    /// The per-channel scale γ [C], nil without `affine`.
     @OptionalParameter public var weight: Tensor?
+    /// The per-channel shift β [C], nil without `affine`.
     @OptionalParameter public var bias: Tensor?
+    /// The running mean [C] used in evaluation (saved, not trained).
     @Buffer public var runningMean: Tensor
+    /// The running (unbiased) variance [C] used in evaluation (saved, not trained).
     @Buffer public var runningVar: Tensor
+    /// Added to the variance for stability; the weight of each new batch statistic in the running ones.
     public let epsilon: Double, momentum: Double
     let expectedRanks: Set<Int>
 
@@ -22,6 +27,7 @@ public class BatchNorm: Module, UnaryLayer {
 
     override public var typeDescription: String { "\(String(describing: type(of: self)))(\(runningMean.shape[0]))" }
 
+    /// The normalised x, same shape: `forward(x, relu: false)`.
     public func forward(_ x: Tensor) -> Tensor { forward(x, relu: false) }
 
     /// BatchNorm of x, then max(·, 0) when `relu` — in training mode one fused op
@@ -56,6 +62,7 @@ public class BatchNorm: Module, UnaryLayer {
         return y
     }
 
+    /// Applies the layer: `forward(x)`.
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
 
     /// BatchNorm then ReLU as one op in training mode (`bn(x, relu: true)`).
@@ -64,6 +71,7 @@ public class BatchNorm: Module, UnaryLayer {
 
 /// BatchNorm over [N, C] or [N, C, L].
 public final class BatchNorm1d: BatchNorm {
+    /// Batch normalisation of `features` channels (as `nn.BatchNorm1d(features, eps, momentum, affine)`).
     public init(_ features: Int, epsilon: Double = 1e-5, momentum: Double = 0.1, affine: Bool = true) {
         super.init(features, epsilon: epsilon, momentum: momentum, affine: affine, ranks: [2, 3])
     }
@@ -71,6 +79,7 @@ public final class BatchNorm1d: BatchNorm {
 
 /// BatchNorm over [N, C, H, W].
 public final class BatchNorm2d: BatchNorm {
+    /// Batch normalisation of `features` channels (as `nn.BatchNorm2d(features, eps, momentum, affine)`).
     public init(_ features: Int, epsilon: Double = 1e-5, momentum: Double = 0.1, affine: Bool = true) {
         super.init(features, epsilon: epsilon, momentum: momentum, affine: affine, ranks: [4])
     }
@@ -79,10 +88,14 @@ public final class BatchNorm2d: BatchNorm {
 /// Normalises over the last dimensions (`normalizedShape`) of each example, then scales and shifts:
 /// one fused op (`LayerNormOp`) forward and backward.
 public final class LayerNorm: Module, UnaryLayer {
+    /// The elementwise scale [normalizedShape], nil without `elementwiseAffine`.
     @OptionalParameter public var weight: Tensor?
+    /// The elementwise shift [normalizedShape], nil without `elementwiseAffine`.
     @OptionalParameter public var bias: Tensor?
+    /// The trailing dimensions normalised over, and the value added to the variance.
     public let normalizedShape: [Int], epsilon: Double
 
+    /// Layer normalisation over the trailing `normalizedShape` (as `nn.LayerNorm(normalized_shape, eps, elementwise_affine)`).
     public init(_ normalizedShape: [Int], epsilon: Double = 1e-5, elementwiseAffine: Bool = true) {
         weight = elementwiseAffine ? Tensor.ones(normalizedShape) : nil
         bias = elementwiseAffine ? Tensor.zeros(normalizedShape) : nil
@@ -90,6 +103,7 @@ public final class LayerNorm: Module, UnaryLayer {
         super.init()
     }
 
+    /// x normalised over its trailing `normalizedShape` dimensions, scaled and shifted; same shape.
     public func forward(_ x: Tensor) -> Tensor {
         guard Array(x.shape.suffix(normalizedShape.count)) == normalizedShape else {
             return .failure(ShapeError(op: "LayerNorm", shapes: [x.shape], expected: "an input ending with \(normalizedShape)"))
@@ -98,5 +112,6 @@ public final class LayerNorm: Module, UnaryLayer {
         return layerNorm(x, count: count, weight: weight?.reshaped([count]), bias: bias?.reshaped([count]), epsilon: epsilon).output
     }
 
+    /// Applies the layer: `forward(x)`.
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
 }

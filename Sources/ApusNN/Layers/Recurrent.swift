@@ -4,9 +4,13 @@ import Apus
 /// [G·H, I], `weightHH` [G·H, H], biases [G·H], with G = 4 (LSTM: i, f, g, o), 3 (GRU: r, z, n)
 /// or 1 (RNN).
 public final class RecurrentWeights: Module {
+    /// Input-to-hidden weights [G·H, I].
     @Parameter public var weightIH: Tensor
+    /// Hidden-to-hidden weights [G·H, H].
     @Parameter public var weightHH: Tensor
+    /// Input-to-hidden bias [G·H], nil without `bias`.
     @OptionalParameter public var biasIH: Tensor?
+    /// Hidden-to-hidden bias [G·H], nil without `bias`.
     @OptionalParameter public var biasHH: Tensor?
 
     init(input: Int, hidden: Int, gates: Int, bias: Bool, generator: RandomGenerator) {
@@ -22,6 +26,7 @@ public final class RecurrentWeights: Module {
 
 /// What differs between RNN, LSTM and GRU: the gate count and one time step.
 public enum RecurrentCellKind: Sendable {
+    /// Elman RNN with tanh or ReLU, LSTM, GRU.
     case rnnTanh, rnnRelu, lstm, gru
     var gates: Int {
         switch self {
@@ -42,8 +47,11 @@ public enum RecurrentCellKind: Sendable {
 ///
 /// Weights are `cells.<layer·D + direction>.weightIH` and so on.
 public class RecurrentNetwork: Module {
+    /// Weights of each layer and direction, `layer·D + direction`.
     public let cells: [RecurrentWeights]
+    /// The cell: RNN (tanh or ReLU), LSTM or GRU.
     public let kind: RecurrentCellKind
+    /// Input features I, hidden size H, layers L, whether there are two directions, whether inputs and outputs are [B, T, ·], and the dropout probability between layers in training.
     public let inputSize: Int, hiddenSize: Int, numLayers: Int, bidirectional: Bool, batchFirst: Bool, dropout: Double
     let generator: RandomGenerator
 
@@ -178,8 +186,10 @@ public class RecurrentNetwork: Module {
 /// sequence, or with `returnsSequences = false` the last layer's final h ([B, D·H]), like
 /// Keras' `return_sequences`.
 public final class LSTM: RecurrentNetwork, UnaryLayer {
+    /// Whether `forward` returns the whole output sequence (true) or the last layer's final h [B, D·H].
     public var returnsSequences = true
 
+    /// The output sequence, or with `returnsSequences = false` the last layer's final h [B, D·H].
     public func forward(_ x: Tensor) -> Tensor {
         let (output, state) = self(x)
         if returnsSequences { return output }
@@ -188,6 +198,7 @@ public final class LSTM: RecurrentNetwork, UnaryLayer {
         return last.transposed(0, 1).reshaped([x.shape[batchFirst ? 0 : 1], directions * hiddenSize])
     }
 
+    /// An LSTM (as `nn.LSTM(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)`); weights uniform in ±1/√hiddenSize as PyTorch's.
     public init(inputSize: Int, hiddenSize: Int, numLayers: Int = 1, bias: Bool = true, batchFirst: Bool = false,
                 dropout: Double = 0, bidirectional: Bool = false, returnsSequences: Bool = true, generator: RandomGenerator = .global) {
         self.returnsSequences = returnsSequences
@@ -195,6 +206,7 @@ public final class LSTM: RecurrentNetwork, UnaryLayer {
                    batchFirst: batchFirst, dropout: dropout, bidirectional: bidirectional, generator: generator)
     }
 
+    /// The output [T, B, D·H] (or [B, T, D·H]) and final (h, c), each [L·D, B, H], from the initial `state` (zeros when nil); `lengths` or `mask` [B, T] mark padded steps.
     public func callAsFunction(_ x: Tensor, state: (h: Tensor, c: Tensor)? = nil, lengths: [Int]? = nil,
                                mask: Tensor? = nil) -> (output: Tensor, state: (h: Tensor, c: Tensor)) {
         let (output, states) = run(x, initial: state.map { [$0.h, $0.c] }, lengths: lengths, mask: mask)
@@ -204,12 +216,14 @@ public final class LSTM: RecurrentNetwork, UnaryLayer {
 
 /// Gated recurrent unit network (PyTorch's `nn.GRU`, gates r, z, n): output and final h [L·D, B, H].
 public final class GRU: RecurrentNetwork {
+    /// A GRU (as `nn.GRU(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)`); weights uniform in ±1/√hiddenSize as PyTorch's.
     public init(inputSize: Int, hiddenSize: Int, numLayers: Int = 1, bias: Bool = true, batchFirst: Bool = false,
                 dropout: Double = 0, bidirectional: Bool = false, generator: RandomGenerator = .global) {
         super.init(kind: .gru, inputSize: inputSize, hiddenSize: hiddenSize, numLayers: numLayers, bias: bias,
                    batchFirst: batchFirst, dropout: dropout, bidirectional: bidirectional, generator: generator)
     }
 
+    /// The output [T, B, D·H] (or [B, T, D·H]) and final h [L·D, B, H], from the initial `state` (zeros when nil); `lengths` or `mask` [B, T] mark padded steps.
     public func callAsFunction(_ x: Tensor, state: Tensor? = nil, lengths: [Int]? = nil, mask: Tensor? = nil) -> (output: Tensor, state: Tensor) {
         let (output, states) = run(x, initial: state.map { [$0] }, lengths: lengths, mask: mask)
         return (output, states[0])
@@ -218,6 +232,7 @@ public final class GRU: RecurrentNetwork {
 
 /// Elman recurrent network (PyTorch's `nn.RNN`) with tanh or ReLU: output and final h [L·D, B, H].
 public final class RNN: RecurrentNetwork {
+    /// An Elman RNN with `nonlinearity` "tanh" or "relu" (as `nn.RNN`); weights uniform in ±1/√hiddenSize as PyTorch's.
     public init(inputSize: Int, hiddenSize: Int, numLayers: Int = 1, nonlinearity: String = "tanh", bias: Bool = true,
                 batchFirst: Bool = false, dropout: Double = 0, bidirectional: Bool = false, generator: RandomGenerator = .global) {
         precondition(nonlinearity == "tanh" || nonlinearity == "relu", "RNN: nonlinearity must be \"tanh\" or \"relu\"")
@@ -226,6 +241,7 @@ public final class RNN: RecurrentNetwork {
                    generator: generator)
     }
 
+    /// The output [T, B, D·H] (or [B, T, D·H]) and final h [L·D, B, H], from the initial `state` (zeros when nil); `lengths` or `mask` [B, T] mark padded steps.
     public func callAsFunction(_ x: Tensor, state: Tensor? = nil, lengths: [Int]? = nil, mask: Tensor? = nil) -> (output: Tensor, state: Tensor) {
         let (output, states) = run(x, initial: state.map { [$0] }, lengths: lengths, mask: mask)
         return (output, states[0])

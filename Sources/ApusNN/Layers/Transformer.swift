@@ -2,6 +2,7 @@ import Apus
 
 /// The feed-forward activation of a `TransformerEncoderLayer`.
 public enum TransformerActivation: Sendable {
+    /// ReLU or GELU (exact) between the two linear layers.
     case relu, gelu
 }
 

@@ -10,8 +10,11 @@ import Foundation
 public enum OpProfiler {
     /// One op's totals.
     public struct Entry: Sendable {
+        /// The op's name (its `Operation.name`).
         public let name: String
+        /// How many times the op's kernel ran.
         public let calls: Int
+        /// Total wall time in the op's kernel, in seconds.
         public let seconds: Double
     }
 
