@@ -1,5 +1,6 @@
-#include <immintrin.h>
 #include "apus_kernels.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
 
 int apus_cpu_level(void) {
     static int level = -1;
@@ -35,3 +36,11 @@ void apus_flush_denormals(void) {
         done = 1;
     }
 }
+#else
+// Other CPUs (aarch64): the portable kernels (level 0), default BLAS kernels, a plain spin, and
+// denormals left as the platform treats them.
+int apus_cpu_level(void) { return 0; }
+int apus_cpu_blas_kernel_hint(void) { return 0; }
+void apus_cpu_relax(void) {}
+void apus_flush_denormals(void) {}
+#endif

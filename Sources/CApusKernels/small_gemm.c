@@ -1,8 +1,9 @@
 // C (+)= A·B for a short A (few rows, e.g. an LSTM batch) against a wide row-major B, with
 // AVX-512 register blocking: 4 rows × 64 columns of C live in 16 registers while B streams
 // once per row block. OpenBLAS packs all of B on every call, which dominates at these shapes.
-#include <immintrin.h>
 #include "apus_kernels.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
 
 static inline __attribute__((always_inline, target("avx512f"))) __mmask16 lane_mask(int64_t remaining) {
     return remaining >= 16 ? (__mmask16)0xFFFF : (remaining <= 0 ? (__mmask16)0 : (__mmask16)((1u << remaining) - 1));
@@ -55,3 +56,11 @@ int apus_sgemm_short(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *
     }
     return 1;
 }
+#else
+// Other CPUs: no short kernel; the caller uses BLAS.
+int apus_sgemm_short(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
+                     float *c, int64_t ldc, int accumulate) {
+    (void)m; (void)n0; (void)n1; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc; (void)accumulate;
+    return 0;
+}
+#endif
