@@ -138,8 +138,10 @@ struct GraphCommand: ParsableCommand {
         try guarded {
             let experiment = try Experiment(configPath: options.config)
             let graph = try experiment.graph(batch: batch, trainingStep: step)
+            let names = try experiment.graphNames(trainingStep: step)
             let url = URL(fileURLWithPath: output)
-            try AtomicFile.write(Data(graph.dot(name: experiment.model.name).utf8), to: url)
+            let text = graph.dot(name: experiment.model.name, inputNames: names.inputs, capturedNames: names.captured)
+            try AtomicFile.write(Data(text.utf8), to: url)
             print("wrote \(output) (\(graph.nodes.count) ops)")
             let svg = url.deletingPathExtension().appendingPathExtension("svg")
             let dot = Process()
