@@ -1,5 +1,6 @@
 """Writes scikit-learn's bundled 8×8 handwritten digits (1,797 images) as MNIST-format IDX
-files, gzipped, so the MNIST examples run without downloading MNIST:
+files, gzipped, so the MNIST examples run without downloading MNIST. Needs scikit-learn
+(nothing else in Apus does; the digits ship inside it, so no download follows):
 
     python3 -m pip install scikit-learn && python3 scripts/make-digits-idx.py data/digits
 
@@ -11,7 +12,10 @@ import os
 import struct
 import sys
 
-from sklearn.datasets import load_digits
+try:
+    from sklearn.datasets import load_digits
+except ImportError:
+    sys.exit("make-digits-idx.py needs scikit-learn (it holds the digits): python3 -m pip install scikit-learn")
 
 out = sys.argv[1] if len(sys.argv) > 1 else "data/digits"
 os.makedirs(out, exist_ok=True)

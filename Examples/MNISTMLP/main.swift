@@ -3,7 +3,8 @@
 //   swift run -c release mnist-mlp TRAIN_IMAGES TRAIN_LABELS TEST_IMAGES TEST_LABELS [epochs]
 //
 // Works with MNIST / Fashion-MNIST files (gzipped or not). Without MNIST at hand,
-// scripts/make-digits-idx.py writes scikit-learn's 8×8 handwritten digits in the same format.
+// scripts/make-digits-idx.py writes scikit-learn's 8×8 handwritten digits in the same format
+// (it needs scikit-learn: python3 -m pip install scikit-learn).
 import Apus
 import ApusData
 import ApusNN

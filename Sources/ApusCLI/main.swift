@@ -164,8 +164,10 @@ struct GraphCommand: ParsableCommand {
         try guarded {
             let experiment = try options.experiment()
             let graph = try experiment.graph(batch: batch, trainingStep: step)
+            let names = try experiment.graphNames(trainingStep: step)
             let url = URL(fileURLWithPath: output)
-            try AtomicFile.write(Data(graph.dot(name: experiment.model.name).utf8), to: url)
+            let text = graph.dot(name: experiment.model.name, inputNames: names.inputs, capturedNames: names.captured)
+            try AtomicFile.write(Data(text.utf8), to: url)
             print("wrote \(output) (\(graph.nodes.count) ops)")
             let svg = url.deletingPathExtension().appendingPathExtension("svg")
             let dot = Process()
@@ -181,13 +183,23 @@ struct GraphCommand: ParsableCommand {
 }
 
 struct Plot: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Draw the training curves of a CSV log as SVG.")
-    @Argument(help: "A log.csv written by train.") var log: String
+    static let configuration = CommandConfiguration(
+        abstract: "Draw the training curves of a CSV log as SVG: losses above, the other metrics below.",
+        discussion: "LOG is a run's log.csv (one row per epoch) or steps.csv (the loss of every training step).")
+    @Argument(help: "A log.csv or steps.csv written by train.") var log: String
     @Option(name: .shortAndLong, help: "The SVG file to write.") var output: String
     func run() throws {
         try guarded {
             guard let text = try? String(contentsOfFile: log, encoding: .utf8) else { throw DataError(log, "cannot read the log") }
-            try AtomicFile.write(Data(try TrainingCurves.svg(csv: text).utf8), to: URL(fileURLWithPath: output))
+            let url = URL(fileURLWithPath: log)   // titled by run folder and file: easy-vqa-config/log.csv
+            let title = "Training curves: " + url.deletingLastPathComponent().lastPathComponent + "/" + url.lastPathComponent
+            let svg: String
+            do {
+                svg = try TrainingCurves.svg(csv: text, title: title)
+            } catch let error as TrainingError {
+                throw TrainingError("\(log): \(error.description)")
+            }
+            try AtomicFile.write(Data(svg.utf8), to: URL(fileURLWithPath: output))
             print("wrote \(output)")
         }
     }

@@ -77,9 +77,16 @@ final class HybridState {
 public struct ModuleState {
     /// The module's parameters and buffers, each in the order `parameters()` and `namedBuffers()` give them.
     public let parameters: [Parameter], buffers: [Buffer]
+    /// The paths of the parameters then the buffers (`layers.0.weight`, `norm.runningMean`), in
+    /// the order of the graph inputs they stand for.
+    public let names: [String]
 
     /// The state of `module` now.
-    public init(_ module: Module) { (parameters, buffers) = (module.parameters(), module.namedBuffers().map(\.1)) }
+    public init(_ module: Module) {
+        let namedParameters = module.namedParameters(), namedBuffers = module.namedBuffers()
+        (parameters, buffers) = (namedParameters.map(\.1), namedBuffers.map(\.1))
+        names = namedParameters.map(\.0) + namedBuffers.map(\.0)
+    }
 
     /// The current values, parameters first. Each buffer first gets storage of its own, since a
     /// graph writes it in place (running statistics).

@@ -153,6 +153,12 @@ public final class Trainer {
         return try compiledStep(keys: keys).graph(for: keys.map { batch[$0]! })
     }
 
+    /// The names of `trainingStepGraph(for: batch)`'s inputs, in order: the batch keys (sorted),
+    /// then the model's parameter paths, then its buffer paths (for `Graph.dot(inputNames:)`).
+    public func trainingStepInputNames(for batch: [String: TensorSpec]) -> [String] {
+        batch.keys.sorted() + ModuleState(model).names
+    }
+
     /// One training step on `batch` (forward, loss, gradients, optimizer update; compiled when
     /// `hybridize` is on); returns its logs. A mistake in the batch or the model (a missing key,
     /// a shape that does not fit, a label out of range) is thrown before anything is updated.

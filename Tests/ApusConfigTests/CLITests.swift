@@ -109,6 +109,15 @@ private func expectSameStepLosses(_ eager: URL, _ hybrid: URL, sourceLocation: S
         #expect(predict.status == 0 && predict.output.contains("%"), "\(predict.error)")
         let plot = try apus(["plot", "run/log.csv", "-o", "curves.svg"], in: folder)
         #expect(plot.status == 0 && FileManager.default.fileExists(atPath: folder.appendingPathComponent("curves.svg").path))
+        let curves = try String(contentsOf: folder.appendingPathComponent("curves.svg"), encoding: .utf8)
+        #expect(curves.contains(#"id="panel-loss""#) && curves.contains(#"id="panel-accuracy""#))
+        let steps = try apus(["plot", "run/steps.csv", "-o", "steps.svg"], in: folder)
+        #expect(steps.status == 0, "\(steps.error)")
+        let stepCurves = try String(contentsOf: folder.appendingPathComponent("steps.svg"), encoding: .utf8)
+        #expect(stepCurves.contains("<title>loss</title>") && !stepCurves.contains("<title>step</title>") && !stepCurves.contains("<title>epoch</title>"))
+        let notALog = try apus(["plot", "vqa.yaml", "-o", "bad.svg"], in: folder)
+        #expect(notALog.status == 1 && notALog.error.hasPrefix("apus: vqa.yaml: ") && notALog.error.split(separator: "\n").count == 1, "\(notALog.error)")
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("bad.svg").path))
         let summary = try apus(["summary", "vqa.yaml"], in: folder)
         #expect(summary.output.contains("Total params:"))
     }
@@ -223,10 +232,17 @@ private func expectSameStepLosses(_ eager: URL, _ hybrid: URL, sourceLocation: S
         #expect(forward.status == 0, "\(forward.error)")
         let dot = try String(contentsOf: hybrid.appendingPathComponent("model.dot"), encoding: .utf8)
         #expect(dot.hasPrefix("digraph") && dot.contains("conv2dBiasReLU") && dot.contains("lstmSequence") && !dot.contains("optimizerStep"))
+        // Inputs by batch key, parameters by module path.
+        #expect(dot.contains(#"label="image\n[2, 3, 8, 8]"#) && dot.contains(#"label="question\n[2, 5]"#), "\(dot)")
+        #expect(dot.contains(#"label="layers.0.weight\n[4, 3, 3, 3]"#) && dot.contains(#"label="layers.8.bias\n[4]"#), "\(dot)")
+        #expect(!dot.contains("input 0") && !dot.contains("captured"), "\(dot)")
         let step = try apus(["graph", "vqa.yaml", "--step", "--batch", "4", "-o", "step.dot"], in: hybrid)
         #expect(step.status == 0, "\(step.error)")
         let stepDot = try String(contentsOf: hybrid.appendingPathComponent("step.dot"), encoding: .utf8)
         #expect(stepDot.contains("optimizerStep") && stepDot.contains("conv2dWeightGradFromPool") && stepDot.contains("[4, 3, 8, 8]"))
+        // The step's inputs: the batch (target included), then the parameters.
+        #expect(stepDot.contains(#"label="image\n[4, 3, 8, 8]"#) && stepDot.contains(#"label="question\n[4, 5]"#), "\(stepDot)")
+        #expect(stepDot.contains(#"label="layers.0.weight\n[4, 3, 3, 3]"#) && !stepDot.contains("input "), "\(stepDot)")
         #expect(try apus(["graph", "vqa.yaml", "--batch", "0", "-o", "x.dot"], in: hybrid).status == 64)
     }
 

@@ -47,4 +47,16 @@ import ApusTestSupport
             _ = try Graph.trace([TensorSpec([2, 7])]) { x in [x[0].matmul(w).relu()] }
         }
     }
+
+    @Test func dotNamesInputsAndCapturedTensorsByStorage() throws {
+        let weight = Tensor.normal([3, 2], generator: RandomGenerator(seed: 1)), other = Tensor.ones([2])
+        let graph = try Graph.trace([TensorSpec([4, 3]), TensorSpec([4, 2])]) { xs in [xs[0].matmul(weight) + other + xs[1]] }
+        let dot = graph.dot(inputNames: ["x"], capturedNames: [("fc.weight", weight.reshaped([6]).reshaped([3, 2])), ("unused", Tensor.ones([3, 2]))])
+        #expect(dot.contains(#"label="x\n[4, 3] float32""#))
+        #expect(dot.contains(#"label="input 1\n[4, 2] float32""#))         // no name given
+        #expect(dot.contains(#"label="fc.weight\n[3, 2] float32""#))       // a view of the same storage matches
+        #expect(dot.contains(#"label="captured\n[2] float32""#) && !dot.contains("unused"))
+        #expect(!dot.contains("\n["))   // line breaks inside labels are written as \n
+        #expect(graph.dot().contains(#"label="input 0\n[4, 3] float32""#))
+    }
 }

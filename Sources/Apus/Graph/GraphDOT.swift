@@ -4,21 +4,35 @@ import Foundation
 extension Graph {
     /// The graph in Graphviz DOT: one box per op (name and output shapes), one ellipse per input,
     /// a note per constant; edges follow the data. `dot -Tsvg` draws it.
-    public func dot(name: String = "apus") -> String {
+    ///
+    /// `inputNames[i]` labels input `i` (a batch key such as `image`, a parameter path such as
+    /// `layers.0.weight`; "input i" beyond the names given). A captured tensor (a constant the
+    /// traced code read, such as a parameter of a traced module) is labelled with the name of
+    /// the first of `capturedNames` whose tensor shares its storage, else "captured".
+    ///
+    /// ```swift
+    /// let graph = try Graph.trace([TensorSpec([2, 3])]) { xs in [matmul(xs[0], weight)] }
+    /// graph.dot(inputNames: ["x"], capturedNames: [("weight", weight)])
+    /// ```
+    public func dot(name: String = "apus", inputNames: [String] = [], capturedNames: [(name: String, tensor: Tensor)] = []) -> String {
         func quoted(_ text: String) -> String {
-            "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            let escaped = text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            return "\"" + escaped.replacingOccurrences(of: "\n", with: "\\n") + "\""
         }
         func shape(_ id: Int) -> String { "\(values[id].shape) \(values[id].dtype)" }
         var lines = ["digraph \(quoted(name)) {", "  rankdir=TB;", "  node [fontname=\"Helvetica\", fontsize=10];"]
         var producer: [Int: String] = [:]
         for (position, id) in inputs.enumerated() {
             producer[id] = "v\(id)"
-            lines.append("  v\(id) [shape=ellipse, label=\(quoted("input \(position)\n\(shape(id))"))];")
+            let label = position < inputNames.count ? inputNames[position] : "input \(position)"
+            lines.append("  v\(id) [shape=ellipse, label=\(quoted("\(label)\n\(shape(id))"))];")
         }
         let read = Set(nodes.flatMap(\.inputs))
         for id in constants.keys.sorted() where read.contains(id) {
             producer[id] = "v\(id)"
-            lines.append("  v\(id) [shape=note, label=\(quoted((literals.contains(id) ? "literal" : "captured") + "\n" + shape(id)))];")
+            let captured = constants[id].flatMap { value in capturedNames.first { $0.tensor.sharesStorage(with: value) }?.name }
+            let label = literals.contains(id) ? "literal" : captured ?? "captured"
+            lines.append("  v\(id) [shape=note, label=\(quoted(label + "\n" + shape(id)))];")
         }
         for (index, node) in nodes.enumerated() {
             let label = ([node.op.name] + node.outputs.map(shape)).joined(separator: "\n")
