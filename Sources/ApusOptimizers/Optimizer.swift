@@ -37,10 +37,11 @@ open class Optimizer {
         slots = Array(repeating: [:], count: parameters.count)
     }
 
-    /// The state slot `name` of parameter `index`, created as zeros (or `initial`) the first time.
+    /// The state slot `name` of parameter `index`, created as zeros (or `initial`) the first time
+    /// — outside any graph arena, since a compiled step makes it while running a node.
     func slot(_ name: String, _ index: Int, like value: Tensor, initial: Double = 0) -> Tensor {
         if let existing = slots[index][name] { return existing }
-        let fresh = Tensor.full(value.shape, initial, dtype: value.dtype)
+        let fresh = withoutArenaPlacement { Tensor.full(value.shape, initial, dtype: value.dtype) }
         slots[index][name] = fresh
         return fresh
     }

@@ -9,6 +9,7 @@
 static _Thread_local int placement_count;
 static _Thread_local void *placement_pointers[APUS_MAX_PLACEMENTS];
 static _Thread_local int64_t placement_sizes[APUS_MAX_PLACEMENTS];
+static _Thread_local int placement_held;
 
 int apus_placement_set(int count, void *const *pointers, const int64_t *sizes) {
     if (count > APUS_MAX_PLACEMENTS) count = APUS_MAX_PLACEMENTS;
@@ -21,6 +22,7 @@ int apus_placement_set(int count, void *const *pointers, const int64_t *sizes) {
 }
 
 void *apus_placement_take(int64_t size) {
+    if (placement_held) return 0;
     for (int i = 0; i < placement_count; i++) {
         if (placement_sizes[i] == size) {
             void *p = placement_pointers[i];
@@ -34,6 +36,8 @@ void *apus_placement_take(int64_t size) {
 }
 
 void apus_placement_clear(void) { placement_count = 0; }
+
+void apus_placement_hold(int hold) { placement_held += hold ? 1 : -1; }
 
 static int64_t storage_serial;
 

@@ -299,4 +299,28 @@ private func ids(_ shape: Int...) -> TensorSpec { TensorSpec(shape, .int64) }
         for ((path, a), (_, b)) in zip(compiled.namedParameters(), eager.namedParameters()) { relativeClose(a.value, b.value, "no bias: \(path)") }
         #expect(optimizer.stepCount == 3)
     }
+
+    /// An optimizer's state made on its first step inside a compiled step lives outside the
+    /// arena: here the fused update of the middle weight W [8, 16] also returns D·W [8, 16] —
+    /// a planned output of W's size, which Adam's new moments once took, to be overwritten by
+    /// later values (the second step then diverged).
+    @Test func optimizerStateMadeInsideACompiledStepSurvivesTheArena() throws {
+        let g = RandomGenerator(seed: 12)
+        let eager = Sequential(Linear(4, 16, generator: g), ReLU(), Linear(16, 8, generator: g), ReLU(), Linear(8, 3, generator: g))
+        let compiled = Sequential(Linear(4, 16), ReLU(), Linear(16, 8), ReLU(), Linear(8, 3))
+        try compiled.loadStateDict(eager.stateDict())
+        let x = Tensor.normal([8, 4], generator: g), labels = Tensor(shape: [8], scalars: (0..<8).map { Int64($0 % 3) })
+        let eagerOptimizer = Adam(parameters: eager.parameters(), learningRate: 0.05)
+        let step = CompiledTrainingStep(module: compiled, optimizer: Adam(parameters: compiled.parameters(), learningRate: 0.05)) { xs in
+            [crossEntropy(logits: compiled(xs[0]), labels: xs[1])]
+        }
+        #expect(try step.graph(for: [x.spec, labels.spec]).nodes.contains { $0.op.name == "matmulUpdate+product" })
+        for _ in 0..<5 {
+            eagerOptimizer.zeroGrad()
+            crossEntropy(logits: eager(x), labels: labels).backward()
+            eagerOptimizer.step()
+            try step([x, labels])
+        }
+        for ((path, a), (_, b)) in zip(compiled.namedParameters(), eager.namedParameters()) { relativeClose(a.value, b.value, "after 5 steps: \(path)") }
+    }
 }

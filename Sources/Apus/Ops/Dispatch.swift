@@ -84,7 +84,7 @@ extension Tensor {
     /// zero, so shape helpers and reads keep working until the error is thrown.
     public static var poisoned: Tensor { Tensor(storage: poisonStorage, shape: [], strides: [], offset: 0, dtype: .float32) }
     static let poisonStorage: Storage = {
-        let storage = Storage(byteCount: 16)
+        let storage = withoutArenaPlacement { Storage(byteCount: 16) }
         storage.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
         return storage
     }()

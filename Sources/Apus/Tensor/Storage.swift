@@ -27,6 +27,16 @@ public final class Storage: @unchecked Sendable {
     deinit { if ownsMemory { CachingAllocator.shared.release(pointer, byteCount: byteCount) } }
 }
 
+/// Runs `body` with every allocation in it kept out of a compiled graph's arena: for tensors
+/// made while a graph runs that must outlive the node making them (an optimizer's state,
+/// created on its first step inside a compiled training step). Arena places are reused by
+/// later values, so such a tensor placed there would be overwritten.
+public func withoutArenaPlacement<R>(_ body: () throws -> R) rethrows -> R {
+    apus_placement_hold(1)
+    defer { apus_placement_hold(0) }
+    return try body()
+}
+
 /// Host memory allocator that keeps freed blocks in per-size free lists, so a training loop
 /// that repeats the same computation allocates nothing new from the system after its first step.
 ///

@@ -209,6 +209,9 @@ int apus_placement_set(int count, void *const *pointers, const int64_t *sizes);
 /// The planned address for an allocation of exactly `size` bytes on this thread, or NULL.
 void *apus_placement_take(int64_t size);
 void apus_placement_clear(void);
+/// While held (nested calls count), allocations never take a planned place: for tensors that
+/// outlive the node being run (an optimizer's state made on its first step).
+void apus_placement_hold(int hold);
 /// A process-wide increasing number (creation order of storages).
 int64_t apus_next_serial(void);
 
