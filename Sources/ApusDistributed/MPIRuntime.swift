@@ -36,10 +36,13 @@ enum MPIRuntime {
         try DistributedError.check(MPI_Comm_rank(apus_mpi_comm_world(), &rank), "MPI_Comm_rank")
         try DistributedError.check(MPI_Comm_size(apus_mpi_comm_world(), &size), "MPI_Comm_size")
         // When another rank dies, mpirun stops this one with SIGTERM: say so in one line.
-        let note = "apus: rank \(rank) of \(size) (pid \(getpid()) on \(ProcessInfo.processInfo.hostName)) stopped by mpirun (SIGTERM): "
-            + "another rank of the job failed (see mpirun's message) or the job was cancelled\n"
+        identity = "rank \(rank) of \(size) (pid \(getpid()) on \(ProcessInfo.processInfo.hostName))"
+        let note = "apus: \(identity) stopped by mpirun (SIGTERM): another rank of the job failed (see mpirun's message) or the job was cancelled\n"
         _ = apus_install_termination_note(note)
     }
+
+    /// "rank 0 of 2 (pid 1234 on node1)", for messages at exit.
+    nonisolated(unsafe) private static var identity = ""
 
     /// Whether MPI is finished (after `MPI_Finalize`): communicators are then left alone.
     static var isFinished: Bool {
@@ -48,9 +51,15 @@ enum MPIRuntime {
         return finalized != 0
     }
 
-    /// At exit: `MPI_Finalize` after a normal exit, `MPI_Abort` of the whole job after an error.
+    /// At exit: `MPI_Finalize` after a normal exit, `MPI_Abort` of the whole job after an error
+    /// (said in one line: mpirun's own message about it is sometimes lost).
     private static func finish(status: Int32) {
         guard !isFinished else { return }
-        if status == 0 { MPI_Finalize() } else { MPI_Abort(apus_mpi_comm_world(), status) }
+        if status == 0 {
+            MPI_Finalize()
+        } else {
+            fputs("apus: \(identity) exited with status \(status): stopping every rank of the job (MPI_Abort)\n", stderr)
+            MPI_Abort(apus_mpi_comm_world(), status)
+        }
     }
 }

@@ -24,8 +24,9 @@ struct Launch {
     let timedOut: Bool
 }
 
-/// Runs `executable arguments…`, stopping it (SIGTERM) after `limit` seconds.
-func launch(_ executable: URL, _ arguments: [String], limit: Double = 180) throws -> Launch {
+/// Runs `executable arguments…` (with `environment` added to this process's), stopping it
+/// (SIGTERM) after `limit` seconds.
+func launch(_ executable: URL, _ arguments: [String], environment: [String: String] = [:], limit: Double = 180) throws -> Launch {
     let log = FileManager.default.temporaryDirectory.appendingPathComponent("apus-mpi-\(UUID().uuidString).log")
     _ = FileManager.default.createFile(atPath: log.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: log) }
@@ -33,6 +34,7 @@ func launch(_ executable: URL, _ arguments: [String], limit: Double = 180) throw
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     process.standardOutput = handle
     process.standardError = handle
     let start = Date()
@@ -48,10 +50,14 @@ func launch(_ executable: URL, _ arguments: [String], limit: Double = 180) throw
 
 /// `mpirun --allow-run-as-root --oversubscribe -np <ranks> apus-distributed-check <scenario>`.
 /// Shared memory between ranks copies through a buffer rather than reading the other process
-/// (which containers often forbid).
+/// (which containers often forbid). Under AddressSanitizer (`scripts/sanitize.sh`) the ranks do
+/// not check for leaks: Open MPI leaves memory of plugins it has already unloaded at exit, which
+/// no suppression can name (Apus' own leaks are checked by the in-process tests).
 func mpirunCheck(_ scenario: String, ranks: Int = 2, limit: Double = 180) throws -> Launch {
-    try launch(mpirun!, ["--allow-run-as-root", "--oversubscribe", "--mca", "btl_vader_single_copy_mechanism", "none",
-                         "-np", "\(ranks)", checkBinary.path, scenario], limit: limit)
+    let asan = ProcessInfo.processInfo.environment["ASAN_OPTIONS"].map { $0 + ":" } ?? ""
+    return try launch(mpirun!, ["--allow-run-as-root", "--oversubscribe", "--mca", "btl_vader_single_copy_mechanism", "none",
+                                "-np", "\(ranks)", checkBinary.path, scenario],
+                      environment: ["ASAN_OPTIONS": asan + "detect_leaks=0"], limit: limit)
 }
 
 /// The checks of `apus-distributed-check` on two ranks over loopback (see its main.swift).
@@ -90,8 +96,9 @@ struct MPIRunTests {
         print("exit-rank: the job ended \(String(format: "%.1f", run.seconds)) s after launch, status \(run.status)")
         #expect(!run.timedOut && run.seconds < 30, "the job ran \(run.seconds) s after rank 1 exited:\n\(run.output)")
         #expect(run.status != 0)
-        #expect(run.output.contains("MPI_ABORT was invoked on rank 1"), "\(run.output)")
-        #expect(run.output.contains("apus: rank 0 of 2 (pid "), "rank 0 gave no one-line reason:\n\(run.output)")
+        #expect(run.output.contains("apus: rank 1 of 2 (pid "), "rank 1 gave no one-line reason:\n\(run.output)")
+        #expect(run.output.contains("exited with status 4: stopping every rank of the job (MPI_Abort)"), "\(run.output)")
+        // Rank 0's SIGTERM line usually follows, but after MPI_Abort mpirun may stop forwarding output first.
         #expect(!run.output.contains("still running"))
     }
 }

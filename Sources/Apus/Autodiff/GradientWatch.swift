@@ -26,7 +26,7 @@ final class GradientWatch {
 /// Data-parallel training starts sending a group of gradients this way while the backward pass
 /// goes on (communication overlaps computation). Leaves that get no gradient in a pass, and
 /// tensors that are not leaves requiring a gradient, are never reported; `gradients(of:wrt:)`
-/// (which sets no `.grad`) reports nothing.
+/// (which sets no `.grad`) reports nothing. An inner `watchingGradients` scope replaces an outer one.
 ///
 /// ```swift
 /// let w = Tensor([1.0, 2.0]).requiringGrad(), b = Tensor([0.5]).requiringGrad()
