@@ -14,7 +14,8 @@ demo: deps
 	swift build -c release --product apus
 	.build/release/apus train Examples/easy-vqa/vqa.yaml
 
-# Installs what is missing, builds, and runs the whole test suite (swift-testing).
+# Installs what is missing, builds, and runs the whole test suite (swift-testing); the
+# ApusDistributed tests launch 2 and 3 ranks with mpirun over loopback.
 test: deps
 	swift build --build-tests
 	swift test --skip-build --disable-xctest --no-parallel

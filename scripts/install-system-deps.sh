@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Apus builds against, only when they are missing:
-# OpenBLAS (GEMM), libpng, libjpeg-turbo and zlib (image and gzip decoding) and pkg-config
-# (how SwiftPM finds OpenBLAS).
+# OpenBLAS (GEMM), libpng, libjpeg-turbo and zlib (image and gzip decoding), Open MPI
+# (ApusDistributed: headers, library and `mpirun`) and pkg-config (how SwiftPM finds OpenBLAS
+# and MPI).
 set -euo pipefail
-packages=(libopenblas-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev pkg-config)
+packages=(libopenblas-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev libopenmpi-dev openmpi-bin pkg-config)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

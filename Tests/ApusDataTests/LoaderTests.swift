@@ -44,6 +44,25 @@ func drain(_ loader: DataLoader, epoch: Int) throws -> [[Int64]] {
         }
     }
 
+    @Test func samplerMayReturnAShareOfTheDataSet() throws {
+        let data = Counting(count: 7)
+        let shares = [[6, 1, 6], [0, 2, 4]]          // repeats allowed, the rest left out
+        for workers in [0, 2] {
+            let loader = DataLoader(data, batchSize: 2, workers: workers, sampler: { shares[$0] }, samplerCount: 3)
+            #expect(loader.examplesPerEpoch == 3 && loader.batchCount == 2)
+            #expect(try drain(loader, epoch: 0) == [[6, 1], [6]])
+            #expect(try drain(loader, epoch: 1) == [[0, 2], [4]])
+            let dropping = DataLoader(data, batchSize: 2, dropLast: true, workers: workers, sampler: { shares[$0] }, samplerCount: 3)
+            #expect(dropping.batchCount == 1)
+            #expect(try drain(dropping, epoch: 1) == [[0, 2]])
+        }
+        // The shuffle a sampler can reuse is the loader's own.
+        let shuffled = DataLoader(data, batchSize: 7, shuffle: true, seed: 11, workers: 0)
+        for epoch in 0..<3 {
+            #expect(DataLoader.shuffledOrder(count: 7, seed: 11, epoch: epoch) == shuffled.order(epoch: epoch))
+        }
+    }
+
     @Test func prefetchingGivesTheSynchronousBatches() throws {
         let data = Counting(count: 257)
         for workers in [1, 2, 3] {

@@ -78,4 +78,33 @@ import ApusTestSupport
             return gradients(of: inner, wrt: [y], createGraph: true)[0]
         }
     }
+
+    @Test func watchedLeavesAreReportedOnceWhenTheirGradientIsFinal() {
+        // w1 is used first (its gradient comes last), w2 last; w0 at both ends, so it is final
+        // only after the whole pass; b gets no gradient; c is not a leaf that requires one.
+        let w0 = Tensor([0.5, -1.0]).requiringGrad(), w1 = Tensor([2.0, 3.0]).requiringGrad()
+        let w2 = Tensor([1.5, -0.5]).requiringGrad(), b = Tensor([7.0]).requiringGrad(), c = Tensor([1.0, 1.0])
+        let leaves = [w0, w1, w2, b, c]
+        var reports: [(index: Int, grad: [Float], w1HasGrad: Bool)] = []
+        watchingGradients(of: leaves, { i in reports.append((i, leaves[i].grad!.scalars(as: Float.self), w1.grad != nil)) }) {
+            let h = (w0 * w1).tanh()
+            let loss = ((h * w2).sum() + (w0 * w0).sum()) * 2
+            loss.backward()
+        }
+        #expect(reports.map(\.index).sorted() == [0, 1, 2])
+        for report in reports {
+            #expect(report.grad == leaves[report.index].grad!.scalars(as: Float.self))   // already final when reported
+        }
+        let w2Report = reports.first { $0.index == 2 }!
+        #expect(!w2Report.w1HasGrad)                              // reported before w1's gradient was computed
+        #expect(b.grad == nil)
+        // Outside the scope nothing is reported; inside, `gradients(of:wrt:)` reports nothing.
+        var count = 0
+        (w1 * 2).sum().backward()
+        watchingGradients(of: [w1], { _ in count += 1 }) { _ = gradients(of: (w1 * 3).sum(), wrt: [w1]) }
+        #expect(count == 0)
+        // A leaf that is the root itself is reported too.
+        watchingGradients(of: [b], { _ in count += 1 }) { b.backward() }
+        #expect(count == 1)
+    }
 }

@@ -20,21 +20,33 @@ enum AutodiffEngine {
         return postOrder.reversed()
     }
 
-    /// Propagates `seed` (the cotangent of `root`) backwards. Leaf gradients go to `deliver`.
+    /// Propagates `seed` (the cotangent of `root`) backwards. Leaf gradients go to `deliver`;
+    /// `finished`, when given, hears of each leaf that received a gradient once no later node of
+    /// this pass can add to it.
     static func run(root: Tensor, seed: Tensor, createGraph: Bool,
-                    deliver: (AutogradInfo, Tensor) -> Void) {
+                    deliver: (AutogradInfo, Tensor) -> Void, finished: ((AutogradInfo) -> Void)? = nil) {
         if root.isPoisoned { return }   // the forward pass failed inside `checking`/`trace`: its error is thrown there
         guard let info = root.autograd else {
             fatalError("backward: the tensor does not require a gradient (no input of the ops that made it requires grad)")
         }
         guard let rootNode = info.node else {
             deliver(info, seed)
+            finished?(info)
             return
         }
         var cotangents: [ObjectIdentifier: [Tensor?]] = [:]
         cotangents[ObjectIdentifier(rootNode)] = (0..<rootNode.outputs.count).map { $0 == info.outputIndex ? seed : nil }
+        let nodes = order(from: rootNode)
+        // With `finished`: the leaves whose last use is each node, and those that got a gradient.
+        let lastUses = finished == nil ? [:] : leavesByLastUse(nodes)
+        var delivered = Set<ObjectIdentifier>()
         let body = {
-            for node in order(from: rootNode) {
+            for (position, node) in nodes.enumerated() {
+                defer {
+                    if let finished, let leaves = lastUses[position] {
+                        for leaf in leaves where delivered.contains(ObjectIdentifier(leaf)) { finished(leaf) }
+                    }
+                }
                 guard let pending = cotangents.removeValue(forKey: ObjectIdentifier(node)) else { continue }
                 // A missing cotangent is a stride-0 view of one zero: no memory, and vjps that ignore
                 // it (saved outputs) never touch it.
@@ -57,11 +69,26 @@ enum AutodiffEngine {
                         cotangents[key] = slots
                     } else {
                         deliver(inputInfo, grad)
+                        if finished != nil { delivered.insert(ObjectIdentifier(inputInfo)) }
                     }
                 }
             }
         }
         if createGraph { withGrad(body) } else { withoutGrad(body) }
+    }
+
+    /// For each position in `nodes` (backward order), the leaves that require a gradient and that
+    /// no later node takes as input: after that node, their gradient of the pass is final.
+    static func leavesByLastUse(_ nodes: [BackwardNode]) -> [Int: [AutogradInfo]] {
+        var last: [ObjectIdentifier: (Int, AutogradInfo)] = [:]
+        for (position, node) in nodes.enumerated() {
+            for input in node.inputs {
+                if let leaf = input.autograd, leaf.node == nil, leaf.requiresGrad { last[ObjectIdentifier(leaf)] = (position, leaf) }
+            }
+        }
+        var result: [Int: [AutogradInfo]] = [:]
+        for (position, leaf) in last.values { result[position, default: []].append(leaf) }
+        return result
     }
 }
 
@@ -78,14 +105,15 @@ extension Tensor {
             return onesLike()
         }()
         precondition(seed.shape == shape, "backward: gradient shape \(seed.shape) does not match tensor shape \(shape)")
-        AutodiffEngine.run(root: self, seed: seed, createGraph: createGraph) { leaf, grad in
+        let watch = DispatchState.current.gradientWatch
+        AutodiffEngine.run(root: self, seed: seed, createGraph: createGraph, deliver: { leaf, grad in
             let g = createGraph ? grad : grad.detached()
             if let previous = leaf.grad {
                 leaf.grad = createGraph ? previous + g : withoutGrad { previous + g }
             } else {
                 leaf.grad = g
             }
-        }
+        }, finished: watch.map { watch in { leaf in watch.finished(leaf) } })
     }
 }
 

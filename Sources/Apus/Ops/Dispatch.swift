@@ -9,6 +9,8 @@ struct DispatchState {
     var recorder: Graph?
     /// Set inside `Tensor.checking`: shape and index errors are collected here instead of stopping.
     var errorSink: ErrorSink?
+    /// Set inside `watchingGradients`: hears when `backward()` has finished a watched leaf's gradient.
+    var gradientWatch: GradientWatch?
 
     @TaskLocal static var current = DispatchState()
 }

@@ -28,8 +28,13 @@ public final class DataLoader: @unchecked Sendable {
     /// How many batches may be ready ahead of the consumer.
     public let prefetch: Int
     /// The example order of each epoch, when given (PyTorch's `sampler`): called with the epoch
-    /// number, it returns a permutation of 0..<dataset.count; `shuffle` and `seed` are then unused.
+    /// number, it returns a permutation of 0..<dataset.count or, with `samplerCount`, that many
+    /// indices in 0..<dataset.count (a share of the data set, repeats allowed: one rank's share
+    /// in distributed training). `shuffle` and `seed` are then unused.
     public let sampler: ((Int) -> [Int])?
+    /// How many indices `sampler` returns each epoch when it returns a share of the data set;
+    /// nil when it returns a permutation of all of it.
+    public let samplerCount: Int?
     /// Stop at a bad example (the default) or skip it.
     public let onBadExample: BadExamplePolicy
     /// Epochs started by `for batch in loader` (each loop is the next epoch).
@@ -37,10 +42,13 @@ public final class DataLoader: @unchecked Sendable {
     private let loopsLock = NSLock()
 
     public init(_ dataset: any Dataset, batchSize: Int, shuffle: Bool = false, seed: UInt64 = 0, dropLast: Bool = false,
-                workers: Int = 2, prefetch: Int = 4, sampler: ((Int) -> [Int])? = nil, onBadExample: BadExamplePolicy = .stop) {
+                workers: Int = 2, prefetch: Int = 4, sampler: ((Int) -> [Int])? = nil, samplerCount: Int? = nil,
+                onBadExample: BadExamplePolicy = .stop) {
         precondition(batchSize > 0, "DataLoader: batch size must be positive")
+        precondition(samplerCount == nil || (sampler != nil && samplerCount! >= 0), "DataLoader: samplerCount needs a sampler and must not be negative")
         (self.dataset, self.batchSize, self.shuffle, self.seed, self.dropLast) = (dataset, batchSize, shuffle, seed, dropLast)
         (self.workers, self.prefetch, self.sampler, self.onBadExample) = (workers, Swift.max(1, prefetch), sampler, onBadExample)
+        self.samplerCount = samplerCount
     }
 
     /// The epoch number of the next `for batch in loader` loop (counting from 0).
@@ -51,19 +59,33 @@ public final class DataLoader: @unchecked Sendable {
         return loops - 1
     }
 
+    /// Examples per epoch: `samplerCount` when set, else the data set's count.
+    public var examplesPerEpoch: Int { samplerCount ?? dataset.count }
+
     /// Batches per epoch.
-    public var batchCount: Int { dropLast ? dataset.count / batchSize : (dataset.count + batchSize - 1) / batchSize }
+    public var batchCount: Int { dropLast ? examplesPerEpoch / batchSize : (examplesPerEpoch + batchSize - 1) / batchSize }
 
     /// The example order of `epoch`: the sampler's, a seeded Fisher–Yates shuffle, or 0..<count.
     public func order(epoch: Int) -> [Int] {
         if let sampler {
             let indices = sampler(epoch)
-            precondition(indices.sorted() == Array(0..<dataset.count),
-                         "DataLoader: the sampler's order for epoch \(epoch) is not a permutation of 0..<\(dataset.count)")
+            if let samplerCount {
+                precondition(indices.count == samplerCount && indices.allSatisfy { (0..<dataset.count).contains($0) },
+                             "DataLoader: the sampler's order for epoch \(epoch) is not \(samplerCount) indices in 0..<\(dataset.count)")
+            } else {
+                precondition(indices.sorted() == Array(0..<dataset.count),
+                             "DataLoader: the sampler's order for epoch \(epoch) is not a permutation of 0..<\(dataset.count)")
+            }
             return indices
         }
-        var indices = Array(0..<dataset.count)
-        guard shuffle else { return indices }
+        return shuffle ? DataLoader.shuffledOrder(count: dataset.count, seed: seed, epoch: epoch) : Array(0..<dataset.count)
+    }
+
+    /// The seeded shuffle of 0..<count that a loader with `shuffle: true` and `seed` uses in
+    /// `epoch` (a Fisher–Yates shuffle; it depends only on the three numbers), for samplers that
+    /// derive their order from it (`DistributedSampler`).
+    public static func shuffledOrder(count: Int, seed: UInt64, epoch: Int) -> [Int] {
+        var indices = Array(0..<count)
         let generator = RandomGenerator(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
         for i in stride(from: indices.count - 1, to: 0, by: -1) { indices.swapAt(i, generator.nextInt(below: i + 1)) }
         return indices
