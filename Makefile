@@ -8,11 +8,12 @@ build: deps
 	swift build
 
 # The easy-VQA demo: fetches the data if missing, trains the CNN + LSTM model of the config
-# file for 3 epochs, prints the test accuracy (checkpoints and logs in runs/easy-vqa-config/).
+# file for 3 epochs, prints the test accuracy (checkpoints and logs in runs/easy-vqa-config/, replaced
+# on every run: --overwrite).
 demo: deps
 	./scripts/fetch-easy-vqa.sh
 	swift build -c release --product apus
-	.build/release/apus train Examples/easy-vqa/vqa.yaml
+	.build/release/apus train Examples/easy-vqa/vqa.yaml --overwrite
 
 # Installs what is missing, builds, and runs the whole test suite (swift-testing); the
 # ApusDistributed tests launch 2 and 3 ranks with mpirun over loopback.
