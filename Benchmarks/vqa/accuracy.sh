@@ -33,7 +33,7 @@ for seed in $seeds; do
   timed .build/release/apus-bench vqa-parity --start "$run/start" | tee "$run/parity.txt"
   if [ "$seeds" = "$seed" ]; then timed torch --threads 1 | tee "$run/torch-1-thread.txt"; fi
   sed -e "s/epochs: [0-9]*/epochs: $epochs/" -e "s/seed: [0-9]*/seed: $seed/" -e "s|folder: runs/easy-vqa-config|folder: $run/run|" Examples/easy-vqa/vqa.yaml > "$run/vqa.yaml"
-  timed .build/release/apus train "$run/vqa.yaml" | tee "$run/apus.txt"
+  timed .build/release/apus train "$run/vqa.yaml" --overwrite | tee "$run/apus.txt"
 done
 
 date="$(date +%Y-%m-%d)"
