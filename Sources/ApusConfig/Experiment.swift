@@ -169,18 +169,28 @@ public final class Experiment {
     /// The per-epoch log (CSV: epoch, metrics, validation metrics).
     public var logURL: URL { folder.appendingPathComponent("log.csv") }
 
-    /// The committed training state: the epochs completed and the files of that checkpoint.
-    struct State: Codable {
-        var epoch: Int
-        var model: String
-        var optimizer: String
-        var config: String
+    /// The committed training state (`state.json` in the checkpoint folder): the epochs
+    /// completed and the files of that checkpoint.
+    public struct State: Codable {
+        /// Epochs completed.
+        public var epoch: Int
+        /// The model's safetensors file, in the checkpoint folder.
+        public var model: String
+        /// The optimizer state's safetensors file, in the checkpoint folder.
+        public var optimizer: String
+        /// The configuration file trained.
+        public var config: String
     }
 
     func committedState() throws -> State? {
         guard let data = FileManager.default.contents(atPath: stateURL.path) else { return nil }
+        return try Experiment.decodeState(data, source: stateURL.path)
+    }
+
+    /// Parses the bytes of a `state.json`; anything else throws a `CheckpointError` naming `source`.
+    public static func decodeState(_ data: Data, source: String) throws -> State {
         guard let state = try? JSONDecoder().decode(State.self, from: data), state.epoch >= 0 else {
-            throw CheckpointError("\(stateURL.path): unreadable training state")
+            throw CheckpointError("\(source): unreadable training state")
         }
         return state
     }
