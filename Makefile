@@ -1,5 +1,5 @@
 # Apus — the project's commands. `make test` is what CI runs.
-.PHONY: deps build test demo bench-core bench-nn bench-data bench-vqa bench-graph bench-pooled-backward bench-accuracy bench-breadth
+.PHONY: deps build test fuzz demo bench-core bench-nn bench-data bench-vqa bench-graph bench-pooled-backward bench-accuracy bench-breadth
 
 deps:
 	./scripts/install-system-deps.sh
@@ -18,6 +18,11 @@ demo: deps
 test: deps
 	swift build --build-tests
 	swift test --skip-build --disable-xctest --no-parallel
+
+# Every reader of outside input under libFuzzer + AddressSanitizer, 10^6 inputs each (Fuzz/README.md;
+# FUZZ_RUNS=… to change that). Its own build in .build-fuzz; not part of `make test`.
+fuzz: deps
+	./scripts/fuzz.sh
 
 # Core micro-benchmarks against numpy and PyTorch on this machine (see Benchmarks/README.md).
 bench-core: deps
