@@ -1,5 +1,5 @@
 # Apus — the project's commands. `make test` is what CI runs.
-.PHONY: deps build test sanitize docs demo bench-core bench-nn bench-data bench-vqa bench-graph bench-pooled-backward bench-accuracy bench-breadth
+.PHONY: deps build test sanitize fuzz docs demo bench-core bench-nn bench-data bench-vqa bench-graph bench-pooled-backward bench-accuracy bench-breadth
 
 deps:
 	./scripts/install-system-deps.sh
@@ -38,6 +38,11 @@ docs: deps
 		--experimental-skip-synthesized-symbols --enable-inherited-docs --warnings-as-errors \
 		--experimental-documentation-coverage --coverage-summary-level brief
 	./scripts/check-doc-coverage.sh .build/docs Apus ApusNN
+
+# Every reader of outside input under libFuzzer + AddressSanitizer, 10^6 inputs each (Fuzz/README.md;
+# FUZZ_RUNS=… to change that). Its own build in .build-fuzz; not part of `make test`.
+fuzz: deps
+	./scripts/fuzz.sh
 
 # Core micro-benchmarks against numpy and PyTorch on this machine (see Benchmarks/README.md).
 bench-core: deps

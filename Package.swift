@@ -69,3 +69,11 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+// The fuzz harness (Fuzz/README.md): one libFuzzer binary over every reader of outside input.
+// Only `scripts/fuzz.sh` builds it (APUS_FUZZ=1, sanitizers on); normal builds never see it.
+if Context.environment["APUS_FUZZ"] == "1" {
+    package.products.append(.executable(name: "apus-fuzz", targets: ["ApusFuzz"]))
+    package.targets.append(.executableTarget(name: "ApusFuzz", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData", "ApusConfig"],
+                                             path: "Fuzz/Sources"))
+}

@@ -10,14 +10,37 @@ public struct ConfigNode {
     /// Where in the file: a dotted path such as `model.layers[2] (conv2)` ("" at the top).
     public let location: String
 
+    /// The most values (scalars, lists and mappings, an alias's counted each time it is used) a
+    /// configuration file may hold: far more than any real one, far fewer than a file of aliases
+    /// repeating each other (a few lines can stand for billions of values) expands to.
+    static let maximumValues = 100_000
+
     /// Parses YAML text (`file` names it in errors).
     public static func parse(_ text: String, file: String) throws -> ConfigNode {
-        let loaded: Any?
-        do { loaded = try Yams.load(yaml: text) } catch {
-            let detail = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
-            throw ConfigError(file: file, location: "", message: "malformed YAML: \(detail)")
+        func malformed(_ detail: String) -> ConfigError { ConfigError(file: file, location: "", message: "malformed YAML: \(detail)") }
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch {
+            throw malformed("\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)")
         }
-        guard let map = loaded as? [String: Any] else {
+        // Checked before Yams turns the nodes into values: it traps on a key that is a list or a
+        // mapping, and it would expand every alias.
+        var pending = root.map { [$0] } ?? [], count = 0
+        while let node = pending.popLast() {
+            count += 1
+            guard count <= maximumValues else { throw malformed("more than \(maximumValues) values (aliases repeating each other?)") }
+            switch node {
+            case .mapping(let mapping):
+                for (key, value) in mapping {
+                    guard key.scalar != nil else {
+                        throw malformed("line \((key.mark?.line).map(String.init) ?? "?"): a key must be a name, not a list or a mapping")
+                    }
+                    pending.append(value)
+                }
+            case .sequence(let sequence): pending.append(contentsOf: sequence)
+            case .scalar, .alias: break
+            }
+        }
+        guard let map = root?.any as? [String: Any] else {
             throw ConfigError(file: file, location: "", message: "the file must be a YAML mapping with sections data, model, loss, solver")
         }
         return ConfigNode(value: map, file: file, location: "")
@@ -80,10 +103,12 @@ public struct ConfigNode {
         }
     }
 
-    /// The integer at `key` (or `fallback` when missing), at least `minimum`; throws otherwise.
-    public func int(_ key: String, default fallback: Int? = nil, minimum: Int? = nil) throws -> Int {
+    /// The integer at `key` (or `fallback` when missing), at least `minimum` and at most
+    /// `maximum`; throws otherwise.
+    public func int(_ key: String, default fallback: Int? = nil, minimum: Int? = nil, maximum: Int? = nil) throws -> Int {
         let value = try typed(key, "an integer", default: fallback) { ($0 as? Int) ?? (($0 as? Double).flatMap { Int(exactly: $0) }) }
         if let minimum, value < minimum { throw child(key, value).error("must be at least \(minimum), got \(value)") }
+        if let maximum, value > maximum { throw child(key, value).error("must be at most \(maximum), got \(value)") }
         return value
     }
 
@@ -103,8 +128,8 @@ public struct ConfigNode {
     }
 
     /// The integer list at `key` (a single integer counts as a list of one, or `fallback` when
-    /// missing), each at least `minimum`; throws otherwise.
-    public func intList(_ key: String, default fallback: [Int]? = nil, minimum: Int? = nil) throws -> [Int] {
+    /// missing), each at least `minimum` and at most `maximum`; throws otherwise.
+    public func intList(_ key: String, default fallback: [Int]? = nil, minimum: Int? = nil, maximum: Int? = nil) throws -> [Int] {
         let values = try typed(key, "a list of integers", default: fallback) { raw -> [Int]? in
             if let n = raw as? Int { return [n] }
             return (raw as? [Any]).flatMap { list in
@@ -114,6 +139,9 @@ public struct ConfigNode {
         }
         if let minimum, let bad = values.first(where: { $0 < minimum }) {
             throw child(key, values).error("every entry must be at least \(minimum), got \(bad)")
+        }
+        if let maximum, let bad = values.first(where: { $0 > maximum }) {
+            throw child(key, values).error("every entry must be at most \(maximum), got \(bad)")
         }
         return values
     }

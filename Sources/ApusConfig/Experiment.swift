@@ -249,9 +249,19 @@ public final class Experiment {
 
     func committedState() throws -> State? {
         guard let data = FileManager.default.contents(atPath: stateURL.path) else { return nil }
+        return try Experiment.decodeState(data, source: stateURL.path)
+    }
+
+    /// Checks the bytes of a `state.json` (what `resume`, `test` and `predict` read); returns the
+    /// epochs completed, and throws a `CheckpointError` naming `source` for anything else.
+    @discardableResult
+    public static func checkState(_ data: Data, source: String) throws -> Int { try decodeState(data, source: source).epoch }
+
+    /// Parses the bytes of a `state.json`; anything else throws a `CheckpointError` naming `source`.
+    static func decodeState(_ data: Data, source: String) throws -> State {
         guard let state = try? JSONDecoder().decode(State.self, from: data), state.epoch >= 0,
               state.generator.map({ $0.count == 4 }) ?? true, state.progress.map({ $0.epoch == state.epoch && $0.step > 0 }) ?? true else {
-            throw CheckpointError("\(stateURL.path): unreadable training state")
+            throw CheckpointError("\(source): unreadable training state")
         }
         return state
     }

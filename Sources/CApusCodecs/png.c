@@ -50,6 +50,13 @@ int apus_png_decode(const unsigned char *data, size_t size, int channels, apus_i
     }
     png_set_read_fn(png, &source, read_bytes);
     png_read_info(png, info);
+    unsigned long long area = (unsigned long long)png_get_image_width(png, info) * png_get_image_height(png, info);
+    if (area > APUS_IMAGE_MAX_PIXELS) {
+        snprintf(error, 256, "image is %u × %u pixels, more than the %llu-pixel limit", png_get_image_width(png, info),
+                 png_get_image_height(png, info), APUS_IMAGE_MAX_PIXELS);
+        png_destroy_read_struct(&png, &info, NULL);
+        return -1;
+    }
     int color = png_get_color_type(png, info);
     if (png_get_bit_depth(png, info) == 16) png_set_scale_16(png);
     png_set_expand(png);   // palette → RGB, gray < 8 bit → 8 bit, tRNS → alpha

@@ -71,6 +71,39 @@ func temporaryFolder() -> URL {
         #expect(throws: DataError.self) { try Image.load(temporaryFolder().appendingPathComponent("none.png")) }
     }
 
+    /// A header claiming more than `APUS_IMAGE_MAX_PIXELS` is refused before anything is
+    /// allocated (fuzzing found a 300-byte JPEG asking for a 5 GB buffer).
+    @Test func absurdImageSizesAreRefused() throws {
+        var png = [UInt8](try pattern(width: 4, height: 4, channels: 3).pngData())
+        let million: [UInt8] = [0x00, 0x0F, 0x42, 0x40]   // 1 000 000, big-endian
+        png.replaceSubrange(16..<24, with: million + million)   // IHDR width and height
+        var crc: UInt32 = 0xFFFF_FFFF   // the IHDR chunk's CRC-32, over its type and data
+        for byte in png[12..<29] {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+        }
+        png.replaceSubrange(29..<33, with: withUnsafeBytes(of: (crc ^ 0xFFFF_FFFF).bigEndian) { Array($0) })
+        var jpeg = [UInt8](try pattern(width: 8, height: 8, channels: 3).jpegData())
+        let frame = try #require(jpeg.indices.first { jpeg[$0] == 0xFF && jpeg[$0 + 1] == 0xC0 })
+        jpeg.replaceSubrange((frame + 5)..<(frame + 9), with: [0xFD, 0xE8, 0xFD, 0xE8])   // 65000 × 65000
+        for (data, name, size) in [(png, "huge.png", "1000000 × 1000000"), (jpeg, "huge.jpg", "65000 × 65000")] {
+            #expect(throws: DataError(name, "cannot decode image: image is \(size) pixels, more than the 134217728-pixel limit")) {
+                try Image.decode(Data(data), source: name)
+            }
+        }
+    }
+
+    /// JPEG image data that stops early (a marker where the data should go on) is a truncated
+    /// file, as running out of bytes is; libjpeg would only warn and fill the rest with gray.
+    @Test func jpegDataEndingBeforeTheImageIsRefused() throws {
+        let good = [UInt8](try pattern(width: 64, height: 64, channels: 3).jpegData())
+        let scan = try #require(good.indices.first { good[$0] == 0xFF && good[$0 + 1] == 0xDA })
+        let cut = Data(good[..<(scan + 40)] + [0xFF, 0xD9])
+        #expect(throws: DataError("cut.jpg", "cannot decode image: truncated file (premature end of JPEG data)")) {
+            try Image.decode(cut, source: "cut.jpg")
+        }
+    }
+
     @Test func transforms() {
         let g = RandomGenerator(seed: 1)
         let image = Tensor(shape: [1, 2, 2], scalars: [Float(0), 1, 2, 3])

@@ -102,6 +102,15 @@ func expectDataError(_ fragment: String, sourceLocation: SourceLocation = #_sour
         expectDataError("not an IDX image file") { _ = try MNIST(images: root.appendingPathComponent("labels-idx1-ubyte"), labels: root.appendingPathComponent("labels-idx1-ubyte")) }
     }
 
+    /// IDX sizes whose product overflows are an error (fuzzing found rows × columns trapping).
+    @Test func mnistHeaderWithOverflowingSizesIsRefused() {
+        let images = Data([0, 0, 8, 3, 0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 7])
+        let labels = Data([0, 0, 8, 1, 0, 0, 0, 1, 3])
+        expectDataError("images.idx: holds 1 pixel bytes, header promises 1×4294967295×4294967295") {
+            _ = try MNIST(imageData: images, labelData: labels, imagesSource: "images.idx", labelsSource: "labels.idx")
+        }
+    }
+
     @Test func cifar10() throws {
         let root = temporaryFolder()
         var record = [UInt8](repeating: 0, count: 3073)

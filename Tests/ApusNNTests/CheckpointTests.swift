@@ -96,6 +96,9 @@ import Testing
         rejects(file(#"{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "b": {"dtype": "F32", "shape": [1], "data_offsets": [2, 6]}}"#, data: 8), "overlaps")
         rejects(file(#"{"a": {"dtype": "F16", "shape": [1], "data_offsets": [0, 2]}}"#, data: 2), "does not read")
         rejects(file("[1, 2]", data: 0), "not a JSON object")
+        // Empty, but its strides would overflow (found by fuzzing: it trapped).
+        rejects(file(#"{"a": {"dtype": "BOOL", "shape": [0, 1099511627776, 1099511627776], "data_offsets": [0, 0]}}"#, data: 0),
+                "impossibly large shape")
         #expect(throws: CheckpointError.self) { try SafeTensors.read(from: folder.appendingPathComponent("missing.safetensors")) }
     }
 

@@ -37,6 +37,10 @@ extension Tensor {
         let specs: [TensorSpec]
         do {
             specs = try op.outputSpecs(inputs.map(\.spec))
+            // Absurd sizes (from outside input) are a shape error, not an overflow further on.
+            for spec in specs where !spec.isAddressable {
+                throw ShapeError(op: op.name, shapes: inputs.map(\.shape), expected: "an output that fits in memory, not \(spec.shape)")
+            }
         } catch let error as ShapeError {
             if let sink = state.errorSink ?? state.recorder?.errorSink {
                 sink.error = error

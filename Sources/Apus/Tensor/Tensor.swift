@@ -15,6 +15,20 @@ public struct TensorSpec: Hashable, Sendable, CustomStringConvertible {
     public var count: Int { shape.reduce(1, *) }
     /// The shape and dtype, as "[2, 3] float32".
     public var description: String { "\(shape) \(dtype)" }
+
+    /// Whether a tensor of this spec could exist: no negative dimension, and the non-zero ones
+    /// multiply (in bytes) without overflow, so neither its byte count nor a stride overflows.
+    public var isAddressable: Bool {
+        var bytes = dtype.byteSize
+        for d in shape {
+            guard d >= 0 else { return false }
+            guard d > 0 else { continue }
+            let (product, overflow) = bytes.multipliedReportingOverflow(by: d)
+            if overflow { return false }
+            bytes = product
+        }
+        return true
+    }
 }
 
 /// An n-dimensional array: shape, strides and offset into a shared `Storage`, a dtype, and

@@ -39,26 +39,7 @@ public struct EasyVQA: Dataset {
         answerIndex = Dictionary(answers.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { a, _ in a })
         let questionsFile = root.appendingPathComponent("\(split)/questions.json")
         guard let data = FileManager.default.contents(atPath: questionsFile.path) else { throw DataError(questionsFile.path, "missing") }
-        guard let entries = try? JSONSerialization.jsonObject(with: data) as? [[Any]] else {
-            throw DataError(questionsFile.path, "malformed: expected a JSON list of [question, answer, imageId]")
-        }
-        var parsed: [VisualQuestion] = []
-        parsed.reserveCapacity(entries.count)
-        for (i, entry) in entries.enumerated() {
-            guard entry.count == 3, let question = entry[0] as? String, let answer = entry[1] as? String else {
-                throw DataError(questionsFile.path, "entry \(i) is not [question, answer, imageId]")
-            }
-            let imageID: String
-            switch entry[2] {
-            case let n as Int: imageID = String(n)
-            case let s as String: imageID = s
-            default: throw DataError(questionsFile.path, "entry \(i) has an image id that is neither a number nor a string")
-            }
-            guard answerIndex[answer] != nil else {
-                throw DataError(questionsFile.path, "entry \(i): answer '\(answer)' is not in answers.txt")
-            }
-            parsed.append(VisualQuestion(question: question, answer: answer, imageID: imageID))
-        }
+        let parsed = try EasyVQA.parseQuestions(data, answers: Set(answers), source: questionsFile.path)
         for imageID in Set(parsed.map(\.imageID)) {
             let image = root.appendingPathComponent("\(split)/images/\(imageID).png")
             guard FileManager.default.fileExists(atPath: image.path) else { throw DataError(image.path, "image is missing") }
@@ -66,6 +47,33 @@ public struct EasyVQA: Dataset {
         (self.root, self.split, questions) = (root, split, parsed)
         self.vocabulary = vocabulary ?? Vocabulary(building: parsed.map(\.question))
         (self.questionLength, self.padding, self.imageSize) = (questionLength, padding, imageSize)
+    }
+
+    /// Parses the bytes of a `questions.json` (a JSON list of `[question, answer, imageId]`, the
+    /// image id a number or a text); every answer must be one of `answers`. Malformed entries
+    /// throw a `DataError` naming `source`.
+    public static func parseQuestions(_ data: Data, answers: Set<String>, source: String) throws -> [VisualQuestion] {
+        guard let entries = try? JSONSerialization.jsonObject(with: data) as? [[Any]] else {
+            throw DataError(source, "malformed: expected a JSON list of [question, answer, imageId]")
+        }
+        var parsed: [VisualQuestion] = []
+        parsed.reserveCapacity(entries.count)
+        for (i, entry) in entries.enumerated() {
+            guard entry.count == 3, let question = entry[0] as? String, let answer = entry[1] as? String else {
+                throw DataError(source, "entry \(i) is not [question, answer, imageId]")
+            }
+            let imageID: String
+            switch entry[2] {
+            case let n as Int: imageID = String(n)
+            case let s as String: imageID = s
+            default: throw DataError(source, "entry \(i) has an image id that is neither a number nor a string")
+            }
+            guard answers.contains(answer) else {
+                throw DataError(source, "entry \(i): answer '\(answer)' is not in answers.txt")
+            }
+            parsed.append(VisualQuestion(question: question, answer: answer, imageID: imageID))
+        }
+        return parsed
     }
 
     public var count: Int { questions.count }

@@ -86,8 +86,14 @@ public struct Vocabulary: Equatable, Codable, Sendable {
     /// Reads a vocabulary saved by `save(to:)`.
     public static func load(from url: URL) throws -> Vocabulary {
         guard let data = FileManager.default.contents(atPath: url.path) else { throw DataError(url.path, "vocabulary file is missing") }
+        return try decode(data, source: url.path)
+    }
+
+    /// Parses the bytes of a vocabulary file saved by `save(to:)`; anything else throws a
+    /// `DataError` naming `source`.
+    public static func decode(_ data: Data, source: String = "vocabulary data") throws -> Vocabulary {
         do { return try JSONDecoder().decode(Vocabulary.self, from: data) } catch {
-            throw DataError(url.path, "not a vocabulary JSON file ({\"tokens\": [\"<pad>\", \"<unk>\", …]})")
+            throw DataError(source, "not a vocabulary JSON file ({\"tokens\": [\"<pad>\", \"<unk>\", …]})")
         }
     }
 }

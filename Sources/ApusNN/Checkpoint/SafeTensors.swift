@@ -88,12 +88,8 @@ public enum SafeTensors {
             }
             guard let dtype = dtype(named: dtypeName) else { throw fail("tensor '\(name)' has dtype \(dtypeName), which Apus does not read (F32, F64, I32, I64, BOOL)") }
             guard shape.allSatisfy({ $0 >= 0 }) else { throw fail("tensor '\(name)' has a negative dimension in \(shape)") }
-            var expected = dtype.byteSize
-            for d in shape {
-                let (product, overflow) = expected.multipliedReportingOverflow(by: d)
-                guard !overflow else { throw fail("tensor '\(name)' has an impossibly large shape \(shape)") }
-                expected = product
-            }
+            guard TensorSpec(shape, dtype).isAddressable else { throw fail("tensor '\(name)' has an impossibly large shape \(shape)") }
+            let expected = shape.reduce(dtype.byteSize, *)
             guard offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] - offsets[0] == expected else {
                 throw fail("tensor '\(name)' spans \(offsets[1] - offsets[0]) bytes, but \(dtypeName) \(shape) needs \(expected)")
             }
