@@ -34,16 +34,29 @@ public struct ConfigNode {
                     guard key.scalar != nil else {
                         throw malformed("line \((key.mark?.line).map(String.init) ?? "?"): a key must be a name, not a list or a mapping")
                     }
-                    pending.append(value)
+                    pending += [key, value]
                 }
             case .sequence(let sequence): pending.append(contentsOf: sequence)
-            case .scalar, .alias: break
+            case .scalar(let scalar):
+                // Yams reads 1:30 as a base-60 integer, trapping when it overflows.
+                if scalar.style == .plain, Self.isOversizedSexagesimal(scalar.string) {
+                    throw malformed("line \((node.mark?.line).map(String.init) ?? "?"): the number '\(scalar.string)' is too large")
+                }
+            case .alias: break
             }
         }
         guard let map = root?.any as? [String: Any] else {
             throw ConfigError(file: file, location: "", message: "the file must be a YAML mapping with sections data, model, loss, solver")
         }
         return ConfigNode(value: map, file: file, location: "")
+    }
+
+    /// Whether `text` is a YAML 1.1 base-60 number (`1:30:00`) too large for an integer.
+    static func isOversizedSexagesimal(_ text: String) -> Bool {
+        let body = text.drop(while: { $0 == "+" || $0 == "-" }).filter { $0 != "_" }
+        guard body.contains(":"), body.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ":" || $0 == ".") }) else { return false }
+        let value = body.split(separator: ":", omittingEmptySubsequences: false).reduce(0.0) { $0 * 60 + (Double($1) ?? 0) }
+        return !(value < 1e15)
     }
 
     /// Reads and parses a configuration file.

@@ -23,4 +23,12 @@ import Testing
         let fine = try ConfigNode.parse("a: &a [1, 2]\nb: *a\nc: {<<: {d: 3}}\n", file: "ok.yaml")
         #expect(try fine.intList("b") == [1, 2] && fine.optionalNode("c").map { try $0.int("d") } == 3)
     }
+
+    /// Found by fuzzing the merged config check: Yams reads `a:b` as a base-60 integer and trapped on overflow.
+    @Test func hugeBaseSixtyNumbersAreRefused() throws {
+        expectMalformed("9000000009999999998:0\n", "line 1: the number '9000000009999999998:0' is too large")
+        expectMalformed("solver: {epochs: 99999999999999999999:00}\n", "line 1: the number '99999999999999999999:00' is too large")
+        let fine = try ConfigNode.parse("solver: {time: 1:30}\n", file: "ok.yaml")
+        #expect(try fine.node("solver").int("time") == 90)
+    }
 }
