@@ -2,10 +2,11 @@
 //
 // Exit codes: 0 success; 1 a runtime failure (data, training, NaN loss, a label out of range,
 // I/O); 3 a configuration error; 4 a checkpoint problem; 5 the run folder already holds a run;
-// 64 bad usage.
+// 64 bad usage. Under `mpirun -np N`, `train` and `resume` train on N processes (docs/distributed.md).
 import Apus
 import ApusConfig
 import ApusData
+import ApusDistributed
 import ApusNN
 import ApusTrain
 import ArgumentParser
@@ -28,7 +29,12 @@ func guarded(_ body: () throws -> Void) throws {
         case let e as TrainingError: (message, code) = (e.description, 1)
         default: (message, code) = ("\(error)", 1)
         }
-        FileHandle.standardError.write("apus: \(message)\n".data(using: .utf8)!)
+        if let world, world.rank != 0 {
+            // Usually every process fails the same way (a configuration error): rank 0 says it
+            // and stops the job first; a failure of this process alone is said a moment later.
+            sleep(2)
+        }
+        FileHandle.standardError.write("apus: \(rankPrefix)\(message)\n".data(using: .utf8)!)
         throw ExitCode(code)
     }
 }
@@ -59,16 +65,25 @@ struct ConfigArgument: ParsableArguments {
     func experiment(_ extra: [String] = []) throws -> Experiment { try Experiment(configPath: config, overrides: overrides + extra) }
 }
 
+/// Every process of the job when `mpirun` started this one (nil otherwise, or when MPI fails to
+/// start: then the error is this process's).
+let world: Communicator? = Communicator.isLaunchedByMPI ? try? Communicator.world() : nil
+
+/// "rank 1 of 2: " before the messages of a process other than rank 0 under `mpirun`.
+var rankPrefix: String { world.map { $0.rank == 0 ? "" : "rank \($0.rank) of \($0.size): " } ?? "" }
+
 /// Writes `message` and a line break to standard error.
 func printWarning(_ message: String) { FileHandle.standardError.write(Data((message + "\n").utf8)) }
 
-/// Trains `config` (from scratch or resuming), then prints the test accuracy (and, for a fresh
-/// run, the checkpoint it comes from).
+/// Trains `config` (from scratch or resuming; on every process of the job under `mpirun`),
+/// then prints the test accuracy (and, for a fresh run, the checkpoint it comes from).
 func trainThenTest(_ options: ConfigArgument, resume: Bool, overwrite: Bool = false, tensorBoard: Bool = false) throws {
     try guarded {
+        if Communicator.isLaunchedByMPI { _ = try Communicator.world() }   // MPI's own failure to start, as an error
         let experiment = try options.experiment(tensorBoard ? ["solver.checkpoint.tensorboard=true"] : [])
-        try experiment.train(resume: resume, overwrite: overwrite)
+        try experiment.train(resume: resume, overwrite: overwrite, communicator: world)
         let accuracy = String(format: "test accuracy: %.2f %%", (try experiment.test()["accuracy"] ?? .nan) * 100)
+        guard (world?.rank ?? 0) == 0 else { return }
         print(resume ? accuracy : "\(accuracy) (checkpoint \(try experiment.modelURL.path))")
     }
 }

@@ -1,5 +1,6 @@
 import Apus
 import ApusData
+import ApusDistributed
 import ApusNN
 import ApusOptimizers
 import ApusTrain
@@ -243,6 +244,8 @@ public final class Experiment {
         var generator: [UInt64]?
         var kept: [Saved]?
         var best: Best?
+        /// The processes the run trained on (nil: one).
+        var processes: Int?
 
         var latest: Saved { Saved(epoch: epoch, step: progress?.step, model: model, optimizer: optimizer) }
     }
@@ -260,7 +263,7 @@ public final class Experiment {
     /// Parses the bytes of a `state.json`; anything else throws a `CheckpointError` naming `source`.
     static func decodeState(_ data: Data, source: String) throws -> State {
         guard let state = try? JSONDecoder().decode(State.self, from: data), state.epoch >= 0,
-              state.generator.map({ $0.count == 4 }) ?? true, state.progress.map({ $0.epoch == state.epoch && $0.step > 0 }) ?? true else {
+              state.generator.map({ $0.count == 4 }) ?? true, state.processes.map({ $0 >= 2 }) ?? true, state.progress.map({ $0.epoch == state.epoch && $0.step > 0 }) ?? true else {
             throw CheckpointError("\(source): unreadable training state")
         }
         return state
@@ -281,10 +284,20 @@ public final class Experiment {
     /// mid-epoch one: the result is the same as an uninterrupted run's); returns the last
     /// epoch's logs. A fresh start refuses a folder that holds a run (`RunFolderError`) unless
     /// `overwrite`.
+    ///
+    /// With a `communicator` of several processes (`mpirun -np N apus train`), every process
+    /// runs this with the same configuration: the model starts from rank 0's weights
+    /// (`DataParallel`), each process reads its share of every epoch (`solver.batch_size`
+    /// examples per process and step), gradients and logs are averaged over the processes, and
+    /// rank 0 alone prints and writes the run folder. A run resumes on as many processes as it
+    /// was trained on (every process reads the run folder: a shared folder across machines).
     @discardableResult
-    public func train(resume: Bool = false, overwrite: Bool = false,
+    public func train(resume: Bool = false, overwrite: Bool = false, communicator: Communicator? = nil,
                       progress: @escaping (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) throws -> Logs {
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let group = try communicator.flatMap { $0.size > 1 ? try DataParallel(model, communicator: $0) : nil }
+        let writes = (group?.rank ?? 0) == 0, processes = group?.size ?? 1
+        trainer.group = group
+        if writes { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
         var start = 0
         var resuming: (progress: EpochProgress, generator: [UInt64])?
         var previousState: State?
@@ -292,13 +305,19 @@ public final class Experiment {
             guard let state = try committedState(), state.epoch > 0 || state.progress != nil else {
                 throw CheckpointError("\(folder.path): no checkpoint to resume from (train first)")
             }
+            guard (state.processes ?? 1) == processes else {
+                throw CheckpointError("\(folder.path): the run trained on \(state.processes ?? 1) process\((state.processes ?? 1) == 1 ? "" : "es"), this is \(processes): resume it on as many (mpirun -np \(state.processes ?? 1)), which its data order depends on")
+            }
             start = state.epoch
             try model.load(from: folder.appendingPathComponent(state.model))
             try trainer.optimizer.load(from: folder.appendingPathComponent(state.optimizer))
-            if let progress = state.progress, let generator = state.generator { resuming = (progress, generator) }
+            if var progress = state.progress, let generator = state.generator {
+                if !writes { progress.metrics = [:] }   // rank 0 holds the sums over every process
+                resuming = (progress, generator)
+            }
             previousState = state
             // Drop step losses logged after the checkpoint (a run stopped part-way).
-            if let text = try? String(contentsOf: stepsURL, encoding: .utf8) {
+            if writes, let text = try? String(contentsOf: stepsURL, encoding: .utf8) {
                 let kept = text.split(separator: "\n").filter { line in
                     let cells = line.split(separator: ",")
                     guard let epoch = Int(cells.first ?? ""), cells.count > 1, let step = Int(cells[1]) else { return true }
@@ -311,19 +330,22 @@ public final class Experiment {
                 let steps = state.progress.map { " and \($0.step) steps" } ?? ""
                 throw RunFolderError("\(folder.path) holds a run of \(state.epoch) epoch\(state.epoch == 1 ? "" : "s")\(steps): `apus resume` continues it, `apus train --overwrite` starts over")
             }
-            for url in [stepsURL, logURL, stateURL, bestModelURL] { try? FileManager.default.removeItem(at: url) }
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix("epoch-") {
-                try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+            if writes {
+                for url in [stepsURL, logURL, stateURL, bestModelURL] { try? FileManager.default.removeItem(at: url) }
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix("epoch-") {
+                    try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+                }
             }
         }
         guard start < epochs else { throw TrainingError("training already finished (\(start) of \(epochs) epochs)") }
-        if let vocabulary = data.vocabulary { try vocabulary.save(to: folder.appendingPathComponent("vocabulary.json")) }
+        if writes, let vocabulary = data.vocabulary { try vocabulary.save(to: folder.appendingPathComponent("vocabulary.json")) }
         trainer.output = progress
         var stepLosses: [String] = []
-        let recorder = EpochRecorder(experiment: self, state: previousState, stepLosses: { stepLosses.append($0) })
+        let recorder = EpochRecorder(experiment: self, state: previousState, writes: writes, processes: processes,
+                                     stepLosses: { stepLosses.append($0) })
         recorder.resumedGenerator = resuming?.generator
         var callbacks: [Callback] = [recorder] + (schedule.map { s in [LearningRateScheduler { epoch, _ in s(epoch) }] } ?? [])
-        if tensorBoard { callbacks.append(TensorBoard(directory: folder.appendingPathComponent("tensorboard"), updateFrequency: 10)) }
+        if tensorBoard && writes { callbacks.append(TensorBoard(directory: folder.appendingPathComponent("tensorboard"), updateFrequency: 10)) }
         recorder.flushSteps = {
             let previous = (try? String(contentsOf: self.stepsURL, encoding: .utf8)) ?? "epoch,step,loss\n"
             try AtomicFile.write(Data((previous + stepLosses.joined()).utf8), to: self.stepsURL)
@@ -334,17 +356,25 @@ public final class Experiment {
             history = try trainer.fit(loader(data.train, shuffle: true), validation: loader(data.validation), epochs: epochs - start,
                                       initialEpoch: start, callbacks: callbacks, resuming: resuming?.progress)
         } catch let error as NonFiniteLossError {
-            try recorder.flushSteps()
+            if writes { try recorder.flushSteps() }
             let last = (try? modelURL.path).map { "the last good checkpoint is \($0)" } ?? "no checkpoint was written"
             throw TrainingError("\(error.description); \(last)")
         }
+        try group?.communicator.barrier()   // rank 0's last checkpoint is committed before any process reads it
         return history.values.mapValues { $0.last ?? .nan }
     }
 
     /// A loader of `dataset` with the experiment's batch size (64 for evaluation), seed and
-    /// bad-example policy.
-    func loader(_ dataset: any Dataset, shuffle: Bool = false) -> DataLoader {
-        DataLoader(dataset, batchSize: shuffle ? batchSize : 64, shuffle: shuffle, seed: seed, onBadExample: data.onBadExample)
+    /// bad-example policy; in a group of processes, over this process's share (`DistributedSampler`:
+    /// padded to equal shares for training, uneven for evaluation).
+    func loader(_ dataset: any Dataset, shuffle: Bool = false) throws -> DataLoader {
+        let batch = shuffle ? batchSize : 64
+        guard let group = trainer.group else {
+            return DataLoader(dataset, batchSize: batch, shuffle: shuffle, seed: seed, onBadExample: data.onBadExample)
+        }
+        let sampler = try DistributedSampler(count: dataset.count, rank: group.rank, size: group.size, shuffle: shuffle, seed: seed,
+                                             remainder: shuffle ? .pad : .uneven)
+        return try DataLoader(dataset, batchSize: batch, sampler: sampler, onBadExample: data.onBadExample)
     }
 
     /// Loss and metrics on the test set (from `checkpoint`, or the experiment's last checkpoint).
@@ -456,6 +486,10 @@ extension Experiment {
 /// mid-epoch checkpoint every `every_steps` steps, and the best epoch's weights.
 final class EpochRecorder: Callback {
     let experiment: Experiment
+    /// Whether this process writes the files (rank 0, or a process training alone).
+    let writes: Bool
+    /// Processes training together (recorded in `state.json`).
+    let processes: Int
     let stepLosses: (String) -> Void
     var flushSteps: () throws -> Void = {}
     /// The dropout generator's position saved by the mid-epoch checkpoint being resumed.
@@ -466,8 +500,9 @@ final class EpochRecorder: Callback {
     /// The best epoch so far by `solver.checkpoint.best`.
     private var best: Experiment.Best?
 
-    init(experiment: Experiment, state: Experiment.State?, stepLosses: @escaping (String) -> Void) {
+    init(experiment: Experiment, state: Experiment.State?, writes: Bool, processes: Int, stepLosses: @escaping (String) -> Void) {
         (self.experiment, self.state, self.best, self.stepLosses) = (experiment, state, state?.best, stepLosses)
+        (self.writes, self.processes) = (writes, processes)
     }
 
     func epochBegin(_ epoch: Int, trainer: Trainer) {
@@ -482,7 +517,17 @@ final class EpochRecorder: Callback {
     func batchEnd(_ step: Int, logs: Logs, trainer: Trainer) throws -> Bool {
         let loss = logs["loss"] ?? .nan
         stepLosses("\(epoch + 1),\(step),\(loss)\n")
-        if let every = experiment.checkpointEverySteps, let progress = trainer.progress, loss.isFinite, progress.step % every == 0 {
+        if let every = experiment.checkpointEverySteps, var progress = trainer.progress, loss.isFinite, progress.step % every == 0 {
+            if let group = trainer.group {   // the metrics' sums over every process (a collective: every process is here)
+                let names = progress.metrics.keys.sorted()
+                var sums = try group.sum(names.flatMap { progress.metrics[$0]! })[...]
+                for name in names {
+                    let count = progress.metrics[name]!.count
+                    progress.metrics[name] = Array(sums.prefix(count))
+                    sums = sums.dropFirst(count)
+                }
+            }
+            guard writes else { return false }
             try flushSteps()
             try commit(trainer, epochs: epoch, progress: progress)
         }
@@ -490,6 +535,7 @@ final class EpochRecorder: Callback {
     }
 
     func epochEnd(_ epoch: Int, logs: Logs, trainer: Trainer) throws -> Bool {
+        guard writes else { return false }
         try flushSteps()
         var lines = (try? String(contentsOf: experiment.logURL, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
         let keys = logs.keys.sorted()
@@ -529,7 +575,7 @@ final class EpochRecorder: Callback {
         let kept = Array((previous.filter { $0 != saved }).suffix(experiment.checkpointsKept - 1))
         let next = Experiment.State(epoch: epochs, model: saved.model, optimizer: saved.optimizer, config: experiment.configPath,
                                     progress: progress, generator: progress.map { _ in experiment.generator.position },
-                                    kept: kept, best: best)
+                                    kept: kept, best: best, processes: processes == 1 ? nil : processes)
         try AtomicFile.write(try JSONEncoder().encode(next), to: experiment.stateURL)
         state = next
         let live = Set((kept + [saved]).flatMap { [$0.model, $0.optimizer] })

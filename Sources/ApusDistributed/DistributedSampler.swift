@@ -12,7 +12,9 @@ import ApusData
 /// - `.pad` (the default, as PyTorch): the order is extended by repeating it from its start, so
 ///   every example is seen and `N·⌈count/N⌉ − count` of them twice;
 /// - `.truncate`: the order's last `count mod N` examples are left out this epoch (a different
-///   few each epoch when shuffled), so no example is seen twice.
+///   few each epoch when shuffled), so no example is seen twice;
+/// - `.uneven`: ranks below `count mod N` get one example more, so every example is seen once;
+///   for evaluation, where no collective runs per batch.
 ///
 /// ```swift
 /// let sampler = try DistributedSampler(count: 10, rank: 1, size: 4, shuffle: false)
@@ -25,6 +27,8 @@ public struct DistributedSampler: Sendable, Equatable {
         case pad
         /// Leave the last ones of the order out.
         case truncate
+        /// Give the first `count mod size` ranks one example more (evaluation).
+        case uneven
     }
 
     /// Examples in the data set.
@@ -51,8 +55,15 @@ public struct DistributedSampler: Sendable, Equatable {
         try self.init(count: count, rank: communicator.rank, size: communicator.size, shuffle: shuffle, seed: seed, remainder: remainder)
     }
 
-    /// Examples each rank gets per epoch: ⌈count/size⌉ with `.pad`, ⌊count/size⌋ with `.truncate`.
-    public var countPerRank: Int { remainder == .pad ? (count + size - 1) / size : count / size }
+    /// Examples this rank gets per epoch: ⌈count/size⌉ with `.pad`, ⌊count/size⌋ with
+    /// `.truncate`, one of those two with `.uneven` (⌈count/size⌉ for ranks below `count mod size`).
+    public var countPerRank: Int {
+        switch remainder {
+        case .pad: (count + size - 1) / size
+        case .truncate: count / size
+        case .uneven: count / size + (rank < count % size ? 1 : 0)
+        }
+    }
 
     /// This rank's examples of `epoch`, in order: `countPerRank` indices in 0..<count.
     public func indices(epoch: Int) -> [Int] {

@@ -15,17 +15,42 @@ struct GradientBucket {
 
     /// Buckets over `parameters` (the trainable ones, last first).
     static func plan(_ parameters: [Parameter], capacity: Int) -> [GradientBucket] {
+        plan(parameters.map { $0.isTrainable ? $0.value.spec : nil }, capacity: capacity)
+    }
+
+    /// Buckets over the tensors of `specs` that are not nil, last first.
+    static func plan(_ specs: [TensorSpec?], capacity: Int) -> [GradientBucket] {
         var buckets: [GradientBucket] = []
-        for index in parameters.indices.reversed() where parameters[index].isTrainable {
-            let value = parameters[index].value
-            let bytes = value.count * value.dtype.byteSize
-            let fits = buckets.last.map { $0.dtype == value.dtype && $0.count * $0.dtype.byteSize + bytes <= capacity } ?? false
-            if !fits { buckets.append(GradientBucket(dtype: value.dtype)) }
+        for index in specs.indices.reversed() {
+            guard let spec = specs[index] else { continue }
+            let bytes = spec.count * spec.dtype.byteSize
+            let fits = buckets.last.map { $0.dtype == spec.dtype && $0.count * $0.dtype.byteSize + bytes <= capacity } ?? false
+            if !fits { buckets.append(GradientBucket(dtype: spec.dtype)) }
             buckets[buckets.count - 1].members.append(index)
             buckets[buckets.count - 1].offsets.append(buckets[buckets.count - 1].count)
-            buckets[buckets.count - 1].count += value.count
+            buckets[buckets.count - 1].count += spec.count
         }
         return buckets
+    }
+
+    /// One flat buffer [count] of the bucket's dtype holding `tensors` (one per member, in
+    /// order; nil counts as zeros) one after another, cast to that dtype where needed. Made
+    /// outside any graph arena (it outlives the op that makes it, while MPI works on it).
+    static func pack(_ tensors: [Tensor?], dtype: DType, count: Int) -> Tensor {
+        let flat = withoutArenaPlacement { Tensor.zeros([count], dtype: dtype) }
+        let destination = flat.floatElements, bytes = dtype.byteSize
+        var offset = 0
+        for tensor in tensors {
+            defer { offset += tensor?.count ?? 0 }
+            guard let tensor else { continue }
+            let typed = (tensor.dtype == dtype ? tensor : withoutGrad { tensor.cast(to: dtype) }).contiguous()
+            if dtype == .float64 {
+                typed.withUnsafeBuffer(of: Double.self) { (destination + offset * bytes).copyMemory(from: $0.baseAddress!, byteCount: $0.count * bytes) }
+            } else {
+                typed.withUnsafeBuffer(of: Float.self) { (destination + offset * bytes).copyMemory(from: $0.baseAddress!, byteCount: $0.count * bytes) }
+            }
+        }
+        return flat
     }
 }
 
@@ -88,18 +113,7 @@ final class GradientExchange {
     /// Copies bucket `b`'s gradients into a fresh flat buffer and starts averaging it.
     private func start(_ b: Int) throws {
         let bucket = buckets[b]
-        let flat = Tensor.zeros([bucket.count], dtype: bucket.dtype)
-        let destination = flat.floatElements
-        for (member, offset) in zip(bucket.members, bucket.offsets) {
-            guard let grad = parameters[member].grad else { continue }
-            let typed = grad.dtype == bucket.dtype ? grad : withoutGrad { grad.cast(to: bucket.dtype) }
-            let bytes = bucket.dtype.byteSize
-            if bucket.dtype == .float64 {
-                typed.withUnsafeBuffer(of: Double.self) { (destination + offset * bytes).copyMemory(from: $0.baseAddress!, byteCount: $0.count * bytes) }
-            } else {
-                typed.withUnsafeBuffer(of: Float.self) { (destination + offset * bytes).copyMemory(from: $0.baseAddress!, byteCount: $0.count * bytes) }
-            }
-        }
+        let flat = GradientBucket.pack(bucket.members.map { parameters[$0].grad }, dtype: bucket.dtype, count: bucket.count)
         pending.append(try communicator.startAllReduce(flat, op: .mean))
     }
 }

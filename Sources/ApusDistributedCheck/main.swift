@@ -3,6 +3,7 @@
 // runs them; without mpirun they run as a world of one process).
 //   collectives  all-reduce, broadcast, all-gather, split, non-blocking all-reduce, metric averaging
 //   training     10 SGD steps of a small MLP, batch B per rank, against one process with batch N·B
+//   trainer      Trainer.fit with a DataParallel group, eager and hybridized, against one process with batch N·B
 //   sampler      the DistributedSampler's shares cover every example once per epoch
 //   kill-rank    rank 1 kills itself (SIGKILL) while rank 0 all-reduces: the job must end, not hang
 //   exit-rank    rank 1 exits with status 4 while rank 0 all-reduces: the job must end, not hang
@@ -12,7 +13,7 @@ import ApusDistributed
 import Foundation
 
 let scenarios: [String: (Communicator) throws -> Void] = [
-    "collectives": checkCollectives, "training": checkTraining, "sampler": checkSampler, "kill-rank": killOneRank,
+    "collectives": checkCollectives, "training": checkTraining, "trainer": checkTrainer, "sampler": checkSampler, "kill-rank": killOneRank,
     "exit-rank": exitOneRankWithAnError, "time": timeAllReduce,
 ]
 let arguments = CommandLine.arguments.dropFirst()

@@ -19,14 +19,22 @@ public final class CompiledTrainingStep {
     let body: ([Tensor]) -> [Tensor]
     /// How gradients are clipped before the update (nil: not at all).
     public let clipping: GradientClipping?
+    /// What is done to the loss and the raw gradients before clipping and the update, traced
+    /// into the step (nil: nothing): data-parallel training averages both over the processes
+    /// here (`ApusDistributed.DataParallel`), so every process takes the same update.
+    public let averaging: ((_ loss: Tensor, _ gradients: [Tensor]) -> (loss: Tensor, gradients: [Tensor]))?
     /// One compiled function per set of trainable parameters and mode (a change retraces).
     private var functions: [[Bool]: CompiledFunction] = [:]
 
     /// `body` maps the step's inputs to [loss, other outputs…]; the update is skipped when the
     /// loss is not finite (as an eager step that checks it would). `clipping` clips the
-    /// gradients inside the graph, before the update.
-    public init(module: Module, optimizer: Optimizer, clipping: GradientClipping? = nil, _ body: @escaping ([Tensor]) -> [Tensor]) {
-        (self.module, self.optimizer, self.clipping, self.body) = (module, optimizer, clipping, body)
+    /// gradients inside the graph, before the update. `averaging` maps the loss and the
+    /// gradients (of the trainable parameters, in the optimizer's order) to the ones the update
+    /// uses; the step then returns that loss first.
+    public init(module: Module, optimizer: Optimizer, clipping: GradientClipping? = nil,
+                averaging: ((_ loss: Tensor, _ gradients: [Tensor]) -> (loss: Tensor, gradients: [Tensor]))? = nil,
+                _ body: @escaping ([Tensor]) -> [Tensor]) {
+        (self.module, self.optimizer, self.clipping, self.averaging, self.body) = (module, optimizer, clipping, averaging, body)
     }
 
     /// The compiled function for the parameters trainable now, in the module's mode. Its
@@ -35,11 +43,12 @@ public final class CompiledTrainingStep {
         let key = optimizer.parameters.map(\.isTrainable) + [module.isTraining]
         if let function = functions[key] { return function }
         let state = ModuleState(module), trainable = optimizer.parameters.filter(\.isTrainable)
-        let (body, optimizer, clipping) = (self.body, self.optimizer, self.clipping)
+        let (body, optimizer, clipping, averaging) = (self.body, self.optimizer, self.clipping, self.averaging)
         let function = compile { tensors in
             state.substituting(in: tensors) { inputs in
-                let outputs = body(inputs)
-                let raw = gradients(of: outputs[0], wrt: trainable.map(\.value))
+                var outputs = body(inputs)
+                var raw = gradients(of: outputs[0], wrt: trainable.map(\.value))
+                if let averaging { (outputs[0], raw) = averaging(outputs[0], raw) }
                 optimizer.step(loss: outputs[0], gradients: clipping.map { $0.clipped(raw) } ?? raw)
                 return outputs
             }

@@ -88,6 +88,9 @@ public final class Trainer {
     /// `clip_grad_value_` between `backward()` and `step()`), eagerly and in a compiled step.
     /// Changing it recompiles the hybridized step.
     public var gradientClipping: GradientClipping? { didSet { compiledStep = nil } }
+    /// The processes training this model together (data parallelism, e.g.
+    /// `ApusDistributed.DataParallel`); nil: this process alone. See `TrainingGroup`.
+    public var group: TrainingGroup? { didSet { compiledStep = nil } }
     /// The compiled training step once a hybridized step has run (its graph, arena size).
     public private(set) var compiledStep: CompiledTrainingStep?
     private var stepKeys: [String] = []
@@ -95,8 +98,10 @@ public final class Trainer {
     public var verbose = true
     /// Where progress goes (standard output by default).
     public var output: (String) -> Void = { FileHandle.standardOutput.write($0.data(using: .utf8)!) }
-    /// Where warnings go, one line each (standard error by default).
+    /// Where warnings go, one line each (standard error by default; rank 0 alone in a `group`).
     public var warn: (String) -> Void = { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }
+    /// Whether this process prints: alone, or rank 0 of its group.
+    var isLeader: Bool { (group?.rank ?? 0) == 0 }
     /// Where the epoch under way stands (nil between epochs): what a mid-epoch checkpoint saves
     /// so `fit(…, resuming:)` can go on exactly from it. Set before the callbacks' `batchEnd`.
     public private(set) var progress: EpochProgress?
@@ -127,7 +132,8 @@ public final class Trainer {
     private func compiledStep(keys: [String]) throws -> CompiledTrainingStep {
         if let compiledStep, keys == stepKeys { return compiledStep }
         let forward = self.forward, loss = self.loss, target = self.target
-        let step = CompiledTrainingStep(module: model, optimizer: optimizer, clipping: gradientClipping) { tensors in
+        let averaging = group.map { group in { (loss: Tensor, gradients: [Tensor]) in group.averaged(loss: loss, gradients: gradients) } }
+        let step = CompiledTrainingStep(module: model, optimizer: optimizer, clipping: gradientClipping, averaging: averaging) { tensors in
             let example = Dictionary(uniqueKeysWithValues: zip(keys, tensors))
             let prediction = forward(example)
             return [loss.compute(prediction, example[target]!), prediction]
@@ -175,9 +181,10 @@ public final class Trainer {
             let prediction = forward(batch)
             return (prediction, loss.compute(prediction, target))
         }
-        let lossValue = value.item()
+        var lossValue = value.item()
+        if let group { lossValue = try group.sum([lossValue])[0] / Double(group.size) }   // non-finite anywhere: skipped everywhere
         if lossValue.isFinite {
-            value.backward()
+            if let group { try group.backward(value) } else { value.backward() }
             gradientClipping?.clip(optimizer.parameters)
             optimizer.step()
         }
@@ -214,7 +221,7 @@ public final class Trainer {
                 current = resuming
                 for m in metrics { m.accumulated = resuming.metrics[m.name] ?? [] }
             }
-            let progressBar = ProgressBar(total: data.batchCount, title: "Epoch \(epoch + 1)/\(initialEpoch + epochs)", enabled: verbose, output: output)
+            let progressBar = ProgressBar(total: data.batchCount, title: "Epoch \(epoch + 1)/\(initialEpoch + epochs)", enabled: verbose && isLeader, output: output)
             var stop = false
             let batches = data.epoch(epoch, from: current.step)
             while let batch = try batches.next() {
@@ -240,7 +247,7 @@ public final class Trainer {
                     if !loss.isFinite && !stop {   // a callback (TerminateOnNaN) may end the epoch instead
                         throw NonFiniteLossError(epoch: epoch, step: current.step - 1, loss: loss, history: history)
                     }
-                    if let first = firstLoss, !warned, first > 0, loss > 1000 * first {
+                    if let first = firstLoss, !warned, isLeader, first > 0, loss > 1000 * first {
                         warned = true
                         warn(String(format: "apus: warning: the loss grew from %.4g to %.4g (more than 1000×) by epoch %d, step %d; the learning rate (%.4g) may be too high",
                                     first, loss, epoch + 1, current.step, optimizer.learningRate))
@@ -250,6 +257,10 @@ public final class Trainer {
                 if stop { break }
             }
             var logs: Logs = ["loss": current.lossSum / Double(Swift.max(current.seen, 1))]
+            if let group {
+                try sumMetricsOverGroup()
+                try group.synchronizeBuffers()
+            }
             for m in metrics { logs[m.name] = m.value }
             skippedExamples = batches.skipped
             if data.onBadExample == .skip { logs["skipped"] = Double(skippedExamples.count) }
@@ -320,9 +331,26 @@ public final class Trainer {
                 seen += count
             }
         }
+        if let group {
+            let sums = try group.sum([lossSum, Double(seen)])
+            (lossSum, seen) = (sums[0], Int(sums[1]))
+            try sumMetricsOverGroup()
+        }
         var logs: Logs = ["loss": lossSum / Double(Swift.max(seen, 1))]
         for m in metrics { logs[m.name] = m.value }
         return logs
+    }
+
+    /// Every metric's `accumulated` sums, added up over the group's processes (one exchange).
+    private func sumMetricsOverGroup() throws {
+        guard let group, !metrics.isEmpty else { return }
+        let sums = try group.sum(metrics.flatMap(\.accumulated))
+        var offset = 0
+        for m in metrics {
+            let count = m.accumulated.count
+            m.accumulated = Array(sums[offset..<(offset + count)])
+            offset += count
+        }
     }
 
     /// The model's predictions for every example of `data`, concatenated along the batch dimension.

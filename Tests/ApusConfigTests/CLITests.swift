@@ -1,6 +1,7 @@
 import Apus
 import ApusData
 import ApusNN
+import ApusTestSupport
 import Foundation
 import Testing
 
@@ -19,11 +20,17 @@ struct Run {
     let error: String
 }
 
-/// Runs `apus arguments…` in `folder` and waits for it.
-func apus(_ arguments: [String], in folder: URL) throws -> Run {
+/// Runs `apus arguments…` in `folder` and waits for it; with `ranks`, as that many processes
+/// under `mpirun` (one compute thread each).
+func apus(_ arguments: [String], in folder: URL, ranks: Int? = nil) throws -> Run {
     let process = Process()
-    process.executableURL = apusBinary
-    process.arguments = arguments
+    if let ranks, let mpirun {
+        process.executableURL = mpirun
+        process.arguments = mpirunOptions + ["-np", "\(ranks)", "-x", "APUS_NUM_THREADS=1", apusBinary.path] + arguments
+    } else {
+        process.executableURL = apusBinary
+        process.arguments = arguments
+    }
     process.currentDirectoryURL = folder
     let out = Pipe(), err = Pipe()
     process.standardOutput = out

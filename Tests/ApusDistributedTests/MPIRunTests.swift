@@ -1,12 +1,6 @@
+import ApusTestSupport
 import Foundation
 import Testing
-
-/// `mpirun` on the PATH, when Open MPI is installed.
-let mpirun: URL? = {
-    let folders = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").map(String.init)
-    return folders.map { URL(fileURLWithPath: $0).appendingPathComponent("mpirun") }
-        .first { FileManager.default.isExecutableFile(atPath: $0.path) }
-}()
 
 /// The `apus-distributed-check` binary built next to the tests (beside the test runner, else in `.build/debug`).
 let checkBinary: URL = {
@@ -48,15 +42,13 @@ func launch(_ executable: URL, _ arguments: [String], environment: [String: Stri
     return Launch(status: process.terminationStatus, output: try String(contentsOf: log, encoding: .utf8), seconds: seconds, timedOut: timedOut)
 }
 
-/// `mpirun --allow-run-as-root --oversubscribe -np <ranks> apus-distributed-check <scenario>`.
-/// Shared memory between ranks copies through a buffer rather than reading the other process
-/// (which containers often forbid). Under AddressSanitizer (`scripts/sanitize.sh`) the ranks do
+/// `mpirun --allow-run-as-root --oversubscribe -np <ranks> apus-distributed-check <scenario>`
+/// (with `mpirunOptions`). Under AddressSanitizer (`scripts/sanitize.sh`) the ranks do
 /// not check for leaks: Open MPI leaves memory of plugins it has already unloaded at exit, which
 /// no suppression can name (Apus' own leaks are checked by the in-process tests).
 func mpirunCheck(_ scenario: String, ranks: Int = 2, limit: Double = 180) throws -> Launch {
     let asan = ProcessInfo.processInfo.environment["ASAN_OPTIONS"].map { $0 + ":" } ?? ""
-    return try launch(mpirun!, ["--allow-run-as-root", "--oversubscribe", "--mca", "btl_vader_single_copy_mechanism", "none",
-                                "-np", "\(ranks)", checkBinary.path, scenario],
+    return try launch(mpirun!, mpirunOptions + ["-np", "\(ranks)", checkBinary.path, scenario],
                       environment: ["ASAN_OPTIONS": asan + "detect_leaks=0"], limit: limit)
 }
 
@@ -74,10 +66,13 @@ struct MPIRunTests {
 
     @Test func twoRanksWithBatchBTrainLikeOneProcessWithBatch2B() throws { try expectPasses("training") }
 
+    /// `Trainer.fit` with a `DataParallel` group, eager and in graph mode (hybridize).
+    @Test func trainerFitOnTwoRanksEqualsOneProcessEagerAndCompiled() throws { try expectPasses("trainer") }
+
     @Test func samplerSharesCoverEveryExampleOncePerEpoch() throws { try expectPasses("sampler") }
 
     @Test func threeRanksToo() throws {
-        for scenario in ["collectives", "training", "sampler"] { try expectPasses(scenario, ranks: 3) }
+        for scenario in ["collectives", "training", "trainer", "sampler"] { try expectPasses(scenario, ranks: 3) }
     }
 
     @Test func killingOneRankEndsTheJobWithAClearErrorWithin30Seconds() throws {
@@ -106,7 +101,7 @@ struct MPIRunTests {
 /// The same checks without mpirun: a world of one process.
 @Suite struct OneProcessCheckTests {
     @Test func checksPassWithoutMPIRun() throws {
-        for scenario in ["collectives", "training", "sampler"] {
+        for scenario in ["collectives", "training", "trainer", "sampler"] {
             let run = try launch(checkBinary, [scenario])
             #expect(run.status == 0 && run.output.contains("rank 0/1: \(scenario) ok"), "\(scenario):\n\(run.output)")
         }

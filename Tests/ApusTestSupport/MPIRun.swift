@@ -1,0 +1,13 @@
+import Foundation
+
+/// `mpirun` on the PATH, when Open MPI is installed (`scripts/install-system-deps.sh`).
+public let mpirun: URL? = {
+    let folders = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").map(String.init)
+    return folders.map { URL(fileURLWithPath: $0).appendingPathComponent("mpirun") }
+        .first { FileManager.default.isExecutableFile(atPath: $0.path) }
+}()
+
+/// The options every test launch passes to `mpirun` before `-np`: root allowed, more ranks than
+/// cores allowed, and shared memory between ranks copied through a buffer rather than read from
+/// the other process (which containers often forbid).
+public let mpirunOptions = ["--allow-run-as-root", "--oversubscribe", "--mca", "btl_vader_single_copy_mechanism", "none"]
