@@ -1,5 +1,5 @@
 # Apus — the project's commands. `make test` is what CI runs.
-.PHONY: deps build test sanitize fuzz docs demo bench-core bench-nn bench-data bench-vqa bench-graph bench-pooled-backward bench-accuracy bench-breadth
+.PHONY: deps build test sanitize fuzz docs demo bench-core bench-nn bench-data bench-vqa bench-graph bench-pooled-backward bench-accuracy bench-breadth bench-distributed
 
 deps:
 	./scripts/install-system-deps.sh
@@ -78,3 +78,8 @@ bench-pooled-backward: deps
 # graph against PyTorch eager and torch.compile, one process each (Benchmarks/README.md).
 bench-breadth: deps
 	./Benchmarks/breadth/run.sh
+
+# Data-parallel training on 2 processes (mpirun, loopback): all-reduce bandwidth against a raw
+# MPI_Allreduce loop, and the easy-VQA step on 1 and 2 ranks with the overlap measured.
+bench-distributed: deps
+	./Benchmarks/distributed/run.sh

@@ -3,32 +3,22 @@ import ApusData
 import ApusDistributed
 import ApusNN
 import ApusOptimizers
+import ApusTrain
 
-let world = try Communicator.world()            // rank 0 of 1 without mpirun
-
-// The same synthetic data on every rank: 256 examples of 8 features, 3 classes.
+let world = try Communicator.world()
 let generator = RandomGenerator(seed: 0)
-let data = TensorDataset(["x": Tensor.normal([256, 8], generator: generator),
-                          "y": Tensor(shape: [256], scalars: (0..<256).map { Int64($0 % 3) })])
-
-let model = Sequential(Linear(8, 32), ReLU(), Linear(32, 3))
-let parallel = try DataParallel(model, communicator: world)   // every rank starts from rank 0's weights
-let optimizer = SGD(parameters: model.parameters(), learningRate: 0.1, momentum: 0.9)
-let sampler = try DistributedSampler(count: data.count, communicator: world, seed: 42)
-let loader = try DataLoader(data, batchSize: 16, sampler: sampler)   // 16 per rank
-
-for epoch in 0..<3 {
-    let batches = loader.epoch(epoch)
-    var lossSum = 0.0, seen = 0
-    while let batch = try batches.next() {
-        optimizer.zeroGrad()
-        let loss = crossEntropy(logits: model(batch["x"]!), labels: batch["y"]!)
-        try parallel.backward(loss)            // gradients averaged over the ranks
-        optimizer.step()                       // the same step on every rank
-        let examples = batch["y"]!.shape[0]
-        lossSum += loss.item() * Double(examples)
-        seen += examples
-    }
-    let logs = try world.averaged(["loss": lossSum / Double(seen)], weight: Double(seen))
-    if world.rank == 0 { print("epoch \(epoch + 1): loss \(logs["loss"]!)") }
+func examples(_ count: Int) -> TensorDataset {   // 8 features, 3 classes
+    TensorDataset(["x": Tensor.normal([count, 8], generator: generator),
+                   "label": Tensor(shape: [count], scalars: (0..<count).map { Int64($0 % 3) })])
 }
+let (data, testData) = (examples(256), examples(100))
+
+let input = Input("x", shape: [8])
+let model = try Model(inputs: [input], outputs: [Linear(32, 3)(ReLU()(Linear(8, 32)(input)))])
+let trainer = Trainer(model, optimizer: Adam(parameters: model.parameters()), loss: .crossEntropy,
+                      metrics: [Accuracy()], target: "label")
+trainer.group = try DataParallel(model, communicator: world)   // rank 0's weights everywhere
+let train = try DataLoader(data, batchSize: 16, sampler: DistributedSampler(count: data.count, communicator: world, seed: 1))
+let test = try DataLoader(testData, batchSize: 64,
+                          sampler: DistributedSampler(count: testData.count, communicator: world, shuffle: false, remainder: .uneven))
+try trainer.fit(train, validation: test, epochs: 3, hybridize: true)   // rank 0 prints

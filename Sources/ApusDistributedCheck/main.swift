@@ -7,14 +7,14 @@
 //   sampler      the DistributedSampler's shares cover every example once per epoch
 //   kill-rank    rank 1 kills itself (SIGKILL) while rank 0 all-reduces: the job must end, not hang
 //   exit-rank    rank 1 exits with status 4 while rank 0 all-reduces: the job must end, not hang
-//   time         not a check: times all-reduces of the VQA model's and ResNet-18's gradients
+//   bench        not a check: make bench-distributed's measurements (DistributedBenchmark.swift)
 // Each rank prints "rank R/N: <scenario> ok"; a failed check prints one line and aborts the job.
 import ApusDistributed
 import Foundation
 
 let scenarios: [String: (Communicator) throws -> Void] = [
     "collectives": checkCollectives, "training": checkTraining, "trainer": checkTrainer, "sampler": checkSampler, "kill-rank": killOneRank,
-    "exit-rank": exitOneRankWithAnError, "time": timeAllReduce,
+    "exit-rank": exitOneRankWithAnError, "bench": benchmarkDistributed,
 ]
 let arguments = CommandLine.arguments.dropFirst()
 guard arguments.count == 1, let scenario = arguments.first, let check = scenarios[scenario] else {
