@@ -104,6 +104,25 @@ import ApusTestSupport
         expectGradients([x, g]) { let r = Tensor.apply(withBias, $0); return (r[0] * r[0]).sum() + (r[1] * r[1]).sum() }
     }
 
+    /// Winograd F(2×2, 3×3) (Float32 3×3 stride-1 convolutions of at least 16 channels) against
+    /// the im2col path in Float64: odd and even sizes, paddings 0–2, images fewer and more than
+    /// one chunk, forward and input gradient (a forward convolution of the rotated weights).
+    @Test func winogradConvolutionMatchesTheGEMMPath() {
+        for (n, c, o, h, w, pad) in [(1, 16, 16, 5, 7, 1), (3, 32, 24, 9, 8, 0), (2, 17, 40, 4, 4, 2), (9, 64, 64, 32, 32, 1),
+                                     (2, 16, 16, 3, 3, 1), (40, 256, 16, 4, 4, 1)] {
+            let x = randn([n, c, h, w], seed: 21), k = randn([o, c, 3, 3], seed: 22)
+            let geometry = Conv2dGeometry(padding: (pad, pad))
+            #expect(WinogradConv.suits(x: x.cast(to: .float32), w: k.cast(to: .float32), geometry: geometry))
+            let reference = conv2d(x, weight: k, padding: (pad, pad)), expected = reference.scalars(as: Double.self)
+            let scale = expected.map(Swift.abs).max()!
+            expectClose(conv2d(x.cast(to: .float32), weight: k.cast(to: .float32), padding: (pad, pad)), expected, tolerance: 1e-5 * scale)
+            let g = randn(reference.shape, seed: 23)
+            let dx = Tensor.apply(Conv2dInputGradOp(geometry: geometry, inputShape: x.shape), [g, k])[0].scalars(as: Double.self)
+            let dx32 = Tensor.apply(Conv2dInputGradOp(geometry: geometry, inputShape: x.shape), [g.cast(to: .float32), k.cast(to: .float32)])[0]
+            expectClose(dx32, dx, tolerance: 1e-5 * dx.map(Swift.abs).max()!)
+        }
+    }
+
     /// The direct 3×3 kernels (Float32) against the GEMM path in Float64, on widths that are not
     /// multiples of 16 (tiles spanning rows), channel counts not multiples of 8, paddings 0–2:
     /// forward with bias and ReLU, plain forward, weight gradient and input gradient.

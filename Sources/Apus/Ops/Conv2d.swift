@@ -58,6 +58,9 @@ enum ConvKernel {
     /// `w`: weight (or its gradient, zeroed), `y`: output (or its gradient); the one being computed is written.
     static func run(_ product: Product, x: Tensor, w: Tensor, y: Tensor, geometry: Conv2dGeometry,
                     epilogue: ((Int) -> Void)? = nil) {
+        if product == .forward && WinogradConv.suits(x: x, w: w, geometry: geometry) {
+            return WinogradConv.forward(x: x, w: w, y: y, geometry: geometry, epilogue: epilogue)
+        }
         let n = x.shape[0], parts = Swift.min(WorkerPool.shared.threads, n)
         guard n > 0 else { return }
         let colRows = Int(geometry.im2colArgs(x.shape, w.shape, y.shape).0) * w.shape[2] * w.shape[3]

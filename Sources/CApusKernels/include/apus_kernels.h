@@ -52,6 +52,17 @@ void apus_argreduce_f64(int is_max, int64_t outer, int64_t r, int64_t inner, con
 void apus_softmax_f32(int log_space, int64_t rows, int64_t n, const float *x, float *y);
 void apus_softmax_f64(int log_space, int64_t rows, int64_t n, const double *x, double *y);
 
+// ---- Winograd F(2×2, 3×3) convolution transforms (conv_winograd.c) ----
+/// U [16][outputs][channels] = G g Gᵀ of weights w [outputs, channels, 3, 3].
+void apus_winograd_weights_f32(const float *w, int64_t outputs, int64_t channels, float *u);
+/// V [16][channels][ldv] = Bᵀ d B of the 4×4 tiles (origin 2·tile − pad) of x [images, channels, height, width];
+/// `padded`: scratch of 4·(2·tiles_w + 2) floats.
+void apus_winograd_input_f32(const float *x, int64_t images, int64_t channels, int64_t height, int64_t width, int64_t pad,
+                             int64_t tiles_h, int64_t tiles_w, float *v, int64_t ldv, float *padded);
+/// y [images, outputs, out_h, out_w] = Aᵀ M A of M [16][outputs][ldm]; `rows`: scratch of 4·tiles_w floats.
+void apus_winograd_output_f32(const float *m, int64_t images, int64_t outputs, int64_t out_h, int64_t out_w, int64_t tiles_h,
+                              int64_t tiles_w, int64_t ldm, float *y, float *rows);
+
 // ---- convolution helpers (conv.c) ----
 /// One image [C, H, W] → columns [C*KH*KW, (oy1−oy0)·OW] for output rows oy0..<oy1, rows `ld` apart.
 void apus_im2col_f32(const float *x, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
