@@ -104,6 +104,21 @@ import ApusTestSupport
         expectGradients([x, g]) { let r = Tensor.apply(withBias, $0); return (r[0] * r[0]).sum() + (r[1] * r[1]).sum() }
     }
 
+    /// The short-GEMM kernel of the LSTM recurrence (AVX-512 or AVX2 register blocks, BLAS
+    /// elsewhere): C += A·B for 1–13 rows, widths that are not multiples of the blocks, against
+    /// the product in Float64.
+    @Test func shortRowProductsAccumulateExactly() {
+        for (m, n, k) in [(1, 5, 3), (6, 16, 64), (7, 37, 20), (13, 100, 33), (20, 2048, 8)] {
+            let a = randn([m, k], seed: 31).cast(to: .float32), b = randn([k, n], seed: 32).cast(to: .float32)
+            let c = randn([m, n], seed: 33).cast(to: .float32)
+            let expected = (c.cast(to: .float64) + a.cast(to: .float64).matmul(b.cast(to: .float64))).scalars(as: Double.self)
+            let result = c.contiguous().detached() * 1
+            accumulateRows(.float32, m: m, n: n, k: k, a: a.contiguous().rawPointer, lda: k, b: b.contiguous().rawPointer, ldb: n,
+                           c: result.rawPointer, ldc: n)
+            expectClose(result, expected, tolerance: 1e-4)
+        }
+    }
+
     /// Winograd F(2×2, 3×3) (Float32 3×3 stride-1 convolutions of at least 16 channels) against
     /// the im2col path in Float64: odd and even sizes, paddings 0–2, images fewer and more than
     /// one chunk, forward and input gradient (a forward convolution of the rotated weights).
