@@ -104,8 +104,8 @@ import ApusTestSupport
         expectGradients([x, g]) { let r = Tensor.apply(withBias, $0); return (r[0] * r[0]).sum() + (r[1] * r[1]).sum() }
     }
 
-    /// The short-GEMM kernel of the LSTM recurrence (AVX-512 or AVX2 register blocks, BLAS
-    /// elsewhere): C += A·B for 1–13 rows, widths that are not multiples of the blocks, against
+    /// The short-GEMM kernel of the LSTM recurrence (AVX-512 register blocks, BLAS elsewhere):
+    /// C += A·B for 1–13 rows, widths that are not multiples of the blocks, against
     /// the product in Float64.
     @Test func shortRowProductsAccumulateExactly() {
         for (m, n, k) in [(1, 5, 3), (6, 16, 64), (7, 37, 20), (13, 100, 33), (20, 2048, 8)] {

@@ -54,7 +54,7 @@ enum RawGEMM {
 }
 
 /// C[m, n] += A[m, k]·B[k, n], all row-major, for a few rows of an LSTM step: the
-/// register-blocked AVX-512 or AVX2 kernel for float32, BLAS otherwise.
+/// register-blocked AVX-512 kernel for float32, BLAS otherwise.
 func accumulateRows(_ dtype: DType, m: Int, n: Int, k: Int, a: UnsafeMutableRawPointer, lda: Int,
                     b: UnsafeMutableRawPointer, ldb: Int, c: UnsafeMutableRawPointer, ldc: Int) {
     if dtype == .float32, apus_sgemm_short(Int64(m), 0, Int64(n), Int64(k), a.assumingMemoryBound(to: Float.self), Int64(lda),

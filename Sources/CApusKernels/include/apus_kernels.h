@@ -180,7 +180,7 @@ void apus_lstm_step_backward_f64(int64_t batch, int64_t hidden, const double *ga
 
 // ---- short GEMM (small_gemm.c) ----
 /// Columns n0..<n1 of C[m, ·] = A[m, k]·B[k, ·] (+ C when `accumulate`), all row-major float32.
-/// Returns 0 without doing anything when the CPU lacks AVX2 and FMA (the caller then uses BLAS).
+/// Returns 0 without doing anything when the CPU lacks AVX-512 (the caller then uses BLAS).
 int apus_sgemm_short(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
                      float *c, int64_t ldc, int accumulate);
 
