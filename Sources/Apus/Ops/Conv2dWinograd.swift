@@ -1,4 +1,5 @@
 import CApusKernels
+import Foundation
 
 /// 3×3, stride-1 Float32 convolutions by Winograd's F(2×2, 3×3) algorithm (`conv_winograd.c`):
 /// 16 GEMMs of [O, C]·[C, tiles] on transformed 4×4 input tiles instead of one GEMM on 9×
@@ -10,9 +11,9 @@ import CApusKernels
 /// over the worker pool; each thread transforms a chunk of its images at a time, sized so one
 /// position's [C, tiles] slice stays in L2 cache.
 enum WinogradConv {
-    /// Whether convolutions that suit it use it (true unless turned off, e.g. by a benchmark
-    /// comparing it with im2col + GEMM).
-    nonisolated(unsafe) static var isEnabled = true
+    /// Whether convolutions that suit it use it: true unless the environment sets
+    /// `APUS_WINOGRAD=0` or a benchmark comparing it with im2col + GEMM turns it off.
+    nonisolated(unsafe) static var isEnabled = ProcessInfo.processInfo.environment["APUS_WINOGRAD"] != "0"
 
     /// Input and output channels below which im2col + GEMM stays (the 16 GEMMs get too thin).
     static let minimumChannels = 16
