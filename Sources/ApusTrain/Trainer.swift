@@ -132,8 +132,8 @@ public final class Trainer {
     private func compiledStep(keys: [String]) throws -> CompiledTrainingStep {
         if let compiledStep, keys == stepKeys { return compiledStep }
         let forward = self.forward, loss = self.loss, target = self.target
-        let averaging = group.map { group in { (loss: Tensor, gradients: [Tensor]) in group.averaged(loss: loss, gradients: gradients) } }
-        let step = CompiledTrainingStep(module: model, optimizer: optimizer, clipping: gradientClipping, averaging: averaging) { tensors in
+        let step = CompiledTrainingStep(module: model, optimizer: optimizer, clipping: gradientClipping,
+                                        averaging: group.map { $0.averaged(loss:gradients:) }) { tensors in
             let example = Dictionary(uniqueKeysWithValues: zip(keys, tensors))
             let prediction = forward(example)
             return [loss.compute(prediction, example[target]!), prediction]
