@@ -2,10 +2,12 @@
 //
 // Exit codes: 0 success; 1 a runtime failure (data, training, NaN loss, a label out of range,
 // I/O); 3 a configuration error; 4 a checkpoint problem; 5 the run folder already holds a run;
-// 64 bad usage.
+// 6 the model cannot be exported (an op with no ONNX mapping, a graph that depends on the batch
+// size); 64 bad usage.
 import Apus
 import ApusConfig
 import ApusData
+import ApusExchange
 import ApusNN
 import ApusTrain
 import ArgumentParser
@@ -26,6 +28,7 @@ func guarded(_ body: () throws -> Void) throws {
         case let e as RunFolderError: (message, code) = (e.description, 5)
         case let e as DataError: (message, code) = (e.description, 1)
         case let e as TrainingError: (message, code) = (e.description, 1)
+        case let e as ONNXError: (message, code) = (e.description, e.kind == .io ? 1 : 6)
         default: (message, code) = ("\(error)", 1)
         }
         FileHandle.standardError.write("apus: \(message)\n".data(using: .utf8)!)
@@ -37,8 +40,8 @@ struct Apus: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apus",
         abstract: "Train, test and use models described by a configuration file.",
-        discussion: "Exit codes: 0 success, 1 runtime failure (data, training, NaN loss), 3 configuration error, 4 checkpoint problem, 5 the run folder already holds a run, 64 bad usage. See docs/config.md.",
-        subcommands: [Train.self, Resume.self, Test.self, Predict.self, Summary.self, GraphCommand.self, Plot.self])
+        discussion: "Exit codes: 0 success, 1 runtime failure (data, training, NaN loss), 3 configuration error, 4 checkpoint problem, 5 the run folder already holds a run, 6 the model cannot be exported to ONNX, 64 bad usage. See docs/config.md and docs/onnx.md.",
+        subcommands: [Train.self, Resume.self, Test.self, Predict.self, Summary.self, GraphCommand.self, Export.self, Plot.self])
 }
 
 struct ConfigArgument: ParsableArguments {
@@ -178,6 +181,35 @@ struct GraphCommand: ParsableCommand {
                 dot.waitUntilExit()
                 if dot.terminationStatus == 0 { print("wrote \(svg.path)") }
             }
+        }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the model's inference graph as an ONNX file (opset 17, dynamic batch); see docs/onnx.md.",
+        discussion: "The weights come from --checkpoint, else the configuration's last checkpoint, else (with a warning) the initial weights.")
+    @OptionGroup var options: ConfigArgument
+    @Option(help: "The ONNX file to write.") var onnx: String
+    @Option(help: "A checkpoint file (default: the configuration's last checkpoint).") var checkpoint: String?
+    @Option(help: "Examples per batch when tracing (the file's batch axis is dynamic).") var batch = 1
+
+    func validate() throws {
+        guard batch > 0 else { throw ValidationError("--batch must be positive") }
+    }
+
+    func run() throws {
+        try guarded {
+            let experiment = try options.experiment()
+            if let checkpoint {
+                try experiment.model.load(from: URL(fileURLWithPath: checkpoint))
+            } else if let last = try? experiment.modelURL {
+                try experiment.model.load(from: last)
+            } else {
+                printWarning("apus: no checkpoint in \(experiment.folder.path): exporting the initial (untrained) weights")
+            }
+            try experiment.model.exportONNX(to: URL(fileURLWithPath: onnx), batchSize: batch)
+            print("wrote \(onnx) (inputs: \(experiment.model.onnxInputs().map { "\($0.name) [batch, \($0.shape.dropFirst().map(String.init).joined(separator: ", "))] \($0.dtype)" }.joined(separator: "; ")))")
         }
     }
 }

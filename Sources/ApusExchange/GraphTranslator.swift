@@ -24,8 +24,11 @@ struct GraphTranslator {
     /// Why an output of a mapped op has no ONNX value (an op's internal outputs), by value id.
     var unmapped: [Int: String] = [:]
 
-    init(_ first: Graph, _ second: Graph, inputs: [ONNXInput], slots: [(String, Tensor)]) throws {
-        (self.first, self.second, self.inputs) = (first, second, inputs)
+    /// The batch sizes of the two traces.
+    let batchSizes: (Int, Int)
+
+    init(_ first: Graph, _ second: Graph, inputs: [ONNXInput], batchSizes: (Int, Int), slots: [(String, Tensor)]) throws {
+        (self.first, self.second, self.inputs, self.batchSizes) = (first, second, inputs, batchSizes)
         self.slots = slots.map { (path: $0.0, value: $0.1) }
         guard first.nodes.count == second.nodes.count, first.values.count == second.values.count,
               zip(first.nodes, second.nodes).allSatisfy({ $0.op.name == $1.op.name && $0.inputs == $1.inputs && $0.outputs == $1.outputs }) else {
@@ -38,12 +41,6 @@ struct GraphTranslator {
             parameterDerived.insert(id)
         }
         for id in first.constants.keys { parameterDerived.insert(id) }
-    }
-
-    var batchSizes: (Int, Int) {
-        let input = inputs.first { $0.batchAxis != nil }
-        let size = input.map { $0.shape[$0.batchAxis!] } ?? 0
-        return (size, size + 1)
     }
 
     /// Axes of value `id` whose size follows the batch.

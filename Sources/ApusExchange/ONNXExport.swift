@@ -82,13 +82,18 @@ public enum ONNXExport {
                 throw ONNXError(.invalidInput, "ONNX export: tracing the model failed: \(error)")
             }
         }
-        let first = try trace(0)
-        let second = inputs.contains(where: { $0.batchAxis != nil }) ? try trace(1) : first
+        // Traced at batch sizes of 2 or more (a batch of 1 can skip copies: a transposed
+        // [T, 1, I] is already contiguous), then at one more.
+        let grow = inputs.contains(where: { input in input.batchAxis.map { input.shape[$0] < 2 } ?? false }) ? 1 : 0
+        let first = try trace(grow)
+        let second = inputs.contains(where: { $0.batchAxis != nil }) ? try trace(grow + 1) : first
+        let batched = inputs.first { $0.batchAxis != nil }
+        let size = batched.map { $0.shape[$0.batchAxis!] + grow } ?? 0
         let names = outputNames ?? first.outputs.indices.map { $0 == 0 ? "output" : "output_\($0)" }
         guard names.count == first.outputs.count else {
             throw ONNXError(.invalidInput, "ONNX export: \(names.count) output names for \(first.outputs.count) outputs")
         }
-        var translator = try GraphTranslator(first, second, inputs: inputs,
+        var translator = try GraphTranslator(first, second, inputs: inputs, batchSizes: (size, size + 1),
                                              slots: parameters.map { ($0.0, $0.1.value) } + buffers.map { ($0.0, $0.1.value) })
         try translator.translate(outputNames: names)
         var builder = translator.builder
