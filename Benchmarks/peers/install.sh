@@ -2,10 +2,11 @@
 # Install peer frameworks (the libraries Apus is benchmarked against), one
 # virtual environment per peer, outside the repository.
 #
-#   Benchmarks/peers/install.sh PEER...      PEER: numpy torch tensorflow jax mxnet onnx
+#   Benchmarks/peers/install.sh PEER...      PEER: numpy torch tensorflow jax mxnet onnx onnx-torch
 #
 # `onnx` (onnx + onnxruntime, CPU wheels, pinned) is what the ONNX round-trip tests run their
-# helper (scripts/onnx/run_onnx.py) with; `make test` installs it first.
+# helper (scripts/onnx/run_onnx.py) with; `make test` installs it first. `onnx-torch` (torch CPU
+# + onnx) regenerates the committed ONNX import fixtures (scripts/onnx/make_torch_fixtures.py).
 #
 # Each peer lives in ${APUS_PEERS_DIR:-$HOME/.cache/apus-peers}/<peer>; run its
 # python as <dir>/<peer>/bin/python. Idempotent: a venv that already imports
@@ -47,6 +48,9 @@ spec() {
     jax)        echo "jax|jax flax optax" ;;
     mxnet)      echo "mxnet|mxnet==1.9.1 numpy<1.24" ;;
     onnx)       echo "onnx, onnxruntime, numpy|numpy onnx==1.23.2 onnxruntime==1.32.0" ;;
+    # Only for regenerating the ONNX import fixtures (scripts/onnx/make_torch_fixtures.py).
+    onnx-torch) local t="${APUS_TORCH_SPEC:-$(cpu_torch_wheel)}"
+                echo "torch, onnx|numpy onnx==1.23.2 ${t:-torch}" ;;
     *)          return 1 ;;
   esac
 }
