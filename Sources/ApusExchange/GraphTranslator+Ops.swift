@@ -6,7 +6,11 @@ extension GraphTranslator {
     /// per output (nil for outputs with no ONNX counterpart), or nil when the op has no mapping.
     mutating func emit(_ node: Graph.Node, _ other: Graph.Node, scope: String) throws -> [String?]? {
         let op = node.op
-        if !(op is ReshapeOp || op is ExpandOp || op is SliceOp || op is SplitOp),
+        if let a = op as? Conv2dInputGradOp, let b = other.op as? Conv2dInputGradOp {
+            guard a.geometry == b.geometry, a.inputShape.dropFirst() == b.inputShape.dropFirst() else {
+                throw ONNXError(.batchDependent, "ONNX export: transposed convolution at \(scope) changes with the batch size")
+            }
+        } else if !(op is ReshapeOp || op is ExpandOp || op is SliceOp || op is SplitOp),
            String(describing: op) != String(describing: other.op) {
             throw ONNXError(.batchDependent, "ONNX export: op \(op.name) at \(scope) has attributes that depend on the batch size "
                             + "(\(op) vs \(other.op)); export with a fixed batch (batchAxis: nil)")
@@ -60,6 +64,13 @@ extension GraphTranslator {
             var y = builder.node1("Conv", x, scope: scope, convolution(op.convolution, weight: node.inputs[1]))
             if op.relu { y = builder.node1("Relu", [y], scope: scope) }
             return [builder.node1("MaxPool", [y], scope: scope, pooling(op.pool)), nil]
+        case let op as Conv2dInputGradOp:   // a transposed convolution (ConvTranspose2d's forward)
+            let g = op.geometry, xs = spec(node.inputs[0]).shape, w = spec(node.inputs[1]).shape
+            let extra = [2, 3].map { axis in
+                let (stride, pad, dilation) = axis == 2 ? (g.strideH, g.padH, g.dilationH) : (g.strideW, g.padW, g.dilationW)
+                return op.inputShape[axis] - ((xs[axis] - 1) * stride - 2 * pad + dilation * (w[axis] - 1) + 1)
+            }
+            return [builder.node1("ConvTranspose", x, scope: scope, convolution(g, weight: node.inputs[1]) + [.ints("output_padding", extra)])]
         case let op as MaxPool2dOp:
             return [builder.node1("MaxPool", x, scope: scope, pooling(op.geometry))]
         case let op as AvgPool2dOp:
@@ -124,7 +135,7 @@ extension GraphTranslator {
         case let op as BinaryOp: return op.kind != .reluGrad
         case let op as UnaryOp: return ![.geluDerivative, .geluTanhDerivative, .clampMask].contains(op.kind)
         case is CompareOp, is WhereOp, is CastOp, is CopyOp, is MatMulOp, is ConcatOp, is SplitOp, is PadOp, is Conv2dOp,
-             is Conv2dBiasReLUOp, is Conv2dMaxPoolOp, is MaxPool2dOp, is AvgPool2dOp, is LayerNormOp, is ReshapeOp, is PermuteOp,
+             is Conv2dBiasReLUOp, is Conv2dMaxPoolOp, is Conv2dInputGradOp, is MaxPool2dOp, is AvgPool2dOp, is LayerNormOp, is ReshapeOp, is PermuteOp,
              is ExpandOp, is SliceOp, is FlipOp, is ReduceOp, is ArgReduceOp, is SoftmaxOp, is CausalSoftmaxOp, is IndexSelectOp,
              is GatherOp, is OneHotOp, is LSTMSequenceOp:
             return true

@@ -32,7 +32,7 @@ enum ONNXImportOps {
             let approximate = try node.string("approximate", "none")
             guard approximate == "none" || approximate == "tanh" else { throw node.error("approximate must be none or tanh") }
             return [try x(0).gelu(approximate: approximate == "tanh" ? .tanh : .none)]
-        case "Erf": throw node.unsupported("Erf outside a Gelu has no Apus op")
+        case "Erf": return [erf(try x(0))]
         case "Sqrt": return [try x(0).sqrt()]
         case "Exp": return [try x(0).exp()]
         case "Log": return [try x(0).log()]
@@ -91,6 +91,20 @@ enum ONNXImportOps {
         case "GRU": return try ONNXRecurrent.gru(node, v)
         default: throw node.unsupported("no Apus mapping")
         }
+    }
+
+    /// erf(x) from Apus ops (Abramowitz & Stegun 7.1.26, |error| ≤ 1.5·10⁻⁷), so it differentiates:
+    /// sign(x)·(1 − p(t)·e^(−x²)) with t = 1/(1 + 0.3275911·|x|). PyTorch exports GELU through it.
+    static func erf(_ x: Tensor) -> Tensor {
+        let a: Tensor = x.abs()
+        let t: Tensor = 1 / (a * 0.3275911 + 1)
+        var p: Tensor = t * 1.061405429 - 1.453152027
+        p = p * t + 1.421413741
+        p = p * t - 0.284496736
+        p = p * t + 0.254829592
+        p = p * t
+        let y: Tensor = 1 - p * (-(a * a)).exp()
+        return x.sign() * y
     }
 
     static func constant(_ node: ONNXNode) throws -> Tensor {

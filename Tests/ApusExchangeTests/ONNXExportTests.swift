@@ -134,6 +134,28 @@ struct ONNXRoundTripTests {
                           make: { batch in [Tensor(shape: [7, batch], scalars: (0..<(7 * batch)).map { Int64(($0 * 37 + 5) % 60) })] }) { [lm($0[0])] }
     }
 
+    @Test func transposedConvolutionDecoder() throws {
+        let g = RandomGenerator(seed: 16)
+        let net = Sequential(Conv2d(3, 4, kernelSize: 3, stride: 2, padding: 1, generator: g), ReLU(),
+                             ConvTranspose2d(4, 3, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), outputPadding: (1, 1), generator: g),
+                             Sigmoid())
+        _ = try roundTrip("conv-transpose", net, inputs: [ONNXInput("image", [2, 3, 10, 10])], batches: [2, 3],
+                          make: { [Tensor.normal([$0, 3, 10, 10], generator: g)] }) { [net($0[0])] }
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try net.exportONNX(to: folder.appendingPathComponent("decoder.onnx"), inputs: [ONNXInput("image", [2, 3, 10, 10])])
+        let back = try ONNXModel(contentsOf: folder.appendingPathComponent("decoder.onnx"))
+        let x = Tensor.normal([4, 3, 10, 10], generator: g)
+        #expect(maxAbsDifference(try back([x])[0], withoutGrad { net(x) }) <= 1e-6)
+    }
+
+    @Test func transformerLanguageModel() throws {
+        let g = RandomGenerator(seed: 15)
+        let lm = TransformerLanguageModel(vocabulary: 50, maxLength: 16, modelWidth: 32, heads: 2, feedForward: 64, layers: 2, generator: g)
+        _ = try roundTrip("transformer-lm", lm, inputs: [ONNXInput("ids", [2, 9], dtype: .int64)], batches: [2, 3],
+                          make: { batch in [Tensor(shape: [batch, 9], scalars: (0..<(9 * batch)).map { Int64(($0 * 11 + 3) % 50) })] }) { [lm($0[0])] }
+    }
+
     @Test func visualQuestionAnswering() throws {
         let g = RandomGenerator(seed: 14)
         let model = try ReferenceModels.visualQuestionAnswering(vocabularySize: 40, answers: 13, imageSize: 64, generator: g)

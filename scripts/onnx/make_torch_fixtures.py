@@ -24,7 +24,7 @@ class MLP(nn.Module):
     def __init__(self):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 12),
-                                 nn.Sigmoid(), nn.Linear(12, 4))
+                                 nn.GELU(), nn.Linear(12, 4), nn.Sigmoid())
 
     def forward(self, x):
         return torch.log_softmax(self.net(x), dim=-1)
