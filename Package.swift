@@ -81,6 +81,6 @@ let package = Package(
 // Only `scripts/fuzz.sh` builds it (APUS_FUZZ=1, sanitizers on); normal builds never see it.
 if Context.environment["APUS_FUZZ"] == "1" {
     package.products.append(.executable(name: "apus-fuzz", targets: ["ApusFuzz"]))
-    package.targets.append(.executableTarget(name: "ApusFuzz", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData", "ApusConfig"],
+    package.targets.append(.executableTarget(name: "ApusFuzz", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData", "ApusConfig", "ApusExchange"],
                                              path: "Fuzz/Sources"))
 }

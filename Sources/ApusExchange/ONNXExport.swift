@@ -110,11 +110,15 @@ public enum ONNXExport {
         return model
     }
 
+    /// The protobuf bytes of `model` (what an .onnx file holds).
+    public static func data(_ model: Onnx_ModelProto) throws -> Data {
+        do { return try model.serializedData() } catch { throw ONNXError(.io, "ONNX export: cannot encode the model: \(error)") }
+    }
+
     /// Writes `model` to `url` (a temporary file beside it, then renamed over it).
     public static func write(_ model: Onnx_ModelProto, to url: URL) throws {
-        let data: Data
-        do { data = try model.serializedData() } catch { throw ONNXError(.io, "ONNX export: cannot encode the model: \(error)") }
-        do { try AtomicFile.write(data, to: url) } catch { throw ONNXError(.io, "ONNX export: \(error)") }
+        let bytes = try data(model)
+        do { try AtomicFile.write(bytes, to: url) } catch { throw ONNXError(.io, "ONNX export: \(error)") }
     }
 }
 

@@ -34,7 +34,7 @@ enum ONNXConvolution {
         let extra = try pair(node, "output_padding", (0, 0)), groups = try node.int("group", 1)
         let oh = (x.shape[2] - 1) * stride.0 - 2 * pad.0 + dilation.0 * (w.shape[2] - 1) + extra.0 + 1
         let ow = (x.shape[3] - 1) * stride.1 - 2 * pad.1 + dilation.1 * (w.shape[3] - 1) + extra.1 + 1
-        guard groups > 0, oh > 0, ow > 0, extra.0 >= 0, extra.1 >= 0 else { throw node.error("invalid geometry for input \(x.shape) and W \(w.shape)") }
+        guard groups > 0, oh > 0, ow > 0, oh < 1 << 20, ow < 1 << 20, extra.0 >= 0, extra.1 >= 0 else { throw node.error("invalid geometry for input \(x.shape) and W \(w.shape)") }
         let geometry = Conv2dGeometry(stride: stride, padding: pad, dilation: dilation, groups: groups)
         let y = Tensor.apply(Conv2dInputGradOp(geometry: geometry, inputShape: [x.shape[0], w.shape[1] * groups, oh, ow]), [x, w])[0]
         return try v.optional(node, 2).map { y + $0.reshaped([1, -1, 1, 1]) } ?? y

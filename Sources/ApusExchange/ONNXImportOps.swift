@@ -68,7 +68,7 @@ enum ONNXImportOps {
             let tensors = try node.inputs.indices.filter(node.hasInput).map { try v.input(node, $0) }
             guard !tensors.isEmpty else { throw node.error("needs at least one input") }
             return [Tensor.concat(tensors, axis: try node.int("axis", 0))]
-        case "Gather": return [Tensor.apply(IndexSelectOp(axis: try node.int("axis", 0)), [try x(0), try x(1)])[0]]
+        case "Gather": return [try gather(node, x(0), x(1))]
         case "Slice": return [try slice(node, v)]
         case "Unsqueeze": return [try unsqueeze(node, v)]
         case "Squeeze": return [try squeeze(node, v)]
@@ -85,6 +85,7 @@ enum ONNXImportOps {
             let rank = Swift.max(input.rank, target.count)
             let a = [Int](repeating: 1, count: rank - input.rank) + input.shape, b = [Int](repeating: 1, count: rank - target.count) + target
             let shape = zip(a, b).map { $0 == 1 ? $1 : $0 }
+            guard checkedCount(shape) != nil else { throw node.error("shape \(target) is invalid or too large") }
             return [input.reshaped(a).expanded(to: shape)]
         case "ReduceMean", "ReduceSum": return [try reduce(node, v)]
         case "LSTM": return try ONNXRecurrent.lstm(node, v)
@@ -107,6 +108,20 @@ enum ONNXImportOps {
         return x.sign() * y
     }
 
+    /// Gather along `axis`; constant negative indices count from the end (as ONNX allows).
+    static func gather(_ node: ONNXNode, _ data: Tensor, _ indices: Tensor) throws -> Tensor {
+        var axis = try node.int("axis", 0)
+        if axis < 0 { axis += data.rank }
+        guard (0..<Swift.max(data.rank, 1)).contains(axis), data.rank > 0 else { throw node.error("axis out of range for \(data.shape)") }
+        var index = indices
+        if !indices.isSymbolic, indices.dtype == .int64 || indices.dtype == .int32, indices.count <= 1 << 20 {
+            let size = Int64(data.shape[axis])
+            let values = indices.scalars(as: Int64.self)
+            if values.contains(where: { $0 < 0 }) { index = Tensor(shape: indices.shape, scalars: values.map { $0 < 0 ? $0 + size : $0 }) }
+        }
+        return Tensor.apply(IndexSelectOp(axis: axis), [data, index])[0]
+    }
+
     static func constant(_ node: ONNXNode) throws -> Tensor {
         if let a = node.attributes["value"] { return try Tensor(onnx: a.t) }
         if let a = node.attributes["value_float"] { return Tensor.full([], Double(a.f)) }
@@ -126,6 +141,7 @@ enum ONNXImportOps {
         let values: [Int64] = try x.indices.map { i in
             let d = y[b.count == 1 ? 0 : i]
             guard d != 0 else { throw node.error("division by zero") }
+            if d == -1 { return 0 }
             let r = x[i] % d
             return !fmod && r != 0 && (r < 0) != (d < 0) ? r + d : r
         }
@@ -197,6 +213,9 @@ enum ONNXImportOps {
                 target[i] = x.shape[i]
             }
         }
+        guard target.allSatisfy({ $0 >= -1 }), checkedCount(target.map { $0 == -1 ? 1 : $0 }) != nil else {
+            throw node.error("shape \(target) is invalid or too large")
+        }
         return x.reshaped(target)
     }
 
@@ -215,16 +234,17 @@ enum ONNXImportOps {
             let axis = rawAxis < 0 ? rawAxis + x.rank : rawAxis
             guard (0..<x.rank).contains(axis), steps[k] != 0 else { throw node.error("axis \(rawAxis) or step 0 out of range for \(x.shape)") }
             let size = x.shape[axis]
+            let step = Swift.max(Swift.min(steps[k], Swift.max(size, 1)), -Swift.max(size, 1))   // larger steps take one element
             func clamp(_ i: Int, _ low: Int, _ high: Int) -> Int { Swift.min(Swift.max(i < 0 ? i + size : i, low), high) }
-            if steps[k] > 0 {
+            if step > 0 {
                 let s = clamp(starts[k], 0, size), e = clamp(ends[k], 0, size)
-                ranges[axis] = SliceRange(start: s, end: Swift.max(s, e), step: steps[k])
+                ranges[axis] = SliceRange(start: s, end: Swift.max(s, e), step: step)
             } else {
                 // Backwards from start to end (exclusive): flip the axis, then slice forwards.
                 let s = clamp(starts[k], -1, size - 1), e = clamp(ends[k], -1, size - 1)
                 let (fs, fe) = (size - 1 - s, size - 1 - e)
                 flips.append(axis)
-                ranges[axis] = SliceRange(start: fs, end: Swift.max(fs, fe), step: -steps[k])
+                ranges[axis] = SliceRange(start: fs, end: Swift.max(fs, fe), step: -step)
             }
         }
         let source = flips.isEmpty ? x : Tensor.apply(FlipOp(axes: flips), [x])[0]

@@ -151,6 +151,9 @@ public final class ONNXModel: Module {
         super.init()
         eval()
         // One run on zeros of the declared shapes (dynamic dims 1) finds shape errors now.
+        for (name, shape) in zip(names, shapes) where checkedCount(shape.map { $0 ?? 1 }).map({ $0 > 1 << 28 }) ?? true {
+            throw ONNXError(.unsupported, "ONNX import: input '\(name)' of shape \(shape) is too large to check")
+        }
         let trial = zip(shapes, dtypes).map { Tensor.zeros($0.map { $0 ?? 1 }, dtype: $1) }
         _ = try withoutGrad { try self.run(trial) }
     }

@@ -85,3 +85,16 @@ struct ONNXValues {
         return t.scalars(as: Double.self)[0]
     }
 }
+
+/// The element count of `shape`, or nil when a dim is negative or the count exceeds 2³⁴ (so
+/// a hostile file cannot overflow or exhaust memory before Apus's shape rules see it).
+func checkedCount(_ shape: [Int]) -> Int? {
+    var count = 1
+    for d in shape {
+        guard d >= 0 else { return nil }
+        let (product, overflow) = count.multipliedReportingOverflow(by: d)
+        guard !overflow, product <= 1 << 34 else { return nil }
+        count = product
+    }
+    return count
+}
