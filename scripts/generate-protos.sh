@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the committed Swift code for ONNX's protobuf schema
-# (Sources/ApusExchange/Generated/onnx.pb.swift). Never run by `make test` or the build:
+# (Sources/ApusExchange/Generated/onnx.pb.swift) and for the subset of Caffe's schema Apus reads
+# (scripts/caffe/caffe.proto, written for Apus → Generated/caffe.pb.swift). Never run by `make test` or the build:
 # the generated file is committed. Needs network access to PyPI and the offline copy of
 # swift-protobuf; about 10 minutes on 2 cores (building protoc-gen-swift).
 #
@@ -42,4 +43,6 @@ fi
 # Public types (the ApusExchange API hands ModelProto to callers who want it).
 protoc --plugin=protoc-gen-swift="$PLUGIN" --proto_path="$SCRATCH/onnx" \
     --swift_opt=Visibility=Public --swift_out="$OUT" "$SCRATCH/onnx/onnx.proto"
-echo "wrote $OUT/onnx.pb.swift (onnx $ONNX_VERSION, swift-protobuf $SWIFT_PROTOBUF_VERSION)"
+protoc --plugin=protoc-gen-swift="$PLUGIN" --proto_path="$ROOT/scripts/caffe" \
+    --swift_opt=Visibility=Public --swift_out="$OUT" "$ROOT/scripts/caffe/caffe.proto"
+echo "wrote $OUT/onnx.pb.swift (onnx $ONNX_VERSION) and $OUT/caffe.pb.swift (swift-protobuf $SWIFT_PROTOBUF_VERSION)"

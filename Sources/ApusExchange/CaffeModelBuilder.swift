@@ -1,0 +1,166 @@
+import Apus
+import ApusNN
+import ApusTrain
+
+/// Wires Caffe layers into functional-model nodes, blob by blob (in-place layers rebind their blob).
+struct CaffeModelBuilder {
+    let inputShapes: [String: [Int]]
+    let generator: RandomGenerator
+    var blobs: [String: Node] = [:]
+    var inputs: [Node] = []
+    var consumed: Set<String> = []
+    var outputs: [String] = []
+    var layers: [String: Module] = [:]
+    var mergedScales: [String: String] = [:]
+    var labelInput: String?
+
+    init(inputShapes: [String: [Int]], generator: RandomGenerator) {
+        (self.inputShapes, self.generator) = (inputShapes, generator)
+    }
+
+    mutating func addInput(_ name: String, _ declared: [Int]?, layer: String, scale: Double = 1) throws {
+        guard let shape = inputShapes[name] ?? declared else {
+            throw CaffeError(.malformed, "Caffe layer '\(layer)': give the per-example shape of its top '\(name)' (inputShapes: [\"\(name)\": [C, H, W]])")
+        }
+        let node = Input(name, shape: shape)
+        inputs.append(node)
+        blobs[name] = scale == 1 ? node : InputScale(scale)(node)
+    }
+
+    func bottom(_ layer: Caffe_LayerParameter, _ k: Int = 0) throws -> Node {
+        guard k < layer.bottom.count else { throw CaffeError(.malformed, "Caffe layer '\(layer.name)' (\(layer.type)) needs bottom \(k)") }
+        guard let node = blobs[layer.bottom[k]] else {
+            throw CaffeError(.malformed, "Caffe layer '\(layer.name)' (\(layer.type)) reads blob '\(layer.bottom[k])', which no earlier layer makes")
+        }
+        if let failure = node.failure { throw CaffeError(.malformed, "Caffe layer '\(layer.name)' (\(layer.type)): \(failure)") }
+        return node
+    }
+
+    /// The (height, width) of a parameter given as a repeated value, or `_h`/`_w` fields.
+    static func pair(_ repeated: [UInt32], h: UInt32?, w: UInt32?, fallback: Int) -> (Int, Int) {
+        if let h, let w { return (Int(h), Int(w)) }
+        if repeated.count >= 2 { return (Int(repeated[0]), Int(repeated[1])) }
+        if let one = repeated.first { return (Int(one), Int(one)) }
+        return (fallback, fallback)
+    }
+
+    mutating func add(_ layer: Caffe_LayerParameter, scale: Caffe_LayerParameter?) throws {
+        let top = layer.top.first ?? layer.name
+        func set(_ node: Node) throws {
+            if let failure = node.failure { throw CaffeError(.malformed, "Caffe layer '\(layer.name)' (\(layer.type)): \(failure)") }
+            blobs[top] = node
+        }
+        for b in layer.bottom { consumed.insert(b) }
+        switch layer.type {
+        case "Input":
+            for (k, name) in layer.top.enumerated() {
+                let shapes = layer.inputParam.shape
+                let dims = shapes.isEmpty ? [] : shapes[Swift.min(k, shapes.count - 1)].dim.map(Int.init)
+                try addInput(name, dims.isEmpty ? nil : Array(dims.dropFirst()), layer: layer.name)
+            }
+        case _ where CaffeNet.dataTypes.contains(layer.type):
+            let factor = layer.hasTransformParam ? Double(layer.transformParam.scale) : 1
+            try addInput(top, nil, layer: layer.name, scale: factor)
+            if layer.top.count > 1 { labelInput = layer.top[1] }
+        case "Convolution":
+            let p = layer.convolutionParam, x = try bottom(layer)
+            guard x.shape.count == 3, p.numOutput > 0 else { throw CaffeError(.malformed, "Caffe layer '\(layer.name)': needs a [C, H, W] input and num_output") }
+            let kernel = Self.pair(p.kernelSize, h: p.hasKernelH ? p.kernelH : nil, w: p.hasKernelW ? p.kernelW : nil, fallback: 1)
+            let stride = Self.pair(p.stride, h: p.hasStrideH ? p.strideH : nil, w: p.hasStrideW ? p.strideW : nil, fallback: 1)
+            let pad = Self.pair(p.pad, h: p.hasPadH ? p.padH : nil, w: p.hasPadW ? p.padW : nil, fallback: 0)
+            let dilation = Self.pair(p.dilation, h: nil, w: nil, fallback: 1)
+            let conv = Conv2d(x.shape[0], Int(p.numOutput), kernelSize: kernel, stride: stride, padding: .explicit(pad.0, pad.1),
+                              dilation: dilation, groups: Int(p.group), bias: p.biasTerm, generator: generator)
+            layers[layer.name] = conv
+            try set(conv(x))
+        case "Pooling":
+            let p = layer.poolingParam, x = try bottom(layer)
+            guard x.shape.count == 3 else { throw CaffeError(.malformed, "Caffe layer '\(layer.name)': needs a [C, H, W] input") }
+            guard p.pool != .stochastic else { throw CaffeError(.unsupported, "Caffe layer '\(layer.name)': STOCHASTIC pooling") }
+            var kernel = (p.hasKernelH && p.hasKernelW) ? (Int(p.kernelH), Int(p.kernelW)) : (Int(p.kernelSize), Int(p.kernelSize))
+            var stride = (p.hasStrideH && p.hasStrideW) ? (Int(p.strideH), Int(p.strideW)) : (Int(p.stride), Int(p.stride))
+            var pad = (p.hasPadH || p.hasPadW) ? (Int(p.padH), Int(p.padW)) : (Int(p.pad), Int(p.pad))
+            if p.globalPooling { (kernel, stride, pad) = ((x.shape[1], x.shape[2]), (1, 1), (0, 0)) }
+            let ceil = p.roundMode == .ceil
+            let pool: Module & UnaryLayer = p.pool == .max
+                ? MaxPool2d(kernelSize: kernel, stride: stride, padding: pad, ceilMode: ceil)
+                : AvgPool2d(kernelSize: kernel, stride: stride, padding: pad, ceilMode: ceil, countIncludePad: true)
+            try set(pool(x))
+        case "InnerProduct":
+            let p = layer.innerProductParam, x = try bottom(layer)
+            guard !p.transpose, p.axis == 1, p.numOutput > 0 else { throw CaffeError(.unsupported, "Caffe layer '\(layer.name)': transpose, an axis other than 1, or no num_output") }
+            let flat = x.shape.count == 1 ? x : Flatten()(x)
+            let linear = Linear(flat.shape[0], Int(p.numOutput), bias: p.biasTerm, generator: generator)
+            layers[layer.name] = linear
+            try set(linear(flat))
+        case "ReLU":
+            let slope = Double(layer.reluParam.negativeSlope)
+            try set(slope == 0 ? ReLU()(try bottom(layer)) : LeakyReLU(negativeSlope: slope)(try bottom(layer)))
+        case "Sigmoid": try set(Sigmoid()(try bottom(layer)))
+        case "TanH": try set(Tanh()(try bottom(layer)))
+        case "Dropout": try set(Dropout(Double(layer.dropoutParam.dropoutRatio), generator: generator)(try bottom(layer)))
+        case "Softmax":
+            guard layer.softmaxParam.axis == 1 else { throw CaffeError(.unsupported, "Caffe layer '\(layer.name)': Softmax over an axis other than 1") }
+            try set(Softmax(axis: 1)(try bottom(layer)))
+        case "Concat":
+            let axis = layer.concatParam.hasAxis ? Int(layer.concatParam.axis) : Int(layer.concatParam.concatDim)
+            let nodes = try layer.bottom.indices.map { try bottom(layer, $0) }
+            try set(Concatenate(axis: axis - 1)(nodes))
+        case "Eltwise":
+            let p = layer.eltwiseParam, nodes = try layer.bottom.indices.map { try bottom(layer, $0) }
+            guard p.coeff.allSatisfy({ $0 == 1 }), p.operation != .max else {
+                throw CaffeError(.unsupported, "Caffe layer '\(layer.name)': Eltwise MAX or SUM with coefficients")
+            }
+            try set(p.operation == .prod ? Multiply()(nodes) : Add()(nodes))
+        case "Flatten":
+            guard layer.flattenParam.endAxis == -1 else { throw CaffeError(.unsupported, "Caffe layer '\(layer.name)': Flatten with an end_axis") }
+            try set(Flatten(startAxis: Int(layer.flattenParam.axis))(try bottom(layer)))
+        case "LRN":
+            let p = layer.lrnParam
+            guard p.normRegion == .acrossChannels, p.localSize % 2 == 1 else { throw CaffeError(.unsupported, "Caffe layer '\(layer.name)': LRN within channels or of even size") }
+            try set(LocalResponseNorm(size: Int(p.localSize), alpha: Double(p.alpha), beta: Double(p.beta), k: Double(p.k))(try bottom(layer)))
+        case "BatchNorm":
+            let x = try bottom(layer)
+            let affine = scale.map { $0.scaleParam.biasTerm } ?? false
+            if let scale, !scale.scaleParam.biasTerm || scale.scaleParam.axis != 1 {
+                throw CaffeError(.unsupported, "Caffe layer '\(scale.name)' (Scale): only a Scale with bias_term after BatchNorm")
+            }
+            let p = layer.batchNormParam, features = x.shape.first ?? 0
+            let momentum = 1 - Double(p.movingAverageFraction)
+            let norm: BatchNorm = x.shape.count == 3 ? BatchNorm2d(features, epsilon: Double(p.eps), momentum: momentum, affine: affine)
+                                                     : BatchNorm1d(features, epsilon: Double(p.eps), momentum: momentum, affine: affine)
+            layers[layer.name] = norm
+            if let scale { mergedScales[scale.name] = layer.name }
+            let node = norm(x)
+            if let scale, let scaleTop = scale.top.first, scaleTop != top { blobs[scaleTop] = node }
+            try set(node)
+        case "Scale":
+            throw CaffeError(.unsupported, "Caffe layer '\(layer.name)': a Scale layer not right after a BatchNorm on the same blob")
+        case "SoftmaxWithLoss":
+            _ = try bottom(layer)
+            outputs.append(layer.bottom[0])
+        case "Accuracy":
+            _ = try bottom(layer)
+        default:
+            throw CaffeError(.unsupported, "Caffe layer '\(layer.name)' (\(layer.type))")
+        }
+    }
+
+    func finish(name: String) throws -> CaffeModel {
+        // Outputs: what the losses read, else the blobs no layer reads (in order of their making).
+        var names = outputs
+        if names.isEmpty { names = blobs.keys.filter { !consumed.contains($0) && $0 != labelInput }.sorted() }
+        guard !names.isEmpty else { throw CaffeError(.malformed, "Caffe: the network has no output") }
+        let nodes = try names.map { name -> Node in
+            guard let node = blobs[name] else { throw CaffeError(.malformed, "Caffe: output blob '\(name)' is never made") }
+            return node
+        }
+        let model: Model
+        do {
+            model = try Model(inputs: inputs.filter { $0.name != labelInput }, outputs: nodes, name: name)
+        } catch {
+            throw CaffeError(.malformed, "Caffe: \(error)")
+        }
+        return CaffeModel(model: model, layers: layers, mergedScales: mergedScales, labelInput: labelInput)
+    }
+}
