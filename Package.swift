@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "ApusTrain", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData"], path: "Sources/ApusTrain"),
         .target(name: "ApusConfig", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData", "ApusTrain", "Yams"],
                 path: "Sources/ApusConfig"),
-        .target(name: "ApusExchange", dependencies: ["Apus", "ApusNN", "ApusTrain", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+        .target(name: "ApusExchange", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData", "ApusTrain", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 path: "Sources/ApusExchange", exclude: ["Generated/README.md"]),
         .executableTarget(name: "ApusCLI", dependencies: ["Apus", "ApusConfig", "ApusTrain", "ApusNN", "ApusData", "ApusExchange",
                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -29,6 +29,7 @@ func guarded(_ body: () throws -> Void) throws {
         case let e as DataError: (message, code) = (e.description, 1)
         case let e as TrainingError: (message, code) = (e.description, 1)
         case let e as ONNXError: (message, code) = (e.description, e.kind == .io ? 1 : 6)
+        case let e as CaffeError: (message, code) = (e.description, e.kind == .io ? 1 : 3)
         default: (message, code) = ("\(error)", 1)
         }
         FileHandle.standardError.write("apus: \(message)\n".data(using: .utf8)!)
@@ -68,11 +69,26 @@ func printWarning(_ message: String) { FileHandle.standardError.write(Data((mess
 /// Trains `config` (from scratch or resuming), then prints the test accuracy (and, for a fresh
 /// run, the checkpoint it comes from).
 func trainThenTest(_ options: ConfigArgument, resume: Bool, overwrite: Bool = false, tensorBoard: Bool = false) throws {
+    if options.config.hasSuffix(".prototxt") {
+        try trainCaffe(options, resume: resume, tensorBoard: tensorBoard)
+        return
+    }
     try guarded {
         let experiment = try options.experiment(tensorBoard ? ["solver.checkpoint.tensorboard=true"] : [])
         try experiment.train(resume: resume, overwrite: overwrite)
         let accuracy = String(format: "test accuracy: %.2f %%", (try experiment.test()["accuracy"] ?? .nan) * 100)
         print(resume ? accuracy : "\(accuracy) (checkpoint \(try experiment.modelURL.path))")
+    }
+}
+
+/// `apus train solver.prototxt`: a Caffe solver and its network, run by `CaffeSolver` (docs/caffe.md).
+func trainCaffe(_ options: ConfigArgument, resume: Bool, tensorBoard: Bool) throws {
+    try guarded {
+        guard !resume && !tensorBoard && options.overrides.isEmpty else {
+            throw CaffeError(.unsupported, "\(options.config): a Caffe solver takes no overrides, --tensorboard or resume (edit the solver)")
+        }
+        let outcome = try CaffeSolver(contentsOf: URL(fileURLWithPath: options.config)).train { print($0) }
+        print(String(format: "test accuracy: %.2f %%", outcome.accuracy * 100) + (outcome.snapshots.last.map { " (snapshot \($0.path))" } ?? ""))
     }
 }
 

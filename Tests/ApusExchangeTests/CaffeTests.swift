@@ -69,3 +69,36 @@ func caffeFixture(_ name: String) -> URL { repositoryRoot.appendingPathComponent
         #expect(garbage.kind == .malformed)
     }
 }
+
+@Suite struct CaffeSolverTests {
+    func solver(_ text: String) throws -> CaffeSolver {
+        let folder = try temporaryFolder()
+        try "name: \"n\"".write(to: folder.appendingPathComponent("net.prototxt"), atomically: true, encoding: .utf8)
+        let url = folder.appendingPathComponent("solver.prototxt")
+        try ("net: \"net.prototxt\"\nmax_iter: 100\nbase_lr: 0.1\n" + text).write(to: url, atomically: true, encoding: .utf8)
+        return try CaffeSolver(contentsOf: url)
+    }
+
+    @Test func learningRatePoliciesFollowCaffe() throws {
+        let inv = try solver("lr_policy: \"inv\"\ngamma: 0.0001\npower: 0.75")
+        #expect(abs(inv.learningRate(at: 5000) - 0.1 * pow(1 + 0.0001 * 5000, -0.75)) < 1e-7)
+        let step = try solver("lr_policy: \"step\"\ngamma: 0.1\nstepsize: 30")
+        #expect(abs(step.learningRate(at: 29) - 0.1) < 1e-7 && abs(step.learningRate(at: 65) - 0.001) < 1e-8)
+        let multistep = try solver("lr_policy: \"multistep\"\ngamma: 0.5\nstepvalue: 10\nstepvalue: 20")
+        #expect(abs(multistep.learningRate(at: 25) - 0.025) < 1e-7)
+        #expect(inv.netURL.lastPathComponent == "net.prototxt")
+        let error = try #require(throws: CaffeError.self) { try solver("lr_policy: \"fixed\"\ntype: \"AdaDelta\"\niter_size: 2") }
+        #expect(error.message == "solver.prototxt: unsupported solver settings: type \"AdaDelta\" (only SGD), iter_size 2")
+    }
+
+    @Test func snapshotsLoadBackIntoTheNetwork() throws {
+        let tiny = try CaffeNet(contentsOf: caffeFixture("tiny.prototxt")).build()
+        try tiny.loadWeights(from: caffeFixture("tiny.caffemodel"))
+        let again = try CaffeNet(contentsOf: caffeFixture("tiny.prototxt")).build(generator: RandomGenerator(seed: 99))
+        try again.loadWeights(caffemodel: try tiny.caffemodelData(name: "Tiny"))
+        let x = Tensor.normal([2, 3, 10, 10], generator: RandomGenerator(seed: 3))
+        tiny.model.eval()
+        again.model.eval()
+        #expect(maxAbsDifference(withoutGrad { tiny.model(["data": x])[0] }, withoutGrad { again.model(["data": x])[0] }) == 0)
+    }
+}
