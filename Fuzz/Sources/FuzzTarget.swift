@@ -14,6 +14,7 @@ struct FuzzTarget {
 let allTargets: [FuzzTarget] = [
     safeTensorsTarget, optimizerStateTarget, stateJSONTarget, configTarget, easyVQATarget,
     idxTarget, cifarTarget, pngTarget, jpegTarget, gzipTarget, vocabularyTarget, onnxTarget,
+    caffePrototxtTarget, caffemodelTarget,
 ]
 
 /// `data` compressed by the system's `gzip` (for seeds).

@@ -6,6 +6,8 @@ import ApusTrain
 struct CaffeModelBuilder {
     let inputShapes: [String: [Int]]
     let generator: RandomGenerator
+    /// The most weights the network may have (a hostile file cannot ask for terabytes).
+    var parameterBudget: Int
     var blobs: [String: Node] = [:]
     var inputs: [Node] = []
     var consumed: Set<String> = []
@@ -14,13 +16,21 @@ struct CaffeModelBuilder {
     var mergedScales: [String: String] = [:]
     var labelInput: String?
 
-    init(inputShapes: [String: [Int]], generator: RandomGenerator) {
-        (self.inputShapes, self.generator) = (inputShapes, generator)
+    init(inputShapes: [String: [Int]], generator: RandomGenerator, parameterBudget: Int) {
+        (self.inputShapes, self.generator, self.parameterBudget) = (inputShapes, generator, parameterBudget)
+    }
+
+    /// Takes `shape`'s element count from the budget, or throws naming the layer.
+    mutating func spend(_ shape: [Int], _ layer: Caffe_LayerParameter) throws {
+        guard let count = checkedCount(shape), count <= parameterBudget else {
+            throw CaffeError(.malformed, "Caffe layer '\(layer.name)' (\(layer.type)): weights \(shape) exceed the network's budget of \(parameterBudget) values")
+        }
+        parameterBudget -= count
     }
 
     mutating func addInput(_ name: String, _ declared: [Int]?, layer: String, scale: Double = 1) throws {
-        guard let shape = inputShapes[name] ?? declared else {
-            throw CaffeError(.malformed, "Caffe layer '\(layer)': give the per-example shape of its top '\(name)' (inputShapes: [\"\(name)\": [C, H, W]])")
+        guard let shape = inputShapes[name] ?? declared, !shape.isEmpty, shape.allSatisfy({ $0 > 0 }), checkedCount(shape) != nil else {
+            throw CaffeError(.malformed, "Caffe layer '\(layer)': give a valid per-example shape of its top '\(name)' (inputShapes: [\"\(name)\": [C, H, W]])")
         }
         let node = Input(name, shape: shape)
         inputs.append(node)
@@ -69,8 +79,13 @@ struct CaffeModelBuilder {
             let stride = Self.pair(p.stride, h: p.hasStrideH ? p.strideH : nil, w: p.hasStrideW ? p.strideW : nil, fallback: 1)
             let pad = Self.pair(p.pad, h: p.hasPadH ? p.padH : nil, w: p.hasPadW ? p.padW : nil, fallback: 0)
             let dilation = Self.pair(p.dilation, h: nil, w: nil, fallback: 1)
+            let groups = Int(p.group)
+            guard groups > 0, x.shape[0] % groups == 0, Int(p.numOutput) % groups == 0, [kernel.0, kernel.1, stride.0, stride.1, dilation.0, dilation.1].allSatisfy({ $0 > 0 }) else {
+                throw CaffeError(.malformed, "Caffe layer '\(layer.name)': group \(groups) must divide \(x.shape[0]) inputs and \(p.numOutput) outputs; kernel, stride and dilation must be positive")
+            }
+            try spend([Int(p.numOutput), x.shape[0] / groups, kernel.0, kernel.1], layer)
             let conv = Conv2d(x.shape[0], Int(p.numOutput), kernelSize: kernel, stride: stride, padding: .explicit(pad.0, pad.1),
-                              dilation: dilation, groups: Int(p.group), bias: p.biasTerm, generator: generator)
+                              dilation: dilation, groups: groups, bias: p.biasTerm, generator: generator)
             layers[layer.name] = conv
             try set(conv(x))
         case "Pooling":
@@ -90,6 +105,7 @@ struct CaffeModelBuilder {
             let p = layer.innerProductParam, x = try bottom(layer)
             guard !p.transpose, p.axis == 1, p.numOutput > 0 else { throw CaffeError(.unsupported, "Caffe layer '\(layer.name)': transpose, an axis other than 1, or no num_output") }
             let flat = x.shape.count == 1 ? x : Flatten()(x)
+            try spend([flat.shape.first ?? 0, Int(p.numOutput)], layer)
             let linear = Linear(flat.shape[0], Int(p.numOutput), bias: p.biasTerm, generator: generator)
             layers[layer.name] = linear
             try set(linear(flat))
@@ -98,7 +114,10 @@ struct CaffeModelBuilder {
             try set(slope == 0 ? ReLU()(try bottom(layer)) : LeakyReLU(negativeSlope: slope)(try bottom(layer)))
         case "Sigmoid": try set(Sigmoid()(try bottom(layer)))
         case "TanH": try set(Tanh()(try bottom(layer)))
-        case "Dropout": try set(Dropout(Double(layer.dropoutParam.dropoutRatio), generator: generator)(try bottom(layer)))
+        case "Dropout":
+            let ratio = Double(layer.dropoutParam.dropoutRatio)
+            guard (0..<1).contains(ratio) else { throw CaffeError(.malformed, "Caffe layer '\(layer.name)': dropout_ratio \(ratio) outside [0, 1)") }
+            try set(Dropout(ratio, generator: generator)(try bottom(layer)))
         case "Softmax":
             guard layer.softmaxParam.axis == 1 else { throw CaffeError(.unsupported, "Caffe layer '\(layer.name)': Softmax over an axis other than 1") }
             try set(Softmax(axis: 1)(try bottom(layer)))

@@ -57,13 +57,15 @@ public final class CaffeNet {
     /// prototxt), and may override an Input layer's. Throws `CaffeError`: `.unsupported` naming
     /// every layer without a mapping (name and type), `.malformed` for wiring or shape errors
     /// (naming the layer).
-    public func build(phase: Caffe_Phase = .test, inputShapes: [String: [Int]] = [:], generator: RandomGenerator = .global) throws -> CaffeModel {
+    /// `parameterBudget` caps the network's weights (2²⁸ values unless given).
+    public func build(phase: Caffe_Phase = .test, inputShapes: [String: [Int]] = [:], generator: RandomGenerator = .global,
+                      parameterBudget: Int = 1 << 28) throws -> CaffeModel {
         let layers = proto.layer.filter { Self.isIncluded($0, in: phase) }
         let unsupported = layers.filter { !Self.supported.contains($0.type) }
         if !unsupported.isEmpty {
             throw CaffeError(.unsupported, "Caffe: \(unsupported.count) unsupported layer(s): " + unsupported.map { "'\($0.name)' (\($0.type))" }.joined(separator: ", "))
         }
-        var builder = CaffeModelBuilder(inputShapes: inputShapes, generator: generator)
+        var builder = CaffeModelBuilder(inputShapes: inputShapes, generator: generator, parameterBudget: parameterBudget)
         for (k, name) in proto.input.enumerated() {   // legacy `input:` + `input_shape` / `input_dim`
             var dims = k < proto.inputShape.count ? proto.inputShape[k].dim.map(Int.init) : []
             if dims.isEmpty && proto.inputDim.count >= 4 * (k + 1) { dims = proto.inputDim[(4 * k)..<(4 * k + 4)].map(Int.init) }
