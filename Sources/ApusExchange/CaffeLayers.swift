@@ -15,6 +15,23 @@ public final class InputScale: Module, UnaryLayer {
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
 }
 
+/// Subtracts a mean image [C, H, W] or per-channel means [C, 1, 1] from its input: Caffe's
+/// `transform_param { mean_file: … }` / `mean_value`. Same shape in and out.
+public final class InputMean: Module, UnaryLayer {
+    /// The mean subtracted (broadcast over the batch).
+    @Buffer public var mean: Tensor
+    /// A layer computing `x − mean`.
+    public init(_ mean: Tensor) {
+        self.mean = mean
+        super.init()
+    }
+    override public var typeDescription: String { "InputMean(\(mean.shape))" }
+    /// x − mean, same shape.
+    public func forward(_ x: Tensor) -> Tensor { x - mean }
+    /// Applies the layer: `forward(x)`.
+    public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
+}
+
 /// Caffe's LRN across channels (AlexNet's local response normalisation): x [N, C, H, W] →
 /// x / (k + α/n · Σ x²)^β, the sum over `size` neighbouring channels (zero beyond the ends). Same shape.
 public final class LocalResponseNorm: Module, UnaryLayer {

@@ -1,6 +1,7 @@
 import Apus
 import ApusNN
 import ApusTrain
+import Foundation
 
 /// Wires Caffe layers into functional-model nodes, blob by blob (in-place layers rebind their blob).
 struct CaffeModelBuilder {
@@ -28,13 +29,33 @@ struct CaffeModelBuilder {
         parameterBudget -= count
     }
 
-    mutating func addInput(_ name: String, _ declared: [Int]?, layer: String, scale: Double = 1) throws {
+    /// The mean a data layer's `transform_param` subtracts: `mean_file` (a binary BlobProto,
+    /// relative to the current directory as in Caffe) or `mean_value`s (per channel), for inputs of `shape`.
+    static func mean(_ t: Caffe_TransformationParameter, layer: String, shape: [Int]) throws -> Tensor? {
+        if t.hasMeanFile {
+            guard let data = FileManager.default.contents(atPath: t.meanFile) else { throw CaffeError(.io, "Caffe layer '\(layer)': cannot read mean_file \(t.meanFile)") }
+            let blob: Caffe_BlobProto
+            do { blob = try Caffe_BlobProto(serializedBytes: data) } catch { throw CaffeError(.malformed, "Caffe layer '\(layer)': mean_file \(t.meanFile) is not a BlobProto") }
+            let mean = try CaffeModel.tensor(blob, layer: layer, index: 0)
+            guard mean.count == checkedCount(shape) else { throw CaffeError(.malformed, "Caffe layer '\(layer)': mean_file holds \(mean.shape), the data is \(shape)") }
+            return mean.reshaped(shape)
+        }
+        guard !t.meanValue.isEmpty else { return nil }
+        guard t.meanValue.count == 1 || t.meanValue.count == shape.first else { throw CaffeError(.malformed, "Caffe layer '\(layer)': \(t.meanValue.count) mean_value for \(shape.first ?? 0) channels") }
+        let values = t.meanValue.count == 1 ? Array(repeating: t.meanValue[0], count: shape.first ?? 1) : t.meanValue
+        return Tensor(shape: [values.count] + Array(repeating: 1, count: Swift.max(shape.count - 1, 0)), scalars: values)
+    }
+
+    mutating func addInput(_ name: String, _ declared: [Int]?, layer: String, scale: Double = 1,
+                           transform: Caffe_TransformationParameter? = nil) throws {
         guard let shape = inputShapes[name] ?? declared, !shape.isEmpty, shape.allSatisfy({ $0 > 0 }), checkedCount(shape) != nil else {
             throw CaffeError(.malformed, "Caffe layer '\(layer)': give a valid per-example shape of its top '\(name)' (inputShapes: [\"\(name)\": [C, H, W]])")
         }
         let node = Input(name, shape: shape)
         inputs.append(node)
-        blobs[name] = scale == 1 ? node : InputScale(scale)(node)
+        var value = node
+        if let transform, let mean = try Self.mean(transform, layer: layer, shape: shape) { value = InputMean(mean)(value) }
+        blobs[name] = scale == 1 ? value : InputScale(scale)(value)
     }
 
     func bottom(_ layer: Caffe_LayerParameter, _ k: Int = 0) throws -> Node {
@@ -44,6 +65,28 @@ struct CaffeModelBuilder {
         }
         if let failure = node.failure { throw CaffeError(.malformed, "Caffe layer '\(layer.name)' (\(layer.type)): \(failure)") }
         return node
+    }
+
+    /// A tensor of `shape` drawn as Caffe's `filler` would: constant, uniform, gaussian, xavier
+    /// or msra (fans of a [out, in, …] weight); nil for a filler Apus leaves to its own initializer.
+    func fill(_ filler: Caffe_FillerParameter, _ shape: [Int], layer: Caffe_LayerParameter) throws -> Tensor {
+        let fanIn = Double(shape.dropFirst().reduce(1, *)), fanOut = Double(shape.first ?? 1) * Double(shape.dropFirst(2).reduce(1, *))
+        let fan: Double
+        switch filler.varianceNorm {
+        case .fanOut: fan = fanOut
+        case .average: fan = (fanIn + fanOut) / 2
+        default: fan = fanIn
+        }
+        switch filler.type {
+        case "constant": return Tensor.full(shape, Double(filler.value))
+        case "uniform": return Tensor.uniform(shape, low: Double(filler.min), high: Double(filler.max), generator: generator)
+        case "gaussian": return Tensor.normal(shape, mean: Double(filler.mean), std: Double(filler.std), generator: generator)
+        case "xavier":
+            let bound = (3 / Swift.max(fan, 1)).squareRoot()
+            return Tensor.uniform(shape, low: -bound, high: bound, generator: generator)
+        case "msra": return Tensor.normal(shape, std: (2 / Swift.max(fan, 1)).squareRoot(), generator: generator)
+        default: throw CaffeError(.unsupported, "Caffe layer '\(layer.name)': filler type \"\(filler.type)\"")
+        }
     }
 
     /// The (height, width) of a parameter given as a repeated value, or `_h`/`_w` fields.
@@ -70,7 +113,7 @@ struct CaffeModelBuilder {
             }
         case _ where CaffeNet.dataTypes.contains(layer.type):
             let factor = layer.hasTransformParam ? Double(layer.transformParam.scale) : 1
-            try addInput(top, nil, layer: layer.name, scale: factor)
+            try addInput(top, nil, layer: layer.name, scale: factor, transform: layer.hasTransformParam ? layer.transformParam : nil)
             if layer.top.count > 1 { labelInput = layer.top[1] }
         case "Convolution":
             let p = layer.convolutionParam, x = try bottom(layer)
@@ -86,6 +129,8 @@ struct CaffeModelBuilder {
             try spend([Int(p.numOutput), x.shape[0] / groups, kernel.0, kernel.1], layer)
             let conv = Conv2d(x.shape[0], Int(p.numOutput), kernelSize: kernel, stride: stride, padding: .explicit(pad.0, pad.1),
                               dilation: dilation, groups: groups, bias: p.biasTerm, generator: generator)
+            if p.hasWeightFiller { conv.weight = try fill(p.weightFiller, conv.weight.shape, layer: layer) }
+            if p.hasBiasFiller, let bias = conv.bias { conv.bias = try fill(p.biasFiller, bias.shape, layer: layer) }
             layers[layer.name] = conv
             try set(conv(x))
         case "Pooling":
@@ -107,6 +152,8 @@ struct CaffeModelBuilder {
             let flat = x.shape.count == 1 ? x : Flatten()(x)
             try spend([flat.shape.first ?? 0, Int(p.numOutput)], layer)
             let linear = Linear(flat.shape[0], Int(p.numOutput), bias: p.biasTerm, generator: generator)
+            if p.hasWeightFiller { linear.weight = try fill(p.weightFiller, linear.weight.shape, layer: layer) }
+            if p.hasBiasFiller, let bias = linear.bias { linear.bias = try fill(p.biasFiller, bias.shape, layer: layer) }
             layers[layer.name] = linear
             try set(linear(flat))
         case "ReLU":

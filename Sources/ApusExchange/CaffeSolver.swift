@@ -167,6 +167,9 @@ public struct CaffeSolver {
             log("Snapshotting to binary proto file \(url.path)")
         }
 
+        if p.snapshotFormat == .hdf5 && (p.snapshot > 0 || p.snapshotAfterTrain) {
+            log("snapshot_format HDF5: Apus writes binary proto (.caffemodel) snapshots instead")
+        }
         model.train()
         for iteration in 0..<Int(p.maxIter) {
             if p.testInterval > 0 && iteration % Int(p.testInterval) == 0 && (iteration > 0 || p.testInitialization) { try test(iteration) }
