@@ -3,7 +3,7 @@
 // Exit codes: 0 success; 1 a runtime failure (data, training, NaN loss, a label out of range,
 // I/O); 3 a configuration error; 4 a checkpoint problem; 5 the run folder already holds a run;
 // 6 the model cannot be exported (an op with no ONNX mapping, a graph that depends on the batch
-// size); 64 bad usage.
+// size); 64 bad usage. `apus train solver.prototxt` runs a Caffe solver (docs/caffe.md).
 import Apus
 import ApusConfig
 import ApusData
@@ -93,7 +93,7 @@ func trainCaffe(_ options: ConfigArgument, resume: Bool, tensorBoard: Bool) thro
 }
 
 struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check the configuration, then train from scratch, checkpointing every epoch.")
+    static let configuration = CommandConfiguration(abstract: "Check the configuration, then train from scratch, checkpointing every epoch (or run a Caffe solver.prototxt: docs/caffe.md).")
     @OptionGroup var options: ConfigArgument
     @Flag(help: "Start over in a run folder that holds a run (its checkpoints and logs are deleted).") var overwrite = false
     @Flag(help: "Also write TensorBoard event files into the run folder's tensorboard/ (solver.checkpoint.tensorboard).") var tensorboard = false

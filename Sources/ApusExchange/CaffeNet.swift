@@ -15,10 +15,11 @@ import SwiftProtobuf
 /// ```
 ///
 /// Layers: Input, Data (and ImageData, HDF5Data, MemoryData: their `data` top becomes a model
-/// input of the shape given in `inputShapes`, scaled by `transform_param.scale`), Convolution,
+/// input of the shape given in `inputShapes`, less `transform_param`'s mean, times its scale), Convolution,
 /// Pooling (MAX, AVE; Caffe's ceil rounding; global), InnerProduct, ReLU (with
 /// `negative_slope`), Sigmoid, TanH, Dropout, Softmax, Concat, Eltwise (SUM, PROD), Flatten,
-/// LRN (across channels), BatchNorm (+ the Scale layer after it, as one affine BatchNorm);
+/// LRN (across channels), BatchNorm (+ the Scale layer after it, as one affine BatchNorm), with
+/// Caffe's weight fillers;
 /// SoftmaxWithLoss and Accuracy mark the model's outputs (their first bottom: the logits).
 /// Any other layer type is an error naming every such layer.
 public final class CaffeNet {
