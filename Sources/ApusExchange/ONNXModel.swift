@@ -103,8 +103,9 @@ public final class ONNXModel: Module {
             for (k, name) in node.inputs.enumerated() where !name.isEmpty {
                 switch (node.opType, k) {
                 case ("BatchNormalization", 3), ("BatchNormalization", 4): statisticUse.insert(name)
-                case ("Reshape", 1), ("Expand", 1), ("Slice", _), ("Unsqueeze", 1), ("Squeeze", 1), ("Split", 1), ("ReduceSum", 1),
-                     ("ReduceMean", 1), ("Pow", 1), ("Shape", _): continue
+                case ("Shape", _), ("Pow", 1): continue   // read for its shape, or an exponent
+                case (let op, let k) where k >= 1 && ["Reshape", "Expand", "Slice", "Unsqueeze", "Squeeze", "Split", "ReduceSum", "ReduceMean"].contains(op):
+                    continue   // shapes, axes, starts/ends/steps, split sizes
                 default: trainableUse.insert(name)
                 }
             }
