@@ -16,8 +16,11 @@ demo: deps
 	.build/release/apus train Examples/easy-vqa/vqa.yaml --overwrite
 
 # Installs what is missing, builds, and runs the whole test suite (swift-testing); the
-# ApusDistributed tests launch 2 and 3 ranks with mpirun over loopback.
+# ApusDistributed tests launch 2 and 3 ranks with mpirun over loopback. The ONNX round-trip
+# tests run onnxruntime from a venv (Benchmarks/peers/install.sh onnx: pinned CPU wheels from
+# PyPI, installed once); without it they are skipped with a note.
 test: deps
+	./Benchmarks/peers/install.sh onnx
 	swift build --build-tests
 	swift test --skip-build --disable-xctest --no-parallel
 

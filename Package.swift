@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "ApusData", targets: ["ApusData"]),
         .library(name: "ApusTrain", targets: ["ApusTrain"]),
         .library(name: "ApusConfig", targets: ["ApusConfig"]),
+        .library(name: "ApusExchange", targets: ["ApusExchange"]),
         .library(name: "ApusDistributed", targets: ["ApusDistributed"]),
         .executable(name: "apus", targets: ["ApusCLI"]),
         .executable(name: "apus-bench", targets: ["ApusBench"]),
@@ -21,6 +22,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // ONNX's wire format (ApusExchange); the generated onnx.pb.swift is committed (scripts/generate-protos.sh).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         // `make docs`: the API reference (swift package generate-documentation); no code depends on it.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -41,7 +44,9 @@ let package = Package(
         .target(name: "ApusTrain", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData"], path: "Sources/ApusTrain"),
         .target(name: "ApusConfig", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData", "ApusTrain", "ApusDistributed", "Yams"],
                 path: "Sources/ApusConfig"),
-        .executableTarget(name: "ApusCLI", dependencies: ["Apus", "ApusConfig", "ApusTrain", "ApusNN", "ApusData", "ApusDistributed",
+        .target(name: "ApusExchange", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData", "ApusTrain", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                path: "Sources/ApusExchange", exclude: ["Generated/README.md"]),
+        .executableTarget(name: "ApusCLI", dependencies: ["Apus", "ApusConfig", "ApusTrain", "ApusNN", "ApusData", "ApusDistributed", "ApusExchange",
                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/ApusCLI"),
         .target(name: "ApusOptimizers", dependencies: ["Apus", "ApusNN", "CApusKernels"], path: "Sources/ApusOptimizers"),
@@ -63,6 +68,8 @@ let package = Package(
         .testTarget(name: "ApusDataTests", dependencies: ["Apus", "ApusData", "ApusTestSupport"], path: "Tests/ApusDataTests"),
         .testTarget(name: "ApusConfigTests", dependencies: ["Apus", "ApusNN", "ApusData", "ApusTrain", "ApusConfig", "ApusTestSupport"],
                     path: "Tests/ApusConfigTests"),
+        .testTarget(name: "ApusExchangeTests", dependencies: ["Apus", "ApusNN", "ApusTrain", "ApusExchange", "ApusTestSupport"],
+                    path: "Tests/ApusExchangeTests", exclude: ["Fixtures"]),
         .testTarget(name: "ApusDistributedTests", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData", "ApusTrain", "ApusDistributed", "ApusTestSupport"],
                     path: "Tests/ApusDistributedTests"),
         .testTarget(name: "ApusTrainTests", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData", "ApusTrain", "ApusTestSupport"],
@@ -75,6 +82,6 @@ let package = Package(
 // Only `scripts/fuzz.sh` builds it (APUS_FUZZ=1, sanitizers on); normal builds never see it.
 if Context.environment["APUS_FUZZ"] == "1" {
     package.products.append(.executable(name: "apus-fuzz", targets: ["ApusFuzz"]))
-    package.targets.append(.executableTarget(name: "ApusFuzz", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData", "ApusConfig"],
+    package.targets.append(.executableTarget(name: "ApusFuzz", dependencies: ["Apus", "ApusNN", "ApusOptimizers", "ApusData", "ApusConfig", "ApusExchange"],
                                              path: "Fuzz/Sources"))
 }

@@ -2,7 +2,11 @@
 # Install peer frameworks (the libraries Apus is benchmarked against), one
 # virtual environment per peer, outside the repository.
 #
-#   Benchmarks/peers/install.sh PEER...      PEER: numpy torch tensorflow jax mxnet
+#   Benchmarks/peers/install.sh PEER...      PEER: numpy torch tensorflow jax mxnet onnx onnx-torch
+#
+# `onnx` (onnx + onnxruntime, CPU wheels, pinned) is what the ONNX round-trip tests run their
+# helper (scripts/onnx/run_onnx.py) with; `make test` installs it first. `onnx-torch` (torch CPU
+# + onnx) regenerates the committed ONNX import fixtures (scripts/onnx/make_torch_fixtures.py).
 #
 # Each peer lives in ${APUS_PEERS_DIR:-$HOME/.cache/apus-peers}/<peer>; run its
 # python as <dir>/<peer>/bin/python. Idempotent: a venv that already imports
@@ -20,7 +24,7 @@ DIR="${APUS_PEERS_DIR:-$HOME/.cache/apus-peers}"
 PY="${PYTHON:-python3}"
 mkdir -p "$DIR"
 
-[ $# -gt 0 ] || { echo "usage: $0 PEER... (numpy torch tensorflow jax mxnet)" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 PEER... (numpy torch tensorflow jax mxnet onnx)" >&2; exit 2; }
 
 # Newest CPU-only torch wheel for this python in the find-links folders, if any.
 cpu_torch_wheel() {
@@ -43,6 +47,10 @@ spec() {
     tensorflow) echo "tensorflow|tensorflow keras" ;;
     jax)        echo "jax|jax flax optax" ;;
     mxnet)      echo "mxnet|mxnet==1.9.1 numpy<1.24" ;;
+    onnx)       echo "onnx, onnxruntime, numpy|numpy onnx==1.23.2 onnxruntime==1.32.0" ;;
+    # Only for regenerating the ONNX import fixtures (scripts/onnx/make_torch_fixtures.py).
+    onnx-torch) local t="${APUS_TORCH_SPEC:-$(cpu_torch_wheel)}"
+                echo "torch, onnx|numpy onnx==1.23.2 ${t:-torch}" ;;
     *)          return 1 ;;
   esac
 }
@@ -78,7 +86,7 @@ for peer in "$@"; do
   "$py" - "$peer" <<'EOF' || true
 import importlib, sys
 found = []
-for m in ("numpy", "torch", "tensorflow", "keras", "jax", "flax", "optax", "mxnet"):
+for m in ("numpy", "torch", "tensorflow", "keras", "jax", "flax", "optax", "mxnet", "onnx", "onnxruntime"):
     try:
         found.append(f"{m} {importlib.import_module(m).__version__}")
     except Exception:

@@ -13,7 +13,8 @@ struct FuzzTarget {
 /// Every target, by the name `APUS_FUZZ_TARGET` selects.
 let allTargets: [FuzzTarget] = [
     safeTensorsTarget, optimizerStateTarget, stateJSONTarget, configTarget, easyVQATarget,
-    idxTarget, cifarTarget, pngTarget, jpegTarget, gzipTarget, vocabularyTarget,
+    idxTarget, cifarTarget, pngTarget, jpegTarget, gzipTarget, vocabularyTarget, onnxTarget,
+    caffePrototxtTarget, caffemodelTarget,
 ]
 
 /// `data` compressed by the system's `gzip` (for seeds).

@@ -2,11 +2,14 @@
 //
 // Exit codes: 0 success; 1 a runtime failure (data, training, NaN loss, a label out of range,
 // I/O); 3 a configuration error; 4 a checkpoint problem; 5 the run folder already holds a run;
-// 64 bad usage. Under `mpirun -np N`, `train` and `resume` train on N processes (docs/distributed.md).
+// 6 the model cannot be exported (an op with no ONNX mapping, a graph that depends on the batch
+// size); 64 bad usage. `apus train solver.prototxt` runs a Caffe solver (docs/caffe.md). Under
+// `mpirun -np N`, `train` and `resume` of a configuration train on N processes (docs/distributed.md).
 import Apus
 import ApusConfig
 import ApusData
 import ApusDistributed
+import ApusExchange
 import ApusNN
 import ApusTrain
 import ArgumentParser
@@ -27,6 +30,8 @@ func guarded(_ body: () throws -> Void) throws {
         case let e as RunFolderError: (message, code) = (e.description, 5)
         case let e as DataError: (message, code) = (e.description, 1)
         case let e as TrainingError: (message, code) = (e.description, 1)
+        case let e as ONNXError: (message, code) = (e.description, e.kind == .io ? 1 : 6)
+        case let e as CaffeError: (message, code) = (e.description, e.kind == .io ? 1 : 3)
         default: (message, code) = ("\(error)", 1)
         }
         if let world, world.rank != 0 {
@@ -43,8 +48,8 @@ struct Apus: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apus",
         abstract: "Train, test and use models described by a configuration file.",
-        discussion: "Exit codes: 0 success, 1 runtime failure (data, training, NaN loss), 3 configuration error, 4 checkpoint problem, 5 the run folder already holds a run, 64 bad usage. See docs/config.md.",
-        subcommands: [Train.self, Resume.self, Test.self, Predict.self, Summary.self, GraphCommand.self, Plot.self])
+        discussion: "Exit codes: 0 success, 1 runtime failure (data, training, NaN loss), 3 configuration error, 4 checkpoint problem, 5 the run folder already holds a run, 6 the model cannot be exported to ONNX, 64 bad usage. See docs/config.md and docs/onnx.md.",
+        subcommands: [Train.self, Resume.self, Test.self, Predict.self, Summary.self, GraphCommand.self, Export.self, Plot.self])
 }
 
 struct ConfigArgument: ParsableArguments {
@@ -78,6 +83,10 @@ func printWarning(_ message: String) { FileHandle.standardError.write(Data((mess
 /// Trains `config` (from scratch or resuming; on every process of the job under `mpirun`),
 /// then prints the test accuracy (and, for a fresh run, the checkpoint it comes from).
 func trainThenTest(_ options: ConfigArgument, resume: Bool, overwrite: Bool = false, tensorBoard: Bool = false) throws {
+    if options.config.hasSuffix(".prototxt") {
+        try trainCaffe(options, resume: resume, tensorBoard: tensorBoard)
+        return
+    }
     try guarded {
         if Communicator.isLaunchedByMPI { _ = try Communicator.world() }   // MPI's own failure to start, as an error
         let experiment = try options.experiment(tensorBoard ? ["solver.checkpoint.tensorboard=true"] : [])
@@ -88,8 +97,19 @@ func trainThenTest(_ options: ConfigArgument, resume: Bool, overwrite: Bool = fa
     }
 }
 
+/// `apus train solver.prototxt`: a Caffe solver and its network, run by `CaffeSolver` (docs/caffe.md).
+func trainCaffe(_ options: ConfigArgument, resume: Bool, tensorBoard: Bool) throws {
+    try guarded {
+        guard !resume && !tensorBoard && options.overrides.isEmpty else {
+            throw CaffeError(.unsupported, "\(options.config): a Caffe solver takes no overrides, --tensorboard or resume (edit the solver)")
+        }
+        let outcome = try CaffeSolver(contentsOf: URL(fileURLWithPath: options.config)).train { print($0) }
+        print(String(format: "test accuracy: %.2f %%", outcome.accuracy * 100) + (outcome.snapshots.last.map { " (snapshot \($0.path))" } ?? ""))
+    }
+}
+
 struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check the configuration, then train from scratch, checkpointing every epoch.")
+    static let configuration = CommandConfiguration(abstract: "Check the configuration, then train from scratch, checkpointing every epoch (or run a Caffe solver.prototxt: docs/caffe.md).")
     @OptionGroup var options: ConfigArgument
     @Flag(help: "Start over in a run folder that holds a run (its checkpoints and logs are deleted).") var overwrite = false
     @Flag(help: "Also write TensorBoard event files into the run folder's tensorboard/ (solver.checkpoint.tensorboard).") var tensorboard = false
@@ -193,6 +213,35 @@ struct GraphCommand: ParsableCommand {
                 dot.waitUntilExit()
                 if dot.terminationStatus == 0 { print("wrote \(svg.path)") }
             }
+        }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the model's inference graph as an ONNX file (opset 17, dynamic batch); see docs/onnx.md.",
+        discussion: "The weights come from --checkpoint, else the configuration's last checkpoint, else (with a warning) the initial weights.")
+    @OptionGroup var options: ConfigArgument
+    @Option(help: "The ONNX file to write.") var onnx: String
+    @Option(help: "A checkpoint file (default: the configuration's last checkpoint).") var checkpoint: String?
+    @Option(help: "Examples per batch when tracing (the file's batch axis is dynamic).") var batch = 1
+
+    func validate() throws {
+        guard batch > 0 else { throw ValidationError("--batch must be positive") }
+    }
+
+    func run() throws {
+        try guarded {
+            let experiment = try options.experiment()
+            if let checkpoint {
+                try experiment.model.load(from: URL(fileURLWithPath: checkpoint))
+            } else if let last = try? experiment.modelURL {
+                try experiment.model.load(from: last)
+            } else {
+                printWarning("apus: no checkpoint in \(experiment.folder.path): exporting the initial (untrained) weights")
+            }
+            try experiment.model.exportONNX(to: URL(fileURLWithPath: onnx), batchSize: batch)
+            print("wrote \(onnx) (inputs: \(experiment.model.onnxInputs().map { "\($0.name) [batch, \($0.shape.dropFirst().map(String.init).joined(separator: ", "))] \($0.dtype)" }.joined(separator: "; ")))")
         }
     }
 }

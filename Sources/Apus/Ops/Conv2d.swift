@@ -2,7 +2,8 @@ import CApusKernels
 
 /// Geometry of a 2-D convolution: stride, padding, dilation (each (height, width)) and groups.
 public struct Conv2dGeometry: Hashable, Sendable {
-    let strideH: Int, strideW: Int, padH: Int, padW: Int, dilationH: Int, dilationW: Int
+    /// Stride, zero padding (each side) and dilation along height and width.
+    public let strideH: Int, strideW: Int, padH: Int, padW: Int, dilationH: Int, dilationW: Int
     /// Number of channel groups: input and output channels are split into `groups` independent convolutions.
     public let groups: Int
 

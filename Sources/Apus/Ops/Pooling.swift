@@ -3,10 +3,11 @@ import CApusKernels
 /// Window of a 2-D pooling: kernel, stride and padding, each (height, width), and how the output
 /// size rounds (PyTorch's `ceil_mode`).
 public struct PoolGeometry: Hashable, Sendable {
-    let kernelH: Int, kernelW: Int, strideH: Int, strideW: Int, padH: Int, padW: Int
+    /// Window size, stride and zero padding (each side) along height and width.
+    public let kernelH: Int, kernelW: Int, strideH: Int, strideW: Int, padH: Int, padW: Int
     /// Whether the output size rounds up, so that a last, partial window covers the input's end
     /// (never one starting in the right padding).
-    let ceilMode: Bool
+    public let ceilMode: Bool
 
     /// A `kernel` (height, width) window moving by `stride` (the kernel when nil) over the input with `padding` on each side; `ceilMode` rounds the output size up (PyTorch's pooling arguments).
     public init(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0), ceilMode: Bool = false) {
