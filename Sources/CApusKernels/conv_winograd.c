@@ -131,3 +131,70 @@ APUS_VARIANTS(apus_winograd_output_f32,
               (const float *m, int64_t images, int64_t outputs, int64_t out_h, int64_t out_w, int64_t tiles_h,
                int64_t tiles_w, int64_t ldm, float *y, float *rows),
               (m, images, outputs, out_h, out_w, tiles_h, tiles_w, ldm, y, rows))
+
+// The weight gradient, as the adjoint of the forward pass: dM = A dY Aᵀ for each 2×2 tile of
+// the output gradient, dU[ξ] = Σ_tiles dM[ξ]·V[ξ]ᵀ (GEMMs, by the caller), dW = Gᵀ dU G.
+
+// One tile row: the output gradient's rows top and bottom (2·tiles_w values each, zero past the
+// image) → the 16 positions' values of dM, position ξ at o[ξ·stride + tw].
+APUS_INLINE void winograd_output_gradient_row(const float *restrict top, const float *restrict bottom, int64_t tiles_w,
+                                              float *restrict o, int64_t stride) {
+    for (int64_t tw = 0; tw < tiles_w; tw++) {
+        float y00 = top[2 * tw], y01 = top[2 * tw + 1], y10 = bottom[2 * tw], y11 = bottom[2 * tw + 1];
+        // A dY (4×2), row by row, then each row (a, b) times Aᵀ: (a, a + b, a − b, −b).
+        float rows[4][2] = {{y00, y01}, {y00 + y10, y01 + y11}, {y00 - y10, y01 - y11}, {-y10, -y11}};
+        for (int i = 0; i < 4; i++) {
+            float a = rows[i][0], b = rows[i][1];
+            o[(4 * i + 0) * stride + tw] = a;
+            o[(4 * i + 1) * stride + tw] = a + b;
+            o[(4 * i + 2) * stride + tw] = a - b;
+            o[(4 * i + 3) * stride + tw] = -b;
+        }
+    }
+}
+
+// dM [16][outputs][ldm] of the output gradient g [images, outputs, out_h, out_w] (the chunk's
+// first image first). `rows` is scratch of 2·(2·tiles_w) floats.
+APUS_INLINE void apus_winograd_output_gradient_f32_body(const float *g, int64_t images, int64_t outputs, int64_t out_h,
+                                                        int64_t out_w, int64_t tiles_h, int64_t tiles_w, float *m,
+                                                        int64_t ldm, float *rows) {
+    int64_t per_image = tiles_h * tiles_w, stride = outputs * ldm, span = 2 * tiles_w;
+    float *top = rows, *bottom = rows + span;
+    for (int64_t n = 0; n < images; n++)
+        for (int64_t o = 0; o < outputs; o++) {
+            const float *plane = g + (n * outputs + o) * out_h * out_w;
+            float *out = m + o * ldm + n * per_image;
+            for (int64_t th = 0; th < tiles_h; th++) {
+                int64_t oy = 2 * th;
+                memset(rows, 0, sizeof(float) * (size_t)(2 * span));
+                memcpy(top, plane + oy * out_w, sizeof(float) * (size_t)out_w);
+                if (oy + 1 < out_h) memcpy(bottom, plane + (oy + 1) * out_w, sizeof(float) * (size_t)out_w);
+                winograd_output_gradient_row(top, bottom, tiles_w, out + th * tiles_w, stride);
+            }
+        }
+}
+APUS_VARIANTS(apus_winograd_output_gradient_f32,
+              (const float *g, int64_t images, int64_t outputs, int64_t out_h, int64_t out_w, int64_t tiles_h,
+               int64_t tiles_w, float *m, int64_t ldm, float *rows),
+              (g, images, outputs, out_h, out_w, tiles_h, tiles_w, m, ldm, rows))
+
+// dw [outputs, channels, 3, 3] += Gᵀ dU G for every (output, channel) of dU [16][outputs][channels].
+void apus_winograd_weight_gradient_f32(const float *du, int64_t outputs, int64_t channels, float *dw) {
+    int64_t plane = outputs * channels;
+    for (int64_t o = 0; o < outputs; o++)
+        for (int64_t c = 0; c < channels; c++) {
+            float u[4][4], t[3][4];
+            for (int x = 0; x < 16; x++) u[x / 4][x % 4] = du[x * plane + o * channels + c];
+            for (int j = 0; j < 4; j++) {   // Gᵀ dU: rows combined
+                t[0][j] = u[0][j] + 0.5f * (u[1][j] + u[2][j]);
+                t[1][j] = 0.5f * (u[1][j] - u[2][j]);
+                t[2][j] = 0.5f * (u[1][j] + u[2][j]) + u[3][j];
+            }
+            float *out = dw + (o * channels + c) * 9;
+            for (int i = 0; i < 3; i++) {   // (Gᵀ dU) G: columns combined
+                out[3 * i + 0] += t[i][0] + 0.5f * (t[i][1] + t[i][2]);
+                out[3 * i + 1] += 0.5f * (t[i][1] - t[i][2]);
+                out[3 * i + 2] += 0.5f * (t[i][1] + t[i][2]) + t[i][3];
+            }
+        }
+}

@@ -121,7 +121,8 @@ import ApusTestSupport
 
     /// Winograd F(2×2, 3×3) (Float32 3×3 stride-1 convolutions of at least 16 channels) against
     /// the im2col path in Float64: odd and even sizes, paddings 0–2, images fewer and more than
-    /// one chunk, forward and input gradient (a forward convolution of the rotated weights).
+    /// one chunk, forward, input gradient (a forward convolution of the rotated weights) and
+    /// weight gradient.
     @Test func winogradConvolutionMatchesTheGEMMPath() {
         for (n, c, o, h, w, pad) in [(1, 16, 16, 5, 7, 1), (3, 32, 24, 9, 8, 0), (2, 17, 40, 4, 4, 2), (9, 64, 64, 32, 32, 1),
                                      (2, 16, 16, 3, 3, 1), (40, 256, 16, 4, 4, 1)] {
@@ -135,6 +136,9 @@ import ApusTestSupport
             let dx = Tensor.apply(Conv2dInputGradOp(geometry: geometry, inputShape: x.shape), [g, k])[0].scalars(as: Double.self)
             let dx32 = Tensor.apply(Conv2dInputGradOp(geometry: geometry, inputShape: x.shape), [g.cast(to: .float32), k.cast(to: .float32)])[0]
             expectClose(dx32, dx, tolerance: 1e-5 * dx.map(Swift.abs).max()!)
+            let dw = Tensor.apply(Conv2dWeightGradOp(geometry: geometry, weightShape: k.shape), [x, g])[0].scalars(as: Double.self)
+            let dw32 = Tensor.apply(Conv2dWeightGradOp(geometry: geometry, weightShape: k.shape), [x.cast(to: .float32), g.cast(to: .float32)])[0]
+            expectClose(dw32, dw, tolerance: 1e-5 * dw.map(Swift.abs).max()!)
         }
     }
 

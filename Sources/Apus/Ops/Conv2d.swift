@@ -62,6 +62,9 @@ enum ConvKernel {
         if product == .forward && WinogradConv.suits(x: x, w: w, geometry: geometry) {
             return WinogradConv.forward(x: x, w: w, y: y, geometry: geometry, epilogue: epilogue)
         }
+        if product == .weightGradient && WinogradConv.suits(x: x, w: w, geometry: geometry) {
+            return WinogradConv.weightGradient(x: x, g: y, dw: w, geometry: geometry)
+        }
         let n = x.shape[0], parts = Swift.min(WorkerPool.shared.threads, n)
         guard n > 0 else { return }
         let colRows = Int(geometry.im2colArgs(x.shape, w.shape, y.shape).0) * w.shape[2] * w.shape[3]

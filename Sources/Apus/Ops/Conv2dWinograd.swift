@@ -7,7 +7,8 @@ import Foundation
 /// transforms add and halve; errors stay within a few Float32 ulps of the products' magnitude).
 ///
 /// It serves the forward product of `ConvKernel.run` (so also a stride-1 input gradient, which
-/// is a forward convolution of the rotated weights) when `suits` says so. Images are shared out
+/// is a forward convolution of the rotated weights) and the weight gradient (the forward pass's
+/// adjoint) when `suits` says so. Images are shared out
 /// over the worker pool; each thread transforms a chunk of its images at a time, sized so one
 /// position's [C, tiles] slice stays in L2 cache.
 enum WinogradConv {
@@ -29,43 +30,95 @@ enum WinogradConv {
             && x.shape[2] + 2 * g.padH >= 3 && x.shape[3] + 2 * g.padW >= 3
     }
 
-    /// y [N, O, OH, OW] = x ∗ w; `epilogue(image)` runs after each image's outputs are written.
-    static func forward(x: Tensor, w: Tensor, y: Tensor, geometry: Conv2dGeometry, epilogue: ((Int) -> Void)?) {
-        let (n, c, h, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let (o, oh, ow, pad) = (w.shape[0], y.shape[2], y.shape[3], geometry.padH)
-        guard n > 0, oh > 0, ow > 0 else { return }
-        let (tilesH, tilesW) = ((oh + 1) / 2, (ow + 1) / 2), tilesPerImage = (oh + 1) / 2 * ((ow + 1) / 2)
-        let u = Tensor(uninitialized: [16, o, c], dtype: .float32)
-        apus_winograd_weights_f32(w.pointer(Float.self), Int64(o), Int64(c), u.pointer(Float.self))
+    /// How a convolution of x [N, C, H, W] into [N, O, OH, OW] is cut up: 2×2 output tiles, the
+    /// images shared out over `parts` threads, each thread working on `chunk` images at a time
+    /// with V [16, C, ld] and M [16, O, ld] buffers (`ld` ≥ the chunk's tiles).
+    struct Plan {
+        let n, c, h, width, o, oh, ow, pad: Int
+        let tilesH, tilesW, tilesPerImage, parts, perPart, chunk, ld: Int
 
-        let parts = Swift.min(WorkerPool.shared.threads, n), perPart = (n + parts - 1) / parts
-        // One position's V slice [C, tiles] about 256 KB: a chunk of that many tiles' images.
-        let targetTiles = Swift.max(64, (1 << 16) / c)
-        let chunk = Swift.max(1, Swift.min(perPart, targetTiles / tilesPerImage))
-        // Rows of V and M a cache line longer than the chunk's tiles: the 16 positions' slices are
-        // then not a power of two apart, so the transforms' 16 streams do not share cache sets.
-        let ld = chunk * tilesPerImage + 16
-        let buffers = (0..<parts).map { _ in
-            (v: Tensor(uninitialized: [16, c, ld], dtype: .float32), m: Tensor(uninitialized: [16, o, ld], dtype: .float32),
-             scratch: Tensor(uninitialized: [4 * (2 * tilesW + 2)], dtype: .float32))
+        init(x: [Int], outputs o: Int, outputSize: (Int, Int), pad: Int) {
+            (n, c, h, width, self.o, (oh, ow), self.pad) = (x[0], x[1], x[2], x[3], o, outputSize, pad)
+            (tilesH, tilesW) = ((oh + 1) / 2, (ow + 1) / 2)
+            tilesPerImage = tilesH * tilesW
+            parts = Swift.max(1, Swift.min(WorkerPool.shared.threads, n))
+            perPart = (n + parts - 1) / parts
+            // One position's V slice [C, tiles] about 256 KB: a chunk of that many tiles' images.
+            let targetTiles = Swift.max(64, (1 << 16) / c)
+            chunk = Swift.max(1, Swift.min(perPart, targetTiles / tilesPerImage))
+            // Rows a cache line longer than the chunk's tiles: the 16 positions' slices are then
+            // not a power of two apart, so the transforms' 16 streams do not share cache sets.
+            ld = chunk * tilesPerImage + 16
         }
-        let (xImage, yImage) = (c * h * width, o * oh * ow)
-        CPUThreads.forParts(parts) { part in
-            let (v, m, scratch) = buffers[part]
-            let images = Swift.min(n, part * perPart)..<Swift.min(n, (part + 1) * perPart)
-            for first in stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
-                let count = Swift.min(images.upperBound, first + chunk) - first, columns = count * tilesPerImage
-                apus_winograd_input_f32(x.pointer(Float.self) + first * xImage, Int64(count), Int64(c), Int64(h), Int64(width), Int64(pad),
-                                        Int64(tilesH), Int64(tilesW), v.pointer(Float.self), Int64(ld), scratch.pointer(Float.self))
-                for position in 0..<16 {
-                    RawGEMM.singleThreaded(.float32, false, false, o, columns, c, u.rawPointer + position * o * c * 4, c,
-                                           v.rawPointer + position * c * ld * 4, ld, 0, m.rawPointer + position * o * ld * 4, ld)
-                }
-                apus_winograd_output_f32(m.pointer(Float.self), Int64(count), Int64(o), Int64(oh), Int64(ow), Int64(tilesH), Int64(tilesW),
-                                         Int64(ld), y.pointer(Float.self) + first * yImage, scratch.pointer(Float.self))
-                (first..<(first + count)).forEach { epilogue?($0) }
+
+        /// Per thread: V, M and the transforms' scratch rows.
+        func buffers() -> [(v: Tensor, m: Tensor, scratch: Tensor)] {
+            (0..<parts).map { _ in
+                (Tensor(uninitialized: [16, c, ld], dtype: .float32), Tensor(uninitialized: [16, o, ld], dtype: .float32),
+                 Tensor(uninitialized: [4 * (2 * tilesW + 2)], dtype: .float32))
             }
         }
+
+        /// Runs `body(part, first image, images)` for every chunk, the parts on the worker pool.
+        func forChunks(_ body: (Int, Int, Int) -> Void) {
+            CPUThreads.forParts(parts) { part in
+                let images = Swift.min(n, part * perPart)..<Swift.min(n, (part + 1) * perPart)
+                for first in stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
+                    body(part, first, Swift.min(images.upperBound, first + chunk) - first)
+                }
+            }
+        }
+
+        /// V of `count` images of x from image `first`.
+        func transformInput(_ x: Tensor, first: Int, count: Int, into v: Tensor, scratch: Tensor) {
+            apus_winograd_input_f32(x.pointer(Float.self) + first * c * h * width, Int64(count), Int64(c), Int64(h), Int64(width), Int64(pad),
+                                    Int64(tilesH), Int64(tilesW), v.pointer(Float.self), Int64(ld), scratch.pointer(Float.self))
+        }
+    }
+
+    /// y [N, O, OH, OW] = x ∗ w; `epilogue(image)` runs after each image's outputs are written.
+    static func forward(x: Tensor, w: Tensor, y: Tensor, geometry: Conv2dGeometry, epilogue: ((Int) -> Void)?) {
+        let plan = Plan(x: x.shape, outputs: w.shape[0], outputSize: (y.shape[2], y.shape[3]), pad: geometry.padH)
+        guard plan.n > 0, plan.oh > 0, plan.ow > 0 else { return }
+        let (o, c, ld) = (plan.o, plan.c, plan.ld)
+        let u = Tensor(uninitialized: [16, o, c], dtype: .float32)
+        apus_winograd_weights_f32(w.pointer(Float.self), Int64(o), Int64(c), u.pointer(Float.self))
+        let buffers = plan.buffers()
+        plan.forChunks { part, first, count in
+            let (v, m, scratch) = buffers[part]
+            plan.transformInput(x, first: first, count: count, into: v, scratch: scratch)
+            for position in 0..<16 {
+                RawGEMM.singleThreaded(.float32, false, false, o, count * plan.tilesPerImage, c, u.rawPointer + position * o * c * 4, c,
+                                       v.rawPointer + position * c * ld * 4, ld, 0, m.rawPointer + position * o * ld * 4, ld)
+            }
+            apus_winograd_output_f32(m.pointer(Float.self), Int64(count), Int64(o), Int64(plan.oh), Int64(plan.ow), Int64(plan.tilesH),
+                                     Int64(plan.tilesW), Int64(ld), y.pointer(Float.self) + first * o * plan.oh * plan.ow, scratch.pointer(Float.self))
+            (first..<(first + count)).forEach { epilogue?($0) }
+        }
+    }
+
+    /// dw [O, C, 3, 3] += the weight gradient for input x [N, C, H, W] and output gradient g
+    /// [N, O, OH, OW]: the adjoint of `forward` (dM = A·g·Aᵀ per tile, dU[ξ] = Σ dM[ξ]·V[ξ]ᵀ over
+    /// every tile, one accumulator per thread, then dw += Gᵀ·dU·G).
+    static func weightGradient(x: Tensor, g: Tensor, dw: Tensor, geometry: Conv2dGeometry) {
+        let plan = Plan(x: x.shape, outputs: dw.shape[0], outputSize: (g.shape[2], g.shape[3]), pad: geometry.padH)
+        guard plan.n > 0, plan.oh > 0, plan.ow > 0 else { return }
+        let (o, c, ld) = (plan.o, plan.c, plan.ld)
+        let buffers = plan.buffers()
+        let accumulators = (0..<plan.parts).map { _ in Tensor.zeros([16, o, c], dtype: .float32) }
+        plan.forChunks { part, first, count in
+            let (v, m, scratch) = buffers[part]
+            plan.transformInput(x, first: first, count: count, into: v, scratch: scratch)
+            apus_winograd_output_gradient_f32(g.pointer(Float.self) + first * o * plan.oh * plan.ow, Int64(count), Int64(o), Int64(plan.oh),
+                                              Int64(plan.ow), Int64(plan.tilesH), Int64(plan.tilesW), m.pointer(Float.self), Int64(ld),
+                                              scratch.pointer(Float.self))
+            for position in 0..<16 {
+                RawGEMM.singleThreaded(.float32, false, true, o, c, count * plan.tilesPerImage, m.rawPointer + position * o * ld * 4, ld,
+                                       v.rawPointer + position * c * ld * 4, ld, 1, accumulators[part].rawPointer + position * o * c * 4, c)
+            }
+        }
+        let total = accumulators.dropFirst().reduce(accumulators[0]) { $0 + $1 }
+        apus_winograd_weight_gradient_f32(total.contiguous().pointer(Float.self), Int64(o), Int64(c), dw.pointer(Float.self))
     }
 }
 

@@ -62,6 +62,12 @@ void apus_winograd_input_f32(const float *x, int64_t images, int64_t channels, i
 /// y [images, outputs, out_h, out_w] = Aᵀ M A of M [16][outputs][ldm]; `rows`: scratch of 4·tiles_w floats.
 void apus_winograd_output_f32(const float *m, int64_t images, int64_t outputs, int64_t out_h, int64_t out_w, int64_t tiles_h,
                               int64_t tiles_w, int64_t ldm, float *y, float *rows);
+/// dM [16][outputs][ldm] = A dY Aᵀ of the 2×2 tiles of the output gradient g [images, outputs, out_h, out_w];
+/// `rows`: scratch of 4·tiles_w floats.
+void apus_winograd_output_gradient_f32(const float *g, int64_t images, int64_t outputs, int64_t out_h, int64_t out_w,
+                                       int64_t tiles_h, int64_t tiles_w, float *m, int64_t ldm, float *rows);
+/// dw [outputs, channels, 3, 3] += Gᵀ dU G of dU [16][outputs][channels].
+void apus_winograd_weight_gradient_f32(const float *du, int64_t outputs, int64_t channels, float *dw);
 
 // ---- convolution helpers (conv.c) ----
 /// One image [C, H, W] → columns [C*KH*KW, (oy1−oy0)·OW] for output rows oy0..<oy1, rows `ld` apart.
