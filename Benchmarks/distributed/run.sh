@@ -15,7 +15,7 @@ out="Benchmarks/results/distributed-$(date +%Y-%m-%d).md"
     echo "$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), Open MPI $(mpirun --version | head -1 | awk '{print $NF}'), shared memory (vader) between 2 ranks on one machine."
     echo "Command: \`make bench-distributed\` (Benchmarks/distributed/run.sh; the code is Sources/ApusDistributedCheck/DistributedBenchmark.swift)."
     echo
-    echo "## All-reduce (sum, Float32), 2 ranks, median of 7 (alternating Apus and raw)"
+    echo "## All-reduce (sum, Float32), 2 ranks, median of 21 (up to 4 MB) or 7 runs, alternating Apus and raw and which goes first"
     echo
     "${mpirun[@]}" -np 2 -x APUS_NUM_THREADS=1 "$binary" bench | grep '^|'
     echo

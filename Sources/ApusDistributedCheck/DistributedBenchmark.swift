@@ -10,7 +10,8 @@ import Foundation
 /// Not a check: `make bench-distributed` (Benchmarks/distributed/run.sh) runs it alone and
 /// under `mpirun -np 2`. Rank 0 prints Markdown table rows:
 /// - all-reduce (sum, Float32) of 1–100 MB: Apus' `allReduce` on a tensor next to a raw
-///   `MPI_Allreduce` loop on a Swift array, alternating, median of 7 after 2 warm-ups, with the
+///   `MPI_Allreduce` loop on a Swift array, alternating (and alternating which goes first), the
+///   median of 21 (up to 4 MB) or 7 after 2 warm-ups, with the
 ///   bus bandwidth 2(N−1)/N · bytes / time and Apus' ratio to the raw loop;
 /// - one easy-VQA training step (64×64, batch 32 per rank, Adam), median of 10 after 3
 ///   warm-ups: compute alone (no exchange), the exchange after the backward pass
@@ -42,15 +43,21 @@ private func benchmarkAllReduce(_ world: Communicator) throws {
         var tensor = Tensor.ones([count])
         var raw = [Float](repeating: 1, count: count)
         var apusTimes: [Double] = [], rawTimes: [Double] = []
-        for run in 0..<9 {
-            let apus = try timed(world) { try world.allReduce(&tensor, op: .sum) }
-            let plain = try timed(world) {
-                let code = raw.withUnsafeMutableBufferPointer {
-                    MPI_Allreduce(apus_mpi_in_place(), $0.baseAddress, Int32(count), apus_mpi_float(), apus_mpi_sum(), apus_mpi_comm_world())
+        let runs = megabytes <= 4 ? 23 : 9   // small messages are quick: more samples
+        for run in 0..<runs {
+            func apus() throws -> Double { try timed(world) { try world.allReduce(&tensor, op: .sum) } }
+            func plain() throws -> Double {
+                try timed(world) {
+                    let code = raw.withUnsafeMutableBufferPointer {
+                        MPI_Allreduce(apus_mpi_in_place(), $0.baseAddress, Int32(count), apus_mpi_float(), apus_mpi_sum(), apus_mpi_comm_world())
+                    }
+                    guard code == MPI_SUCCESS else { throw CheckFailure(description: "raw MPI_Allreduce failed: \(code)") }
                 }
-                guard code == MPI_SUCCESS else { throw CheckFailure(description: "raw MPI_Allreduce failed: \(code)") }
             }
-            if run >= 2 { apusTimes.append(apus); rawTimes.append(plain) }
+            // Alternating which goes first, so neither always follows the other's traffic.
+            var (a, r) = (0.0, 0.0)
+            if run % 2 == 0 { a = try apus(); r = try plain() } else { r = try plain(); a = try apus() }
+            if run >= 2 { apusTimes.append(a); rawTimes.append(r) }
         }
         let (a, r) = (median(apusTimes), median(rawTimes))
         let factor = 2 * Double(world.size - 1) / Double(world.size) * Double(count * 4) / 1e9
