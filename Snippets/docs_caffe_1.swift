@@ -12,8 +12,8 @@ layer { name: "prob" type: "Softmax" bottom: "ip1" top: "prob" }
 """
 // CaffeNet(contentsOf: url) reads a file; build(phase:inputShapes:) takes a Data layer's record shape.
 let caffe = try CaffeNet(prototxt: prototxt).build(phase: .test)
-let bytes = try caffe.caffemodelData(name: "Small")    // the weights as a .caffemodel
-try caffe.loadWeights(caffemodel: bytes)               // or loadWeights(from: URL of a .caffemodel)
+// The weights as .caffemodel bytes and back (or loadWeights(from: URL of a .caffemodel)):
+try caffe.loadWeights(caffemodel: try caffe.caffemodelData(name: "Small"))
 caffe.model.eval()
 let probabilities = caffe.model(["data": Tensor.uniform([2, 1, 28, 28], low: 0, high: 255)])[0]
 print(probabilities.shape)                             // [2, 10]: a functional Model (fit, evaluate, exportONNX…)

@@ -27,6 +27,7 @@ func apus(_ arguments: [String], in folder: URL, ranks: Int? = nil) throws -> Ru
     if let ranks, let mpirun {
         process.executableURL = mpirun
         process.arguments = mpirunOptions + ["-np", "\(ranks)", "-x", "APUS_NUM_THREADS=1", apusBinary.path] + arguments
+        process.environment = mpirunEnvironment
     } else {
         process.executableURL = apusBinary
         process.arguments = arguments

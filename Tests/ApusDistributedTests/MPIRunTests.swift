@@ -43,13 +43,9 @@ func launch(_ executable: URL, _ arguments: [String], environment: [String: Stri
 }
 
 /// `mpirun --allow-run-as-root --oversubscribe -np <ranks> apus-distributed-check <scenario>`
-/// (with `mpirunOptions`). Under AddressSanitizer (`scripts/sanitize.sh`) the ranks do
-/// not check for leaks: Open MPI leaves memory of plugins it has already unloaded at exit, which
-/// no suppression can name (Apus' own leaks are checked by the in-process tests).
+/// (with `mpirunOptions` and `mpirunEnvironment`).
 func mpirunCheck(_ scenario: String, ranks: Int = 2, limit: Double = 180) throws -> Launch {
-    let asan = ProcessInfo.processInfo.environment["ASAN_OPTIONS"].map { $0 + ":" } ?? ""
-    return try launch(mpirun!, mpirunOptions + ["-np", "\(ranks)", checkBinary.path, scenario],
-                      environment: ["ASAN_OPTIONS": asan + "detect_leaks=0"], limit: limit)
+    try launch(mpirun!, mpirunOptions + ["-np", "\(ranks)", checkBinary.path, scenario], environment: mpirunEnvironment, limit: limit)
 }
 
 /// The checks of `apus-distributed-check` on two ranks over loopback (see its main.swift).
