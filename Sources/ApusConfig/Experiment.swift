@@ -520,12 +520,7 @@ final class EpochRecorder: Callback {
         if let every = experiment.checkpointEverySteps, var progress = trainer.progress, loss.isFinite, progress.step % every == 0 {
             if let group = trainer.group {   // the metrics' sums over every process (a collective: every process is here)
                 let names = progress.metrics.keys.sorted()
-                var sums = try group.sum(names.flatMap { progress.metrics[$0]! })[...]
-                for name in names {
-                    let count = progress.metrics[name]!.count
-                    progress.metrics[name] = Array(sums.prefix(count))
-                    sums = sums.dropFirst(count)
-                }
+                for (name, sums) in zip(names, try group.sum(each: names.map { progress.metrics[$0]! })) { progress.metrics[name] = sums }
             }
             guard writes else { return false }
             try flushSteps()

@@ -45,19 +45,8 @@ extension Tensor {
         proto.name = name
         proto.dims = shape.map(Int64.init)
         proto.dataType = ONNXElementType.code(dtype)
-        proto.rawData = littleEndianBytes()
+        proto.rawData = littleEndianBytes
         return proto
-    }
-
-    /// The elements, row-major, as little-endian bytes (bool: one byte each, 0 or 1).
-    func littleEndianBytes() -> Data {
-        switch dtype {
-        case .float32: return withUnsafeBuffer(of: Float.self) { Data(buffer: $0) }
-        case .float64: return withUnsafeBuffer(of: Double.self) { Data(buffer: $0) }
-        case .int32: return withUnsafeBuffer(of: Int32.self) { Data(buffer: $0) }
-        case .int64: return withUnsafeBuffer(of: Int64.self) { Data(buffer: $0) }
-        case .bool: return Data(scalars(as: Bool.self).map { $0 ? UInt8(1) : 0 })
-        }
     }
 
     /// The tensor an ONNX `TensorProto` holds (raw_data or the typed repeated fields). Throws a
@@ -91,7 +80,7 @@ extension Tensor {
         if proto.hasRawData {
             let bytes = proto.rawData
             guard bytes.count == count * dtype.byteSize else { throw mismatch(bytes.count / Swift.max(dtype.byteSize, 1)) }
-            self = Tensor.fromLittleEndian(bytes, shape: shape, dtype: dtype)
+            self = Tensor(littleEndianBytes: bytes, shape: shape, dtype: dtype)
             return
         }
         switch dtype {
@@ -110,23 +99,6 @@ extension Tensor {
         case .bool:
             guard proto.int32Data.count == count else { throw mismatch(proto.int32Data.count) }
             self = Tensor(shape: shape, scalars: proto.int32Data.map { $0 != 0 })
-        }
-    }
-
-    /// A tensor of `shape` and `dtype` from row-major little-endian `bytes` (exactly its size).
-    static func fromLittleEndian(_ bytes: Data, shape: [Int], dtype: DType) -> Tensor {
-        func read<T: TensorScalar>(_ type: T.Type) -> Tensor {
-            let values = bytes.withUnsafeBytes { raw in
-                (0..<(bytes.count / MemoryLayout<T>.size)).map { raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self) }
-            }
-            return Tensor(shape: shape, scalars: values)
-        }
-        switch dtype {
-        case .float32: return read(Float.self)
-        case .float64: return read(Double.self)
-        case .int32: return read(Int32.self)
-        case .int64: return read(Int64.self)
-        case .bool: return Tensor(shape: shape, scalars: bytes.map { $0 != 0 })
         }
     }
 }

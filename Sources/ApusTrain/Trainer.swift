@@ -344,13 +344,7 @@ public final class Trainer {
     /// Every metric's `accumulated` sums, added up over the group's processes (one exchange).
     private func sumMetricsOverGroup() throws {
         guard let group, !metrics.isEmpty else { return }
-        let sums = try group.sum(metrics.flatMap(\.accumulated))
-        var offset = 0
-        for m in metrics {
-            let count = m.accumulated.count
-            m.accumulated = Array(sums[offset..<(offset + count)])
-            offset += count
-        }
+        for (m, sums) in zip(metrics, try group.sum(each: metrics.map(\.accumulated))) { m.accumulated = sums }
     }
 
     /// The model's predictions for every example of `data`, concatenated along the batch dimension.

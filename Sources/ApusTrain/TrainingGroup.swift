@@ -30,3 +30,15 @@ public protocol TrainingGroup: AnyObject {
     /// called at the end of each epoch, before validation and checkpoints.
     func synchronizeBuffers() throws
 }
+
+extension TrainingGroup {
+    /// Each list of numbers summed element-wise over the processes, in one exchange: the same
+    /// lists, of the same lengths, on every process (metrics' `accumulated` sums).
+    public func sum(each lists: [[Double]]) throws -> [[Double]] {
+        var sums = try sum(lists.flatMap { $0 })[...]
+        return lists.map { list in
+            defer { sums = sums.dropFirst(list.count) }
+            return Array(sums.prefix(list.count))
+        }
+    }
+}

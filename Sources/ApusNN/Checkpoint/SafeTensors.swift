@@ -48,16 +48,7 @@ public enum SafeTensors {
         var data = Data(capacity: 8 + json.count + offset)
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
         data.append(json)
-        for name in names {
-            let t = tensors[name]!
-            switch t.dtype {
-            case .float32: t.withUnsafeBuffer(of: Float.self) { data.append(Data(buffer: $0)) }
-            case .float64: t.withUnsafeBuffer(of: Double.self) { data.append(Data(buffer: $0)) }
-            case .int32: t.withUnsafeBuffer(of: Int32.self) { data.append(Data(buffer: $0)) }
-            case .int64: t.withUnsafeBuffer(of: Int64.self) { data.append(Data(buffer: $0)) }
-            case .bool: t.withUnsafeBuffer(of: Bool.self) { data.append(Data(buffer: $0)) }
-            }
-        }
+        for name in names { data.append(tensors[name]!.littleEndianBytes) }
         return data
     }
 
@@ -106,20 +97,8 @@ public enum SafeTensors {
         var tensors: [String: Tensor] = [:]
         for entry in entries {
             let bytes = buffer.subdata(in: entry.begin..<entry.end)
-            func make<T: TensorScalar>(_ type: T.Type) -> Tensor {
-                var values = [T](repeating: T(fromDouble: 0), count: entry.shape.reduce(1, *))
-                _ = values.withUnsafeMutableBytes { bytes.copyBytes(to: $0) }
-                return Tensor(shape: entry.shape, scalars: values)
-            }
-            switch entry.dtype {
-            case .float32: tensors[entry.name] = make(Float.self)
-            case .float64: tensors[entry.name] = make(Double.self)
-            case .int32: tensors[entry.name] = make(Int32.self)
-            case .int64: tensors[entry.name] = make(Int64.self)
-            case .bool:
-                guard bytes.allSatisfy({ $0 <= 1 }) else { throw fail("tensor '\(entry.name)' has a BOOL byte other than 0 or 1") }
-                tensors[entry.name] = make(Bool.self)
-            }
+            if entry.dtype == .bool, !bytes.allSatisfy({ $0 <= 1 }) { throw fail("tensor '\(entry.name)' has a BOOL byte other than 0 or 1") }
+            tensors[entry.name] = Tensor(littleEndianBytes: bytes, shape: entry.shape, dtype: entry.dtype)
         }
         return (tensors, metadata)
     }
