@@ -107,4 +107,22 @@ import ApusTestSupport
         watchingGradients(of: [b], { _ in count += 1 }) { b.backward() }
         #expect(count == 1)
     }
+
+    /// Backward nodes keep only the values their vjps read (`Operation.savedForBackward`): a
+    /// product whose only user is an add (which needs no values) is freed once the forward
+    /// pass drops it, and the gradient is still exact.
+    @Test func backwardNodesKeepOnlyTheValuesTheirGradientsRead() {
+        let x = randn([4, 4], seed: 1).requiringGrad()
+        weak var product: Storage?
+        let y: Tensor
+        do {
+            let h = x.matmul(x)   // matmul keeps its inputs, not its output
+            product = h.storage
+            y = (h + x).exp()     // add keeps nothing, exp its output
+        }
+        #expect(product == nil)
+        y.sum().backward()
+        let e = (x.detached().matmul(x.detached()) + x.detached()).exp(), xt = x.detached().transposed()
+        expectClose(x.grad!, (e.matmul(xt) + xt.matmul(e) + e).scalars(as: Double.self), tolerance: 1e-10)
+    }
 }

@@ -104,18 +104,27 @@ import ApusTestSupport
         expectGradients([x, g]) { let r = Tensor.apply(withBias, $0); return (r[0] * r[0]).sum() + (r[1] * r[1]).sum() }
     }
 
-    /// The short-GEMM kernel of the LSTM recurrence (AVX-512 register blocks, BLAS elsewhere):
-    /// C += A·B for 1–13 rows, widths that are not multiples of the blocks, against
-    /// the product in Float64.
-    @Test func shortRowProductsAccumulateExactly() {
-        for (m, n, k) in [(1, 5, 3), (6, 16, 64), (7, 37, 20), (13, 100, 33), (20, 2048, 8)] {
-            let a = randn([m, k], seed: 31).cast(to: .float32), b = randn([k, n], seed: 32).cast(to: .float32)
-            let c = randn([m, n], seed: 33).cast(to: .float32)
-            let expected = (c.cast(to: .float64) + a.cast(to: .float64).matmul(b.cast(to: .float64))).scalars(as: Double.self)
-            let result = c.contiguous().detached() * 1
-            accumulateRows(.float32, m: m, n: n, k: k, a: a.contiguous().rawPointer, lda: k, b: b.contiguous().rawPointer, ldb: n,
-                           c: result.rawPointer, ldc: n)
-            expectClose(result, expected, tolerance: 1e-4)
+    /// The LSTM recurrence's product (W_hh packed into 16-column panels for Float32 on AVX2, BLAS
+    /// per thread for Float64): forward `source + h·W_hhᵀ` and backward `dh + dGates·W_hh` for
+    /// 1–20 rows and hidden sizes that are not multiples of 16, split across threads or not,
+    /// against the products in Float64.
+    @Test func recurrentProductsMatchFloat64() {
+        for (rows, hidden) in [(1, 5), (7, 16), (13, 37), (20, 40), (20, 64)] {
+            let w = randn([4 * hidden, hidden], seed: 31), h = randn([rows, hidden], seed: 32)
+            let source = randn([rows, 4 * hidden], seed: 33), dGates = randn([rows, 4 * hidden], seed: 34), dh = randn([rows, hidden], seed: 35)
+            let forward = (source + h.matmul(w.transposed())).scalars(as: Double.self)
+            let backward = (dh + dGates.matmul(w)).scalars(as: Double.self)
+            for dtype in [DType.float32, .float64] {
+                let gates = Tensor(uninitialized: [rows, 4 * hidden], dtype: dtype)
+                let (hIn, sourceIn, dGatesIn) = (h.cast(to: dtype).contiguous(), source.cast(to: dtype).contiguous(), dGates.cast(to: dtype).contiguous())
+                let up = LSTMRecurrentProduct(.forward, weights: w.cast(to: dtype), rows: rows)
+                up.run { units in up.multiply(units, rows: rows, a: hIn.rawPointer, source: sourceIn.rawPointer, c: gates.rawPointer) }
+                expectClose(gates, forward, tolerance: 1e-4)
+                let dhOut = dh.cast(to: dtype).contiguous().detached() * 1
+                let down = LSTMRecurrentProduct(.backward, weights: w.cast(to: dtype), rows: rows)
+                down.run { units in down.multiply(units, rows: rows, a: dGatesIn.rawPointer, source: nil, c: dhOut.rawPointer) }
+                expectClose(dhOut, backward, tolerance: 1e-4)
+            }
         }
     }
 

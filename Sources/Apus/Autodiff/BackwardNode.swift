@@ -28,10 +28,18 @@ final class BackwardNode {
     let inputs: [Tensor]
     let outputs: [Tensor]
 
+    /// Keeps the values `op.savedForBackward` names; the others become `shapeOnly` stand-ins
+    /// (inputs keep their autograd links), so their memory can go before the backward pass.
     init(op: any Operation, inputs: [Tensor], outputs: [Tensor]) {
         self.op = op
-        self.inputs = inputs
-        self.outputs = outputs.map { var t = $0; t.autograd = nil; return t }
+        let saved = op.savedForBackward(inputs.map(\.requiresGrad))
+        func keeps(_ indices: [Int]?, _ i: Int) -> Bool { indices?.contains(i) ?? true }
+        self.inputs = inputs.enumerated().map { i, t in keeps(saved.inputs, i) ? t : t.shapeOnly }
+        self.outputs = outputs.enumerated().map { i, t in
+            var kept = keeps(saved.outputs, i) ? t : t.shapeOnly
+            kept.autograd = nil
+            return kept
+        }
     }
 
     /// Output `i`, linked back to this node (so vjps that use outputs differentiate again).
@@ -43,6 +51,23 @@ final class BackwardNode {
 }
 
 extension Tensor {
+    /// One zero byte block that every `shapeOnly` stand-in views.
+    private static let shapeOnlyStorage: Storage = {
+        let storage = withoutArenaPlacement { Storage(byteCount: 16) }
+        storage.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+        return storage
+    }()
+
+    /// A stand-in with this tensor's shape, dtype and autograd link but no memory of its own
+    /// (every element a broadcast zero): what a backward node keeps of a value its vjp does not
+    /// read. Symbolic tensors (tracing) stay as they are.
+    var shapeOnly: Tensor {
+        guard symbol == nil else { return self }
+        var t = Tensor(storage: Tensor.shapeOnlyStorage, shape: shape, strides: Array(repeating: 0, count: shape.count), offset: 0, dtype: dtype)
+        t.autograd = autograd
+        return t
+    }
+
     /// Whether gradients flow to (leaf) or through (op result) this tensor.
     public var requiresGrad: Bool {
         get { autograd?.requiresGrad ?? false }

@@ -82,6 +82,16 @@ public struct BinaryOp: Operation {
         return CPUElementwise.map(a, b, outShape: shape, dtype: a.dtype, T.self, T.self, f)
     }
 
+    public func savedForBackward(_ needsGradient: [Bool]) -> SavedValues {
+        switch kind {
+        case .add, .sub: return .none
+        case .mul: return SavedValues(inputs: (needsGradient[1] ? [0] : []) + (needsGradient[0] ? [1] : []))
+        case .reluGrad: return SavedValues(inputs: [1])
+        case .maximum, .minimum: return SavedValues(inputs: [0, 1])
+        case .div, .pow: return .all
+        }
+    }
+
     public func vjp(_ c: VJPContext) -> [Tensor?] {
         let g = c.cotangents[0], a = c.inputs[0], b = c.inputs[1]
         let ga: Tensor?, gb: Tensor?

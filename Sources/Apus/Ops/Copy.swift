@@ -32,6 +32,7 @@ public struct CastOp: Operation {
         return [y]
     }
 
+    public func savedForBackward(_ needsGradient: [Bool]) -> SavedValues { .none }
     public func vjp(_ c: VJPContext) -> [Tensor?] {
         c.inputs[0].dtype.isFloatingPoint ? [c.cotangents[0].cast(to: c.inputs[0].dtype)] : [nil]
     }
@@ -48,6 +49,7 @@ public struct CopyOp: Operation {
         CPUElementwise.copy(inputs[0], into: y)
         return [y]
     }
+    public func savedForBackward(_ needsGradient: [Bool]) -> SavedValues { .none }
     public func vjp(_ c: VJPContext) -> [Tensor?] { [c.cotangents[0]] }
 }
 

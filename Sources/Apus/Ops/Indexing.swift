@@ -42,6 +42,7 @@ public struct IndexSelectOp: Operation {
         return [y]
     }
 
+    public func savedForBackward(_ needsGradient: [Bool]) -> SavedValues { SavedValues(inputs: [1]) }
     public func vjp(_ c: VJPContext) -> [Tensor?] {
         [Tensor.apply(IndexAddOp(axis: axis, size: c.inputs[0].shape[axis < 0 ? axis + c.inputs[0].rank : axis]),
                       [c.cotangents[0], c.inputs[1]])[0], nil]

@@ -30,10 +30,10 @@ public struct LSTMCellOp: Operation {
         RawGEMM.run(h.dtype, transA: false, transB: true, m: b, n: 4 * hidden, k: hidden, a: h.rawPointer, lda: hidden,
                     b: w.rawPointer, ldb: hidden, beta: 1, c: gates.rawPointer, ldc: 4 * hidden)
         if h.dtype == .float32 {
-            apus_lstm_step_forward_f32(Int64(b), Int64(hidden), gates.pointer(Float.self), c.pointer(Float.self), h.pointer(Float.self), nil,
+            apus_lstm_step_forward_f32(Int64(b), Int64(hidden), Int64(hidden), gates.pointer(Float.self), c.pointer(Float.self), h.pointer(Float.self), nil,
                                        cNext.pointer(Float.self), cNext.pointer(Float.self), hNext.pointer(Float.self), hNext.pointer(Float.self))
         } else {
-            apus_lstm_step_forward_f64(Int64(b), Int64(hidden), gates.pointer(Double.self), c.pointer(Double.self), h.pointer(Double.self), nil,
+            apus_lstm_step_forward_f64(Int64(b), Int64(hidden), Int64(hidden), gates.pointer(Double.self), c.pointer(Double.self), h.pointer(Double.self), nil,
                                        cNext.pointer(Double.self), cNext.pointer(Double.self), hNext.pointer(Double.self), hNext.pointer(Double.self))
         }
         return [hNext, cNext, gates]
@@ -72,10 +72,10 @@ public struct LSTMCellGradOp: Operation {
         let dGates = Tensor(uninitialized: outputs[0].shape, dtype: t[0].dtype)
         let dh = Tensor.zeros(t[1].shape, dtype: t[0].dtype), dc = CopyOp().cpu([t[4]], [])[0]
         if t[0].dtype == .float32 {
-            apus_lstm_step_backward_f32(Int64(b), Int64(hidden), t[0].pointer(Float.self), t[1].pointer(Float.self), t[2].pointer(Float.self), nil,
+            apus_lstm_step_backward_f32(Int64(b), Int64(hidden), Int64(hidden), t[0].pointer(Float.self), t[1].pointer(Float.self), t[2].pointer(Float.self), nil,
                                         t[3].pointer(Float.self), dh.pointer(Float.self), dc.pointer(Float.self), dGates.pointer(Float.self))
         } else {
-            apus_lstm_step_backward_f64(Int64(b), Int64(hidden), t[0].pointer(Double.self), t[1].pointer(Double.self), t[2].pointer(Double.self), nil,
+            apus_lstm_step_backward_f64(Int64(b), Int64(hidden), Int64(hidden), t[0].pointer(Double.self), t[1].pointer(Double.self), t[2].pointer(Double.self), nil,
                                         t[3].pointer(Double.self), dh.pointer(Double.self), dc.pointer(Double.self), dGates.pointer(Double.self))
         }
         return [dGates, dc]

@@ -53,18 +53,6 @@ enum RawGEMM {
     }
 }
 
-/// C[m, n] += A[m, k]·B[k, n], all row-major, for a few rows of an LSTM step: the
-/// register-blocked AVX-512 kernel for float32, BLAS otherwise.
-func accumulateRows(_ dtype: DType, m: Int, n: Int, k: Int, a: UnsafeMutableRawPointer, lda: Int,
-                    b: UnsafeMutableRawPointer, ldb: Int, c: UnsafeMutableRawPointer, ldc: Int) {
-    if dtype == .float32, apus_sgemm_short(Int64(m), 0, Int64(n), Int64(k), a.assumingMemoryBound(to: Float.self), Int64(lda),
-                                           b.assumingMemoryBound(to: Float.self), Int64(ldb), c.assumingMemoryBound(to: Float.self),
-                                           Int64(ldc), 1) != 0 {
-        return
-    }
-    RawGEMM.run(dtype, transA: false, transB: false, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: 1, c: c, ldc: ldc)
-}
-
 /// A whole LSTM layer direction over T steps, fused: per step one GEMM (h·W_hhᵀ added to the
 /// precomputed input gates) and one C pass; the backward is one recurrence plus a single GEMM
 /// for the recurrent weight gradient (instead of T small ones and T accumulations).
@@ -97,41 +85,45 @@ public struct LSTMSequenceOp: Operation {
     }
 
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
-        let projected = inputs[0].dense, w = inputs[3].dense, mask = inputs.count == 5 ? inputs[4].dense : nil
-        let wT = PermuteOp(permutation: [1, 0]).cpu([w], [])[0].dense   // [H, 4H] for the short-GEMM kernel
+        let projected = inputs[0].dense, mask = inputs.count == 5 ? inputs[4].dense : nil
         let (steps, b, hidden) = (projected.shape[0], inputs[1].shape[0], inputs[1].shape[1])
         let dtype = projected.dtype, size = dtype.byteSize
         let made = outputs.map { Tensor(uninitialized: $0.shape, dtype: dtype) }
-        let (y, hState, cState, gates, cPrev, cNew, hPrev) = (made[0], made[1], made[2], made[3], made[4], made[5], made[6])
-        CPUElementwise.copy(inputs[1], into: hState)
-        CPUElementwise.copy(inputs[2], into: cState)
+        let (y, hLast, cLast, gates, cPrev, cNew, hPrev) = (made[0], made[1], made[2], made[3], made[4], made[5], made[6])
+        guard steps > 0 else {
+            CPUElementwise.copy(inputs[1], into: hLast)
+            CPUElementwise.copy(inputs[2], into: cLast)
+            return made
+        }
         let rowBytes = b * hidden * size, gateBytes = b * 4 * hidden * size
+        let stepAt = { (k: Int) in reverse ? steps - 1 - k : k }
+        // The state before step t lives in hPrev[t], cPrev[t] (the backward reads them there);
+        // each step writes the next step's, the last one hLast and cLast.
+        let h0 = hPrev.rawPointer + stepAt(0) * rowBytes, c0 = cPrev.rawPointer + stepAt(0) * rowBytes
+        h0.copyMemory(from: inputs[1].dense.rawPointer, byteCount: rowBytes)
+        c0.copyMemory(from: inputs[2].dense.rawPointer, byteCount: rowBytes)
+        let product = LSTMRecurrentProduct(.forward, weights: inputs[3], rows: b)
         for k in 0..<steps {
-            let t = reverse ? steps - 1 - k : k
-            let g = gates.rawPointer + t * gateBytes
-            g.copyMemory(from: projected.rawPointer + t * gateBytes, byteCount: gateBytes)
-            (hPrev.rawPointer + t * rowBytes).copyMemory(from: hState.rawPointer, byteCount: rowBytes)
-            (cPrev.rawPointer + t * rowBytes).copyMemory(from: cState.rawPointer, byteCount: rowBytes)
-            // One pool job per step: each thread takes batch rows, adds h·W_hhᵀ to their gates and
-            // runs their gate math while the rows are in cache.
-            let (gp, cpp, hpp, cnp, csp, hsp, yp, wp) = (SendablePointer(raw: g), SendablePointer(raw: cPrev.rawPointer + t * rowBytes),
-                SendablePointer(raw: hPrev.rawPointer + t * rowBytes), SendablePointer(raw: cNew.rawPointer + t * rowBytes),
-                SendablePointer(raw: cState.rawPointer), SendablePointer(raw: hState.rawPointer), SendablePointer(raw: y.rawPointer + t * rowBytes),
-                SendablePointer(raw: wT.rawPointer))
-            let m = mask.map { SendablePointer(raw: $0.rawPointer + t * b * size) }
-            CPUThreads.forChunks(b, costPerItem: 4 * hidden * hidden) { rows in
-                let (r, n) = (rows.lowerBound, rows.count)
-                let row = r * hidden * size, gateRow = r * 4 * hidden * size
-                accumulateRows(dtype, m: n, n: 4 * hidden, k: hidden, a: hpp.raw + row, lda: hidden, b: wp.raw, ldb: 4 * hidden,
-                               c: gp.raw + gateRow, ldc: 4 * hidden)
+            let t = stepAt(k), last = k == steps - 1
+            let g = gates.rawPointer + t * gateBytes, hp = hPrev.rawPointer + t * rowBytes, cp = cPrev.rawPointer + t * rowBytes
+            let hs = last ? hLast.rawPointer : hPrev.rawPointer + stepAt(k + 1) * rowBytes
+            let cs = last ? cLast.rawPointer : cPrev.rawPointer + stepAt(k + 1) * rowBytes
+            let cn = cNew.rawPointer + t * rowBytes, yt = y.rawPointer + t * rowBytes
+            let m = mask.map { $0.rawPointer + t * b * size }
+            // One pool job per step: each thread adds h·W_hhᵀ to its units' gates and runs their gate math.
+            product.run { units in
+                product.multiply(units, rows: b, a: hp, source: projected.rawPointer + t * gateBytes, c: g)
+                let (u, n) = (units.lowerBound * size, Int64(units.count))
                 if dtype == .float32 {
                     let f = Float.self
-                    apus_lstm_step_forward_f32(Int64(n), Int64(hidden), gp.typed(gateRow, as: f), cpp.typed(row, as: f), hpp.typed(row, as: f),
-                                               m?.typed(r * size, as: f), cnp.typed(row, as: f), csp.typed(row, as: f), hsp.typed(row, as: f), yp.typed(row, as: f))
+                    apus_lstm_step_forward_f32(Int64(b), Int64(hidden), n, (g + u).assumingMemoryBound(to: f), (cp + u).assumingMemoryBound(to: f),
+                                               (hp + u).assumingMemoryBound(to: f), m?.assumingMemoryBound(to: f), (cn + u).assumingMemoryBound(to: f),
+                                               (cs + u).assumingMemoryBound(to: f), (hs + u).assumingMemoryBound(to: f), (yt + u).assumingMemoryBound(to: f))
                 } else {
                     let d = Double.self
-                    apus_lstm_step_forward_f64(Int64(n), Int64(hidden), gp.typed(gateRow, as: d), cpp.typed(row, as: d), hpp.typed(row, as: d),
-                                               m?.typed(r * size, as: d), cnp.typed(row, as: d), csp.typed(row, as: d), hsp.typed(row, as: d), yp.typed(row, as: d))
+                    apus_lstm_step_forward_f64(Int64(b), Int64(hidden), n, (g + u).assumingMemoryBound(to: d), (cp + u).assumingMemoryBound(to: d),
+                                               (hp + u).assumingMemoryBound(to: d), m?.assumingMemoryBound(to: d), (cn + u).assumingMemoryBound(to: d),
+                                               (cs + u).assumingMemoryBound(to: d), (hs + u).assumingMemoryBound(to: d), (yt + u).assumingMemoryBound(to: d))
                 }
             }
         }
@@ -178,31 +170,32 @@ public struct LSTMSequenceGradOp: Operation {
         let dGates = Tensor(uninitialized: gates.shape, dtype: dtype)
         let dh = CopyOp().cpu([inputs[1]], [])[0], dc = CopyOp().cpu([inputs[2]], [])[0]
         let rowBytes = b * hidden * size, gateBytes = b * 4 * hidden * size
-        for k in 0..<steps {
-            let t = reverse ? k : steps - 1 - k
-            // One pool job per step: each thread takes batch rows, runs their gate math, then adds
-            // their dGates·W_hh to dh while the rows are in cache.
-            let (gp, cpp, cnp, dyp, dhp, dcp, dgp, wp) = (SendablePointer(raw: gates.rawPointer + t * gateBytes),
-                SendablePointer(raw: cPrev.rawPointer + t * rowBytes), SendablePointer(raw: cNew.rawPointer + t * rowBytes),
-                SendablePointer(raw: dy.rawPointer + t * rowBytes), SendablePointer(raw: dh.rawPointer), SendablePointer(raw: dc.rawPointer),
-                SendablePointer(raw: dGates.rawPointer + t * gateBytes), SendablePointer(raw: w.rawPointer))
-            let m = mask.map { SendablePointer(raw: $0.rawPointer + t * b * size) }
-            CPUThreads.forChunks(b, costPerItem: 4 * hidden * hidden) { rows in
-                let (r, n) = (rows.lowerBound, rows.count)
-                let row = r * hidden * size, gateRow = r * 4 * hidden * size
+        let stepAt = { (k: Int) in reverse ? k : steps - 1 - k }   // backward order
+        let product = LSTMRecurrentProduct(.backward, weights: w, rows: b)
+        // Job k: each thread adds the previous step's dGates·W_hh to its units of dh (it needs every
+        // thread's dGates, hence the job boundary), then runs step k's gate math on those units.
+        for k in 0...steps {
+            let previous = k > 0 ? dGates.rawPointer + stepAt(k - 1) * gateBytes : nil
+            product.run { units in
+                if let previous { product.multiply(units, rows: b, a: previous, source: nil, c: dh.rawPointer) }
+                guard k < steps else { return }
+                let t = stepAt(k), u = units.lowerBound * size, n = Int64(units.count)
+                let (g, cp, cn, dyt, dg) = (gates.rawPointer + t * gateBytes + u, cPrev.rawPointer + t * rowBytes + u,
+                                            cNew.rawPointer + t * rowBytes + u, dy.rawPointer + t * rowBytes + u, dGates.rawPointer + t * gateBytes + u)
+                let m = mask.map { $0.rawPointer + t * b * size }
                 if dtype == .float32 {
                     let f = Float.self
-                    apus_lstm_step_backward_f32(Int64(n), Int64(hidden), gp.typed(gateRow, as: f), cpp.typed(row, as: f), cnp.typed(row, as: f),
-                                                m?.typed(r * size, as: f), dyp.typed(row, as: f), dhp.typed(row, as: f), dcp.typed(row, as: f),
-                                                dgp.typed(gateRow, as: f))
+                    apus_lstm_step_backward_f32(Int64(b), Int64(hidden), n, g.assumingMemoryBound(to: f), cp.assumingMemoryBound(to: f),
+                                                cn.assumingMemoryBound(to: f), m?.assumingMemoryBound(to: f), dyt.assumingMemoryBound(to: f),
+                                                (dh.rawPointer + u).assumingMemoryBound(to: f), (dc.rawPointer + u).assumingMemoryBound(to: f),
+                                                dg.assumingMemoryBound(to: f))
                 } else {
                     let d = Double.self
-                    apus_lstm_step_backward_f64(Int64(n), Int64(hidden), gp.typed(gateRow, as: d), cpp.typed(row, as: d), cnp.typed(row, as: d),
-                                                m?.typed(r * size, as: d), dyp.typed(row, as: d), dhp.typed(row, as: d), dcp.typed(row, as: d),
-                                                dgp.typed(gateRow, as: d))
+                    apus_lstm_step_backward_f64(Int64(b), Int64(hidden), n, g.assumingMemoryBound(to: d), cp.assumingMemoryBound(to: d),
+                                                cn.assumingMemoryBound(to: d), m?.assumingMemoryBound(to: d), dyt.assumingMemoryBound(to: d),
+                                                (dh.rawPointer + u).assumingMemoryBound(to: d), (dc.rawPointer + u).assumingMemoryBound(to: d),
+                                                dg.assumingMemoryBound(to: d))
                 }
-                accumulateRows(dtype, m: n, n: hidden, k: 4 * hidden, a: dgp.raw + gateRow, lda: 4 * hidden, b: wp.raw, ldb: hidden,
-                               c: dhp.raw + row, ldc: hidden)
             }
         }
         let dW = Tensor(uninitialized: w.shape, dtype: dtype)

@@ -74,6 +74,8 @@ public struct MatMulOp: Operation {
         return CPUElementwise.offsets(StridedLayout(outShape: batchShape, operands: [view]), operand: 0)
     }
 
+    public func savedForBackward(_ needsGradient: [Bool]) -> SavedValues { SavedValues(inputs: [0, 1]) }
+
     public func vjp(_ c: VJPContext) -> [Tensor?] {
         let g = c.cotangents[0], a = c.inputs[0], b = c.inputs[1]
         let (k, n) = (b.shape[b.rank - 2], b.shape[b.rank - 1])

@@ -38,6 +38,26 @@ public protocol Operation {
     /// already has the output's shape). The memory planner lets the output reuse such an
     /// input's slot when the input dies at this op.
     func inPlaceInputs(_ inputs: [TensorSpec], _ outputs: [TensorSpec]) -> [Int]
+    /// Which input and output values `vjp` reads, given which inputs need a gradient (every
+    /// input's and output's shape and dtype stay readable regardless). Eager autograd keeps only
+    /// these alive until the backward pass, as PyTorch's saved tensors: an op that declares less
+    /// than all lets the memory of the rest go as soon as nothing else holds it.
+    func savedForBackward(_ needsGradient: [Bool]) -> SavedValues
+}
+
+/// The values an op's `vjp` reads (`Operation.savedForBackward`): input and output indices.
+public struct SavedValues: Sendable, Equatable {
+    /// Indices of the inputs whose values the vjp reads; nil: all of them.
+    public let inputs: [Int]?
+    /// Indices of the outputs whose values the vjp reads; nil: all of them.
+    public let outputs: [Int]?
+
+    /// The values of `inputs` and `outputs`.
+    public init(inputs: [Int]? = [], outputs: [Int]? = []) { (self.inputs, self.outputs) = (inputs, outputs) }
+    /// Every input and output (the default).
+    public static let all = SavedValues(inputs: nil, outputs: nil)
+    /// No values: the vjp needs only shapes and dtypes (add, reshape, copy, …).
+    public static let none = SavedValues()
 }
 
 extension Operation {
@@ -46,6 +66,7 @@ extension Operation {
     public var hasSideEffects: Bool { false }
     public var returnsView: Bool { false }
     public func inPlaceInputs(_ inputs: [TensorSpec], _ outputs: [TensorSpec]) -> [Int] { [] }
+    public func savedForBackward(_ needsGradient: [Bool]) -> SavedValues { .all }
     public func vjp(_ context: VJPContext) -> [Tensor?] {
         fatalError("\(name) has no gradient (vjp); higher-order differentiation through it is not supported")
     }

@@ -86,6 +86,8 @@ public struct ReduceOp: Operation {
         return [y]
     }
 
+    public func savedForBackward(_ needsGradient: [Bool]) -> SavedValues { kind == .sum ? .none : .all }
+
     public func vjp(_ c: VJPContext) -> [Tensor?] {
         let x = c.inputs[0]
         let resolved = try! Self.resolve(axes, x.spec, op: name)

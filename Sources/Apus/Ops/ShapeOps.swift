@@ -63,6 +63,7 @@ public struct ReshapeOp: Operation {
         return [Tensor(storage: dense.storage, shape: newShape, strides: Tensor.contiguousStrides(newShape), offset: 0, dtype: x.dtype)]
     }
 
+    public func savedForBackward(_ needsGradient: [Bool]) -> SavedValues { .none }
     public func vjp(_ c: VJPContext) -> [Tensor?] { [c.cotangents[0].reshaped(c.inputs[0].shape)] }
 }
 
@@ -92,6 +93,7 @@ public struct PermuteOp: Operation {
         return [Tensor(storage: x.storage, shape: p.map { x.shape[$0] }, strides: p.map { x.strides[$0] }, offset: x.offset, dtype: x.dtype)]
     }
 
+    public func savedForBackward(_ needsGradient: [Bool]) -> SavedValues { .none }
     public func vjp(_ c: VJPContext) -> [Tensor?] {
         let p = resolved(c.inputs[0].rank)
         var inverse = p
@@ -132,6 +134,7 @@ public struct ExpandOp: Operation {
         return [Tensor(storage: x.storage, shape: out, strides: strides, offset: x.offset, dtype: x.dtype)]
     }
 
+    public func savedForBackward(_ needsGradient: [Bool]) -> SavedValues { .none }
     public func vjp(_ c: VJPContext) -> [Tensor?] { [c.cotangents[0].sum(toShape: c.inputs[0].shape)] }
 }
 

@@ -35,6 +35,7 @@ public struct SliceOp: Operation {
         return [Tensor(storage: x.storage, shape: ranges.map(\.count), strides: strides, offset: offset, dtype: x.dtype)]
     }
 
+    public func savedForBackward(_ needsGradient: [Bool]) -> SavedValues { .none }
     public func vjp(_ c: VJPContext) -> [Tensor?] {
         [Tensor.apply(SliceGradOp(ranges: ranges, shape: c.inputs[0].shape), [c.cotangents[0]])[0]]
     }

@@ -48,6 +48,8 @@ public struct SoftmaxOp: Operation {
         return p
     }
 
+    public func savedForBackward(_ needsGradient: [Bool]) -> SavedValues { SavedValues(outputs: [0]) }
+
     public func vjp(_ c: VJPContext) -> [Tensor?] {
         let g = c.cotangents[0], y = c.outputs[0]
         if logSpace { return [g - y.exp() * g.sum(axis: axis, keepDims: true)] }
@@ -102,6 +104,7 @@ public struct CausalSoftmaxOp: Operation {
         return [y]
     }
 
+    public func savedForBackward(_ needsGradient: [Bool]) -> SavedValues { SavedValues(outputs: [0]) }
     public func vjp(_ c: VJPContext) -> [Tensor?] { [softmaxGradient(output: c.outputs[0], cotangent: c.cotangents[0], axis: -1)] }
 }
 

@@ -62,6 +62,15 @@ public struct UnaryOp: Operation {
         [CPUElementwise.unary(code, inputs[0], p0: p0, p1: p1)]
     }
 
+    public func savedForBackward(_ needsGradient: [Bool]) -> SavedValues {
+        switch kind {
+        case .neg, .affine: return .none
+        case .exp, .sqrt, .rsqrt, .tanh, .sigmoid: return SavedValues(outputs: [0])
+        case .log, .abs, .sin, .cos, .relu, .leakyRelu, .gelu, .geluTanh, .softplus, .clamp, .powScalar: return SavedValues(inputs: [0])
+        case .geluDerivative, .geluTanhDerivative, .sign, .step, .clampMask: return .all
+        }
+    }
+
     public func vjp(_ c: VJPContext) -> [Tensor?] {
         let g = c.cotangents[0], x = c.inputs[0], y = c.outputs[0]
         switch kind {

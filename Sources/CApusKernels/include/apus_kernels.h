@@ -172,23 +172,29 @@ void apus_scatter_add_f64(int64_t outer, int64_t n, int64_t inner, const double 
 /// One LSTM step, optionally masked (mask: [batch] or NULL): gates pre-activations in,
 /// activations out; writes c_new = f·c_prev + i·g (unmasked), the masked states c_state and
 /// h_state, and y = m·h_new with h_new = o·tanh(c_new). Without a mask the outputs may alias.
-void apus_lstm_step_forward_f32(int64_t batch, int64_t hidden, float *gates, const float *c_prev, const float *h_prev,
+/// Runs units u0..<u0+units of every row, with every pointer at unit u0 of row 0 (a thread's
+/// share of the hidden units); rows are 4·hidden wide for gates and hidden for the rest.
+void apus_lstm_step_forward_f32(int64_t batch, int64_t hidden, int64_t units, float *gates, const float *c_prev, const float *h_prev,
                                 const float *mask, float *c_new, float *c_state, float *h_state, float *y);
-void apus_lstm_step_forward_f64(int64_t batch, int64_t hidden, double *gates, const double *c_prev, const double *h_prev,
+void apus_lstm_step_forward_f64(int64_t batch, int64_t hidden, int64_t units, double *gates, const double *c_prev, const double *h_prev,
                                 const double *mask, double *c_new, double *c_state, double *h_state, double *y);
 /// Backward of that step: dh, dc (the state cotangents) in, and out as the parts carried past
 /// the cell ((1−m)·dh; (1−m)·dc + the cell's dc_prev); dgates = cotangent of the pre-activations.
 /// The caller adds dgates·W_hh to dh.
-void apus_lstm_step_backward_f32(int64_t batch, int64_t hidden, const float *gates, const float *c_prev, const float *c_new,
+void apus_lstm_step_backward_f32(int64_t batch, int64_t hidden, int64_t units, const float *gates, const float *c_prev, const float *c_new,
                                  const float *mask, const float *dy, float *dh, float *dc, float *dgates);
-void apus_lstm_step_backward_f64(int64_t batch, int64_t hidden, const double *gates, const double *c_prev, const double *c_new,
+void apus_lstm_step_backward_f64(int64_t batch, int64_t hidden, int64_t units, const double *gates, const double *c_prev, const double *c_new,
                                  const double *mask, const double *dy, double *dh, double *dc, double *dgates);
 
-// ---- short GEMM (small_gemm.c) ----
-/// Columns n0..<n1 of C[m, ·] = A[m, k]·B[k, ·] (+ C when `accumulate`), all row-major float32.
-/// Returns 0 without doing anything when the CPU lacks AVX-512 (the caller then uses BLAS).
-int apus_sgemm_short(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
-                     float *c, int64_t ldc, int accumulate);
+// ---- short GEMM against packed panels (panel_gemm.c) ----
+/// Packs B [k, n] (row-major with leading dimension ldb; `transposed`: B is stored as [n, k])
+/// into ceil(n / 16) panels of [k][16] floats, zero-padded: `packed` holds ceil(n / 16)·16·k
+/// floats and should be 32-byte aligned. Columns j0..<j0+16 (j0 a multiple of 16) start at packed + j0·k.
+void apus_sgemm_pack_panels(int64_t k, int64_t n, const float *b, int64_t ldb, int transposed, float *packed);
+/// C[m, n] = C_in[m, n] + A[m, k]·B[k, n] (C_in may be C) with B packed by apus_sgemm_pack_panels,
+/// all row-major float32. Returns 0 without doing anything when the CPU lacks AVX2 and FMA.
+int apus_sgemm_panels(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
+                      const float *c_in, int64_t ldc_in, float *c, int64_t ldc);
 
 // ---- optimizers (optim.c): in-place updates of n parameters p from gradients g ----
 /// SGD with weight decay, momentum (buf may be NULL), dampening and Nesterov; `first`: buf starts as the gradient.
