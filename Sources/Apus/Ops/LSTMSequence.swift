@@ -100,8 +100,11 @@ public struct LSTMSequenceOp: Operation {
         // The state before step t lives in hPrev[t], cPrev[t] (the backward reads them there);
         // each step writes the next step's, the last one hLast and cLast.
         let h0 = hPrev.rawPointer + stepAt(0) * rowBytes, c0 = cPrev.rawPointer + stepAt(0) * rowBytes
-        h0.copyMemory(from: inputs[1].dense.rawPointer, byteCount: rowBytes)
-        c0.copyMemory(from: inputs[2].dense.rawPointer, byteCount: rowBytes)
+        let (h0In, c0In) = (inputs[1].dense, inputs[2].dense)
+        withExtendedLifetime((h0In, c0In)) {
+            h0.copyMemory(from: h0In.rawPointer, byteCount: rowBytes)
+            c0.copyMemory(from: c0In.rawPointer, byteCount: rowBytes)
+        }
         let product = LSTMRecurrentProduct(.forward, weights: inputs[3], rows: b)
         for k in 0..<steps {
             let t = stepAt(k), last = k == steps - 1
