@@ -59,6 +59,13 @@ import Testing
         }
     }
 
+    /// A sequence longer than the learned positions is a catchable shape error, not a crash.
+    @Test func transformerLanguageModelRejectsTooLongSequences() {
+        let lm = TransformerLanguageModel(vocabulary: 30, maxLength: 8, modelWidth: 16, heads: 2, feedForward: 32, layers: 1)
+        #expect(throws: ShapeError.self) { try Tensor.checking { lm(ids([2, 9], below: 30, seed: 1)) } }
+        #expect(throws: ShapeError.self) { try Tensor.checking { lm(ids([18], below: 30, seed: 1)) } }
+    }
+
     @Test func multilayerPerceptron() throws {
         let g = RandomGenerator(seed: 7)
         let x = Tensor.uniform([16, 20], generator: g)

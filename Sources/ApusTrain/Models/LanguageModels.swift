@@ -29,10 +29,13 @@ public final class TransformerLanguageModel: Module, UnaryLayer {
         super.init()
     }
 
-    /// Token ids [B, T] → logits [B, T, vocabulary].
+    /// Token ids [B, T] → logits [B, T, vocabulary]. Other shapes, or T above `maxLength`, are a
+    /// `ShapeError` (thrown inside `Tensor.checking`).
     public func forward(_ ids: Tensor) -> Tensor {
-        precondition(ids.rank == 2 && ids.shape[1] <= positions.weight.shape[0],
-                     "TransformerLanguageModel: expected token ids [B, T] with T ≤ \(positions.weight.shape[0]), got \(ids.shape)")
+        guard ids.rank == 2 && ids.shape[1] <= positions.weight.shape[0] else {
+            return .failure(ShapeError(op: "TransformerLanguageModel", shapes: [ids.shape],
+                                       expected: "token ids [B, T] with T ≤ maxLength \(positions.weight.shape[0])"))
+        }
         let length = ids.shape[1]
         let x = tokens(ids) + positions.weight[0..<length]
         return head(norm(layers.reduce(x) { $1($0, causal: true) }))
