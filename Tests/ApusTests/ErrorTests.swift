@@ -23,6 +23,12 @@ import ApusTestSupport
         #expect(throws: ShapeError.self) { try Tensor.checking { a.sum(axis: 2) } }
         #expect(throws: ShapeError.self) { try Tensor.checking { Tensor.concat([a, b], axis: 0) } }
         #expect(throws: ShapeError.self) { try Tensor.checking { Tensor([1, 2]).exp() } }
+        // Misused backward passes: nothing to differentiate, a non-scalar without a gradient, a gradient of the wrong shape.
+        #expect(throws: GradientError.self) { try Tensor.checking { Tensor([1.0, 2.0]).sum().backward() } }
+        let w = Tensor([1.0, 2.0]).requiringGrad()
+        #expect(throws: ShapeError.self) { try Tensor.checking { (w * 2).backward() } }
+        #expect(throws: ShapeError.self) { try Tensor.checking { (w * 2).backward(Tensor([1.0])) } }
+        #expect(w.grad == nil)
         // Valid code passes through and returns its value; later ops after an error do not run.
         let ok = try? Tensor.checking { (a + 1).sum() }
         #expect(ok?.item() == 6)

@@ -27,7 +27,8 @@ enum AutodiffEngine {
                     deliver: (AutogradInfo, Tensor) -> Void, finished: ((AutogradInfo) -> Void)? = nil) {
         if root.isPoisoned { return }   // the forward pass failed inside `checking`/`trace`: its error is thrown there
         guard let info = root.autograd else {
-            fatalError("backward: the tensor does not require a gradient (no input of the ops that made it requires grad)")
+            Tensor.report(GradientError("backward: the tensor does not require a gradient (no input of the ops that made it requires grad)"))
+            return
         }
         guard let rootNode = info.node else {
             deliver(info, seed)
@@ -99,12 +100,20 @@ extension Tensor {
     /// - Parameters:
     ///   - gradient: the cotangent of this tensor; defaults to 1 for a one-element tensor.
     ///   - createGraph: record the backward pass itself, so gradients can be differentiated again.
+    ///
+    /// A tensor that needs no gradient (`GradientError`), an implicit gradient for more than one
+    /// element or a gradient of another shape (`ShapeError`) are reported as op errors are:
+    /// thrown inside `Tensor.checking`, fatal outside it.
     public func backward(_ gradient: Tensor? = nil, createGraph: Bool = false) {
-        let seed = gradient ?? {
-            precondition(count == 1, "backward: gradient can be implicit only for one-element tensors; this one has shape \(shape)")
-            return onesLike()
-        }()
-        precondition(seed.shape == shape, "backward: gradient shape \(seed.shape) does not match tensor shape \(shape)")
+        guard gradient != nil || count == 1 else {
+            Tensor.report(ShapeError(op: "backward", shapes: [shape], expected: "a one-element tensor, or pass the gradient"))
+            return
+        }
+        let seed = gradient ?? onesLike()
+        guard seed.shape == shape else {
+            Tensor.report(ShapeError(op: "backward", shapes: [shape, seed.shape], expected: "a gradient of the tensor's own shape"))
+            return
+        }
         let watch = DispatchState.current.gradientWatch
         AutodiffEngine.run(root: self, seed: seed, createGraph: createGraph, deliver: { leaf, grad in
             let g = createGraph ? grad : grad.detached()

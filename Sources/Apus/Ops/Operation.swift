@@ -115,6 +115,15 @@ public struct ShapeError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+/// A misuse of differentiation: `backward()` on a tensor no gradient flows to.
+public struct GradientError: Error, CustomStringConvertible, Equatable {
+    /// What was wrong, in words.
+    public let description: String
+
+    /// An error saying `description`.
+    public init(_ description: String) { self.description = description }
+}
+
 /// An integer that selects outside its range, found when an op reads it: an index of `gather`
 /// or `indexSelect` (an embedding lookup), a class label of a loss.
 public struct IndexError: Error, CustomStringConvertible, Equatable {
