@@ -99,9 +99,10 @@ extension GraphTranslator {
             case .sum:
                 let axes = op.axes.isEmpty ? [] : [try builder.int64s(op.axes, scope: scope)]
                 return [builder.node1("ReduceSum", [x[0]] + axes, scope: scope, [keep])]
-            case .max, .min:
+            case .max, .min, .sumOfSquares:
                 let axes: [ONNXAttribute] = op.axes.isEmpty ? [] : [.ints("axes", op.axes)]
-                return [builder.node1(op.kind == .max ? "ReduceMax" : "ReduceMin", x, scope: scope, [keep] + axes)]
+                let name = op.kind == .max ? "ReduceMax" : op.kind == .min ? "ReduceMin" : "ReduceSumSquare"
+                return [builder.node1(name, x, scope: scope, [keep] + axes)]
             }
         case let op as ArgReduceOp:
             return [builder.node1(op.isMax ? "ArgMax" : "ArgMin", x, scope: scope, [.int("axis", op.axis), .int("keepdims", op.keepDims ? 1 : 0)])]

@@ -6,7 +6,7 @@ import ApusNN
 @discardableResult
 public func clipGradientNorm(_ parameters: [Parameter], maxNorm: Double) -> Double {
     let grads = parameters.compactMap(\.grad)
-    let total = withoutGrad { grads.map { ($0 * $0).sum().item() }.reduce(0, +).squareRoot() }
+    let total = withoutGrad { grads.map { $0.sumOfSquares().item() }.reduce(0, +).squareRoot() }
     let scale = maxNorm / (total + 1e-6)
     if scale < 1 {
         withoutGrad { for p in parameters { if let g = p.grad { p.grad = g * scale } } }
@@ -36,7 +36,7 @@ public enum GradientClipping: Sendable, Equatable {
             return gradients.map { $0.clamp(min: -v, max: v) }
         case let .norm(maxNorm):
             guard let first = gradients.first else { return [] }
-            let squares = gradients.map { ($0 * $0).sum().cast(to: .float64) }
+            let squares = gradients.map { $0.sumOfSquares().cast(to: .float64) }
             let total = squares.dropFirst().reduce(squares[0], +).sqrt()
             let scale = (total.scalar(maxNorm) / (total + 1e-6)).clamp(max: 1)
             return gradients.map { $0 * scale.cast(to: first.dtype) }

@@ -1,4 +1,4 @@
-// Reductions over the middle axis of a contiguous [outer, r, inner] view, arg-reductions and
+// Reductions (sum, max, min, sum of squares) over the middle axis of a contiguous [outer, r, inner] view, arg-reductions and
 // row-wise softmax.
 #include <math.h>
 #include "dispatch.h"
@@ -12,17 +12,19 @@
             const T *px = x + o * r * inner;                                                    \
             T *py = y + o * inner;                                                              \
             if (inner == 1) {                                                                   \
-                T acc = op == APUS_SUM ? (T)0 : px[0];                                          \
+                T acc = op == APUS_SUM || op == APUS_SUM_OF_SQUARES ? (T)0 : px[0];             \
                 if (op == APUS_SUM) for (int64_t k = 0; k < r; k++) acc += px[k];               \
+                else if (op == APUS_SUM_OF_SQUARES) for (int64_t k = 0; k < r; k++) acc += px[k] * px[k]; \
                 else if (op == APUS_MAX) for (int64_t k = 0; k < r; k++) acc = px[k] > acc ? px[k] : acc; \
                 else for (int64_t k = 0; k < r; k++) acc = px[k] < acc ? px[k] : acc;           \
                 py[0] = acc;                                                                    \
                 continue;                                                                       \
             }                                                                                   \
-            for (int64_t i = 0; i < inner; i++) py[i] = op == APUS_SUM ? (T)0 : px[i];          \
+            for (int64_t i = 0; i < inner; i++) py[i] = op == APUS_SUM || op == APUS_SUM_OF_SQUARES ? (T)0 : px[i]; \
             for (int64_t k = 0; k < r; k++) {                                                   \
                 const T *row = px + k * inner;                                                  \
                 if (op == APUS_SUM) for (int64_t i = 0; i < inner; i++) py[i] += row[i];        \
+                else if (op == APUS_SUM_OF_SQUARES) for (int64_t i = 0; i < inner; i++) py[i] += row[i] * row[i]; \
                 else if (op == APUS_MAX) for (int64_t i = 0; i < inner; i++) py[i] = row[i] > py[i] ? row[i] : py[i]; \
                 else for (int64_t i = 0; i < inner; i++) py[i] = row[i] < py[i] ? row[i] : py[i]; \
             }                                                                                   \

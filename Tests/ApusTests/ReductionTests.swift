@@ -25,6 +25,27 @@ import ApusTestSupport
         expectClose(Tensor([1, 2, 3]).sum(), [6])
         #expect(Tensor([1, 2, 3]).sum().dtype == .int64)
         expectClose(Tensor.zeros([0, 3]).sum(axis: 0), [0, 0, 0])
+        expectClose(x.sumOfSquares(), [91])                       // 1 + 25 + 9 + 16 + 4 + 36
+        expectClose(x.sumOfSquares(axes: [1], keepDims: true), [35, 56])
+        expectClose(Tensor.zeros([0, 3]).sumOfSquares(axes: [0]), [0, 0, 0])
+    }
+
+    /// Whole-tensor reductions large enough that the threads each reduce a block (uneven
+    /// blocks, rows with and without an inner axis) against Float64.
+    @Test func wholeTensorReductionsSplitAcrossThreads() {
+        for shape in [[100_003], [4099, 17], [3, 70_001]] {
+            let t = randn(shape, seed: 12), t32 = t.cast(to: .float32)
+            let values = t.scalars(as: Double.self)
+            expectClose(t32.sum(), [values.reduce(0, +)], tolerance: 1e-3)
+            expectClose(t32.sumOfSquares(), [values.reduce(0) { $0 + $1 * $1 }], tolerance: 1e-5 * Double(values.count))
+            let rounded = t32.scalars(as: Double.self)
+            expectClose(t32.max(), [rounded.max()!], tolerance: 0)
+            expectClose(t32.min(), [rounded.min()!], tolerance: 0)
+            expectClose(t.sum(axes: [0], keepDims: false), t.sum(axes: [0]).scalars(as: Double.self))
+        }
+        let columns = randn([40_000, 3], seed: 13)
+        let perColumn = (0..<3).map { j in (0..<40_000).reduce(0.0) { $0 + columns.scalars(as: Double.self)[$1 * 3 + j] } }
+        expectClose(columns.sum(axes: [0]), perColumn, tolerance: 1e-9)
     }
 
     @Test func nonContiguousAxesAndViews() {
@@ -61,6 +82,8 @@ import ApusTestSupport
         let t = randn([3, 4, 2], seed: 11)
         expectGradients([t]) { $0[0].sum() }
         expectGradients([t]) { $0[0].sum(axes: [0, 2], keepDims: true) }
+        expectGradients([t]) { $0[0].sumOfSquares() }
+        expectGradients([t]) { $0[0].sumOfSquares(axes: [1]) }
         expectGradients([t]) { $0[0].mean(axis: 1) }
         expectGradients([t]) { $0[0].max(axis: 1) }
         expectGradients([t]) { $0[0].min(axes: [0, 2]) }

@@ -1,6 +1,6 @@
 import CApusKernels
 
-/// Sum, max or min over any set of axes, optionally keeping reduced axes as size 1.
+/// Sum, max, min or sum of squares over any set of axes, optionally keeping reduced axes as size 1.
 public struct ReduceOp: Operation {
     /// The reduction: sum, maximum or minimum.
     public enum Kind: String, Sendable {
@@ -10,6 +10,8 @@ public struct ReduceOp: Operation {
         case max
         /// The smallest element.
         case min
+        /// The sum of the squared elements (a squared L2 norm), without writing the squares.
+        case sumOfSquares
     }
     /// The reduction this op performs.
     public let kind: Kind
@@ -43,7 +45,7 @@ public struct ReduceOp: Operation {
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
         let resolved = try Self.resolve(axes, inputs[0], op: name)
         try require(inputs[0].dtype != .bool, name, inputs, "cannot reduce a bool tensor (cast it first)")
-        if kind != .sum {
+        if kind == .max || kind == .min {
             try require(resolved.allSatisfy { inputs[0].shape[$0] > 0 }, name, inputs, "cannot take \(name) over an empty axis")
         }
         return [TensorSpec(Self.reducedShape(inputs[0].shape, resolved, keepDims: keepDims), inputs[0].dtype)]
@@ -69,24 +71,45 @@ public struct ReduceOp: Operation {
         }
         let (source, outer, r, inner) = ReduceLayout.make(x, axes: resolved)
         let y = Tensor(uninitialized: outputs[0].shape, dtype: x.dtype)
-        let code = Int32((kind == .sum ? APUS_SUM : kind == .max ? APUS_MAX : APUS_MIN).rawValue)
+        let code = kind.kernelCode, size = x.dtype.byteSize
         let xp = SendablePointer(raw: source.rawPointer), yp = SendablePointer(raw: y.rawPointer)
-        CPUThreads.forChunks(outer, costPerItem: r * inner) { range in
-            let n = Int64(range.count)
+        /// Reduces `outer` rows of [r, inner] at `from` into `outer` rows of [inner] at `to`.
+        func reduce(_ code: Int32, _ outer: Int, _ r: Int, from: UnsafeMutableRawPointer, to: UnsafeMutableRawPointer) {
             if x.dtype == .float32 {
-                apus_reduce_f32(code, n, Int64(r), Int64(inner),
-                                xp.raw.assumingMemoryBound(to: Float.self) + range.lowerBound * r * inner,
-                                yp.raw.assumingMemoryBound(to: Float.self) + range.lowerBound * inner)
+                apus_reduce_f32(code, Int64(outer), Int64(r), Int64(inner), from.assumingMemoryBound(to: Float.self), to.assumingMemoryBound(to: Float.self))
             } else {
-                apus_reduce_f64(code, n, Int64(r), Int64(inner),
-                                xp.raw.assumingMemoryBound(to: Double.self) + range.lowerBound * r * inner,
-                                yp.raw.assumingMemoryBound(to: Double.self) + range.lowerBound * inner)
+                apus_reduce_f64(code, Int64(outer), Int64(r), Int64(inner), from.assumingMemoryBound(to: Double.self), to.assumingMemoryBound(to: Double.self))
             }
+        }
+        // A whole-tensor reduction (one output row) has no rows to split: each thread reduces a
+        // block of r into its own partial row, and the partial rows are combined. The blocks
+        // depend only on the thread count, never on whether the pool is free, so the result
+        // does not either (a busy pool runs the same blocks one after another).
+        let threads = WorkerPool.shared.threads
+        if outer == 1, threads > 1, r >= 2 * threads, r * inner >= CPUThreads.minimumElementsToSplit {
+            let step = (r + threads - 1) / threads, parts = (r + step - 1) / step
+            let partials = Tensor(uninitialized: [parts, inner], dtype: x.dtype)
+            let pp = SendablePointer(raw: partials.rawPointer)
+            CPUThreads.forParts(parts) { part in
+                let start = part * step
+                reduce(code, 1, Swift.min(step, r - start), from: xp.raw + start * inner * size, to: pp.raw + part * inner * size)
+            }
+            reduce((kind == .sumOfSquares ? Kind.sum : kind).kernelCode, 1, parts, from: partials.rawPointer, to: y.rawPointer)
+            return [y]
+        }
+        CPUThreads.forChunks(outer, costPerItem: r * inner) { range in
+            reduce(code, range.count, r, from: xp.raw + range.lowerBound * r * inner * size, to: yp.raw + range.lowerBound * inner * size)
         }
         return [y]
     }
 
-    public func savedForBackward(_ needsGradient: [Bool]) -> SavedValues { kind == .sum ? .none : .all }
+    public func savedForBackward(_ needsGradient: [Bool]) -> SavedValues {
+        switch kind {
+        case .sum: return .none
+        case .sumOfSquares: return SavedValues(inputs: [0])
+        case .max, .min: return .all
+        }
+    }
 
     public func vjp(_ c: VJPContext) -> [Tensor?] {
         let x = c.inputs[0]
@@ -96,10 +119,19 @@ public struct ReduceOp: Operation {
         switch kind {
         case .sum:
             return [g.expanded(to: x.shape)]
+        case .sumOfSquares:
+            return [g.expanded(to: x.shape) * x * 2]
         case .max, .min:
             let mask = x.equal(c.outputs[0].reshaped(keptShape)).cast(to: x.dtype)
             return [g * mask / mask.sum(axes: resolved, keepDims: true)]
         }
+    }
+}
+
+extension ReduceOp.Kind {
+    /// The C kernels' code for this reduction.
+    var kernelCode: Int32 {
+        Int32((self == .sum ? APUS_SUM : self == .max ? APUS_MAX : self == .min ? APUS_MIN : APUS_SUM_OF_SQUARES).rawValue)
     }
 }
 
@@ -166,6 +198,11 @@ extension Tensor {
     }
     /// Sum over one axis.
     public func sum(axis: Int, keepDims: Bool = false) -> Tensor { sum(axes: [axis], keepDims: keepDims) }
+    /// Σ x² over `axes` (all when empty) in one pass, without writing the squares: a squared
+    /// L2 norm (what gradient clipping by norm needs).
+    public func sumOfSquares(axes: [Int] = [], keepDims: Bool = false) -> Tensor {
+        Tensor.apply(ReduceOp(.sumOfSquares, axes: axes, keepDims: keepDims), [self])[0]
+    }
     /// Maximum over `axes` (all when empty); the gradient is shared among ties.
     public func max(axes: [Int] = [], keepDims: Bool = false) -> Tensor {
         Tensor.apply(ReduceOp(.max, axes: axes, keepDims: keepDims), [self])[0]

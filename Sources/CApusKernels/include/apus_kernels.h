@@ -19,7 +19,7 @@ typedef enum {
 
 typedef enum { APUS_EQ, APUS_NE, APUS_LT, APUS_LE, APUS_GT, APUS_GE } apus_compare_op;
 
-typedef enum { APUS_SUM, APUS_MAX, APUS_MIN } apus_reduce_op;
+typedef enum { APUS_SUM, APUS_MAX, APUS_MIN, APUS_SUM_OF_SQUARES } apus_reduce_op;
 
 #define APUS_MAX_DIMS 8
 
