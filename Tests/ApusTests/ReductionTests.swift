@@ -53,6 +53,7 @@ import ApusTestSupport
         expectClose(t.sum(axes: [0, 2]), [60, 92, 124])
         expectClose(t.max(axes: [0, 2]), [15, 19, 23])
         expectClose(t.transposed(0, 2).sum(axis: 0), t.sum(axis: 2).transposed().scalars(as: Double.self))
+        expectClose(t.sumOfSquares(axes: [0, 2]), (t * t).sum(axes: [0, 2]).scalars(as: Double.self))
         #expect(t.sum(axes: [0, 2], keepDims: true).shape == [1, 3, 1])
     }
 

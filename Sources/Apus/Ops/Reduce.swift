@@ -2,7 +2,7 @@ import CApusKernels
 
 /// Sum, max, min or sum of squares over any set of axes, optionally keeping reduced axes as size 1.
 public struct ReduceOp: Operation {
-    /// The reduction: sum, maximum or minimum.
+    /// The reduction: sum, maximum, minimum or sum of squares.
     public enum Kind: String, Sendable {
         /// The sum of the elements.
         case sum
@@ -65,7 +65,7 @@ public struct ReduceOp: Operation {
             let partial = ReduceOp(kind, axes: lastRun, keepDims: true)
             let partialShape = Self.reducedShape(x.shape, lastRun, keepDims: true)
             let first = partial.cpu([x], [TensorSpec(partialShape, x.dtype)])[0]
-            return ReduceOp(kind, axes: Array(resolved[..<split]), keepDims: true).cpu([first], [outputs[0]]).map {
+            return ReduceOp(kind.combining, axes: Array(resolved[..<split]), keepDims: true).cpu([first], [outputs[0]]).map {
                 ReshapeOp(shape: outputs[0].shape).cpu([$0], [outputs[0]])[0]
             }
         }
@@ -94,7 +94,7 @@ public struct ReduceOp: Operation {
                 let start = part * step
                 reduce(code, 1, Swift.min(step, r - start), from: xp.raw + start * inner * size, to: pp.raw + part * inner * size)
             }
-            reduce((kind == .sumOfSquares ? Kind.sum : kind).kernelCode, 1, parts, from: partials.rawPointer, to: y.rawPointer)
+            reduce(kind.combining.kernelCode, 1, parts, from: partials.rawPointer, to: y.rawPointer)
             return [y]
         }
         CPUThreads.forChunks(outer, costPerItem: r * inner) { range in
@@ -129,6 +129,9 @@ public struct ReduceOp: Operation {
 }
 
 extension ReduceOp.Kind {
+    /// The reduction that combines partial results of this one (sums of squares add up).
+    var combining: ReduceOp.Kind { self == .sumOfSquares ? .sum : self }
+
     /// The C kernels' code for this reduction.
     var kernelCode: Int32 {
         Int32((self == .sum ? APUS_SUM : self == .max ? APUS_MAX : self == .min ? APUS_MIN : APUS_SUM_OF_SQUARES).rawValue)
