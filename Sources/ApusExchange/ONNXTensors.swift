@@ -83,22 +83,17 @@ extension Tensor {
             self = Tensor(littleEndianBytes: bytes, shape: shape, dtype: dtype)
             return
         }
+        /// The typed data field, checked to hold exactly `count` values.
+        func typed<T: TensorScalar>(_ values: [T]) throws -> Tensor {
+            guard values.count == count else { throw mismatch(values.count) }
+            return Tensor(shape: shape, scalars: values)
+        }
         switch dtype {
-        case .float32:
-            guard proto.floatData.count == count else { throw mismatch(proto.floatData.count) }
-            self = Tensor(shape: shape, scalars: proto.floatData)
-        case .float64:
-            guard proto.doubleData.count == count else { throw mismatch(proto.doubleData.count) }
-            self = Tensor(shape: shape, scalars: proto.doubleData)
-        case .int64:
-            guard proto.int64Data.count == count else { throw mismatch(proto.int64Data.count) }
-            self = Tensor(shape: shape, scalars: proto.int64Data)
-        case .int32:
-            guard proto.int32Data.count == count else { throw mismatch(proto.int32Data.count) }
-            self = Tensor(shape: shape, scalars: proto.int32Data)
-        case .bool:
-            guard proto.int32Data.count == count else { throw mismatch(proto.int32Data.count) }
-            self = Tensor(shape: shape, scalars: proto.int32Data.map { $0 != 0 })
+        case .float32: self = try typed(proto.floatData)
+        case .float64: self = try typed(proto.doubleData)
+        case .int64: self = try typed(proto.int64Data)
+        case .int32: self = try typed(proto.int32Data)
+        case .bool: self = try typed(proto.int32Data.map { $0 != 0 })
         }
     }
 }

@@ -21,6 +21,17 @@ import Testing
         return (images, labels)
     }
 
+    /// Copies Caffe's example `net` and `solver` files from the fixtures into `folder`, the
+    /// solver with each (from, to) replaced (a shorter run); the net file unchanged.
+    static func installExample(net: String, solver: String, into folder: URL, replacing: [(String, String)]) throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("ApusExchangeTests/Fixtures/caffe")
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent(net), to: folder.appendingPathComponent(net))
+        var text = try String(contentsOf: fixtures.appendingPathComponent(solver), encoding: .utf8)
+        for (from, to) in replacing { text = text.replacingOccurrences(of: from, with: to) }
+        try text.write(to: folder.appendingPathComponent(solver), atomically: true, encoding: .utf8)
+    }
+
     @Test func trainsCaffesLeNetFilesUnchangedButForTheirLength() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("apus-caffe-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -32,17 +43,10 @@ import Testing
             try images.write(to: source.appendingPathComponent("\(split)-images-idx3-ubyte"))
             try labels.write(to: source.appendingPathComponent("\(split)-labels-idx1-ubyte"))
         }
-        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("ApusExchangeTests/Fixtures/caffe")
-        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("lenet_train_test.prototxt"),
-                                         to: mnist.appendingPathComponent("lenet_train_test.prototxt"))
         // Caffe's solver with a shorter run (10,000 iterations of 64 would take hours here).
-        var solver = try String(contentsOf: fixtures.appendingPathComponent("lenet_solver.prototxt"), encoding: .utf8)
-        for (from, to) in [("test_iter: 100", "test_iter: 1"), ("test_interval: 500", "test_interval: 40"), ("display: 100", "display: 20"),
-                           ("max_iter: 10000", "max_iter: 80"), ("snapshot: 5000", "snapshot: 40")] {
-            solver = solver.replacingOccurrences(of: from, with: to)
-        }
-        try solver.write(to: mnist.appendingPathComponent("lenet_solver.prototxt"), atomically: true, encoding: .utf8)
+        try Self.installExample(net: "lenet_train_test.prototxt", solver: "lenet_solver.prototxt", into: mnist,
+                                replacing: [("test_iter: 100", "test_iter: 1"), ("test_interval: 500", "test_interval: 40"),
+                                            ("display: 100", "display: 20"), ("max_iter: 10000", "max_iter: 80"), ("snapshot: 5000", "snapshot: 40")])
 
         let run = try apus(["train", "examples/mnist/lenet_solver.prototxt"], in: folder)
         #expect(run.status == 0, "\(run.error)")
@@ -55,6 +59,7 @@ import Testing
             #expect(FileManager.default.fileExists(atPath: mnist.appendingPathComponent("lenet_iter_\(iteration).caffemodel").path))
         }
         // A solver setting Apus does not have: one line, exit 3.
+        let solver = try String(contentsOf: mnist.appendingPathComponent("lenet_solver.prototxt"), encoding: .utf8)
         try solver.replacingOccurrences(of: "lr_policy: \"inv\"", with: "lr_policy: \"triangular\"")
             .write(to: mnist.appendingPathComponent("odd_solver.prototxt"), atomically: true, encoding: .utf8)
         let odd = try apus(["train", "examples/mnist/odd_solver.prototxt"], in: folder)
@@ -92,16 +97,9 @@ import Testing
         var mean = Data([8, 1, 16, 3, 24, 32, 32, 32] + [42] + varint(3072 * 4))
         for _ in 0..<3072 { withUnsafeBytes(of: Float(128).bitPattern.littleEndian) { mean.append(contentsOf: $0) } }
         try mean.write(to: cifar.appendingPathComponent("mean.binaryproto"))
-        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("ApusExchangeTests/Fixtures/caffe")
-        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("cifar10_quick_train_test.prototxt"),
-                                         to: cifar.appendingPathComponent("cifar10_quick_train_test.prototxt"))
-        var solver = try String(contentsOf: fixtures.appendingPathComponent("cifar10_quick_solver.prototxt"), encoding: .utf8)
-        for (from, to) in [("test_iter: 100", "test_iter: 1"), ("test_interval: 500", "test_interval: 10"), ("display: 100", "display: 5"),
-                           ("max_iter: 4000", "max_iter: 20"), ("snapshot: 4000", "snapshot: 20")] {
-            solver = solver.replacingOccurrences(of: from, with: to)
-        }
-        try solver.write(to: cifar.appendingPathComponent("cifar10_quick_solver.prototxt"), atomically: true, encoding: .utf8)
+        try Self.installExample(net: "cifar10_quick_train_test.prototxt", solver: "cifar10_quick_solver.prototxt", into: cifar,
+                                replacing: [("test_iter: 100", "test_iter: 1"), ("test_interval: 500", "test_interval: 10"),
+                                            ("display: 100", "display: 5"), ("max_iter: 4000", "max_iter: 20"), ("snapshot: 4000", "snapshot: 20")])
         let run = try apus(["train", "examples/cifar10/cifar10_quick_solver.prototxt"], in: folder)
         #expect(run.status == 0, "\(run.error)")
         print(run.output)

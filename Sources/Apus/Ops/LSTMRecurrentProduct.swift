@@ -27,7 +27,8 @@ final class LSTMRecurrentProduct {
     let parts: Int
     /// 16-column panels of the packed weights (4·ceil(H/16)·16·H floats), nil on the BLAS path.
     private let packed: UnsafeMutablePointer<Float>?
-    private var panelsPerGate: Int { (hidden + 15) / 16 }
+    /// 16-column panels per gate: ceil(H / 16).
+    private let panelsPerGate: Int
 
     /// Packs `weights` [4H, H] for `rows` rows of state per step when the panel kernel applies.
     init(_ direction: Direction, weights: Tensor, rows: Int) {
@@ -35,11 +36,11 @@ final class LSTMRecurrentProduct {
         self.weights = weights.dense
         self.dtype = weights.dtype
         hidden = weights.shape[1]
-        let panels = (hidden + 15) / 16
+        panelsPerGate = (hidden + 15) / 16
         let work = rows * 4 * hidden * hidden
-        parts = CPUThreads.canUsePool && work >= CPUThreads.minimumElementsToSplit ? min(WorkerPool.shared.threads, panels) : 1
+        parts = CPUThreads.canUsePool && work >= CPUThreads.minimumElementsToSplit ? min(WorkerPool.shared.threads, panelsPerGate) : 1
         if dtype == .float32 && apus_cpu_level() >= 1 {
-            let count = 4 * panels * 16 * hidden
+            let count = 4 * panelsPerGate * 16 * hidden
             packed = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: Float.self, capacity: count)
             run { units in self.pack(units) }
         } else {
