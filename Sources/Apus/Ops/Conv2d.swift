@@ -1,4 +1,5 @@
 import CApusKernels
+import Foundation
 
 /// Geometry of a 2-D convolution: stride, padding, dilation (each (height, width)) and groups.
 public struct Conv2dGeometry: Hashable, Sendable {
@@ -105,7 +106,7 @@ enum ConvKernel {
 
     /// Output pixels below which images are convolved several at a time: one GEMM per chunk of
     /// images, at least this many columns wide (a GEMM a few pixels wide runs far below peak).
-    static let minimumGEMMWidth = 256
+    static let minimumGEMMWidth = Int(ProcessInfo.processInfo.environment["APUS_GEMMW"] ?? "256")!
 
     /// Images per chunk for `pixels` output pixels per image, `perPart` images per thread.
     static func imagesPerChunk(pixels: Int, perPart: Int) -> Int {

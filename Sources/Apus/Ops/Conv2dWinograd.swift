@@ -51,11 +51,11 @@ enum WinogradConv {
             ld = chunk * tilesPerImage + 16
         }
 
-        /// Per thread: V, M and the transforms' scratch rows.
+        /// Per thread: V, M and the input transform's zero-bordered planes (one channel of a chunk).
         func buffers() -> [(v: Tensor, m: Tensor, scratch: Tensor)] {
             (0..<parts).map { _ in
                 (Tensor(uninitialized: [16, c, ld], dtype: .float32), Tensor(uninitialized: [16, o, ld], dtype: .float32),
-                 Tensor(uninitialized: [4 * (2 * tilesW + 2)], dtype: .float32))
+                 Tensor(uninitialized: [chunk * (2 * tilesH + 2) * (2 * tilesW + 2)], dtype: .float32))
             }
         }
 
@@ -82,7 +82,9 @@ enum WinogradConv {
         guard plan.n > 0, plan.oh > 0, plan.ow > 0 else { return }
         let (o, c, ld) = (plan.o, plan.c, plan.ld)
         let u = Tensor(uninitialized: [16, o, c], dtype: .float32)
-        apus_winograd_weights_f32(w.pointer(Float.self), Int64(o), Int64(c), u.pointer(Float.self))
+        CPUThreads.forChunks(o, costPerItem: 64 * c) { outputs in
+            apus_winograd_weights_f32(w.pointer(Float.self), Int64(o), Int64(c), Int64(outputs.lowerBound), Int64(outputs.count), u.pointer(Float.self))
+        }
         let buffers = plan.buffers()
         plan.forChunks { part, first, count in
             let (v, m, scratch) = buffers[part]
@@ -92,7 +94,7 @@ enum WinogradConv {
                                        v.rawPointer + position * c * ld * 4, ld, 0, m.rawPointer + position * o * ld * 4, ld)
             }
             apus_winograd_output_f32(m.pointer(Float.self), Int64(count), Int64(o), Int64(plan.oh), Int64(plan.ow), Int64(plan.tilesH),
-                                     Int64(plan.tilesW), Int64(ld), y.pointer(Float.self) + first * o * plan.oh * plan.ow, scratch.pointer(Float.self))
+                                     Int64(plan.tilesW), Int64(ld), y.pointer(Float.self) + first * o * plan.oh * plan.ow)
             (first..<(first + count)).forEach { epilogue?($0) }
         }
     }
@@ -110,8 +112,7 @@ enum WinogradConv {
             let (v, m, scratch) = buffers[part]
             plan.transformInput(x, first: first, count: count, into: v, scratch: scratch)
             apus_winograd_output_gradient_f32(g.pointer(Float.self) + first * o * plan.oh * plan.ow, Int64(count), Int64(o), Int64(plan.oh),
-                                              Int64(plan.ow), Int64(plan.tilesH), Int64(plan.tilesW), m.pointer(Float.self), Int64(ld),
-                                              scratch.pointer(Float.self))
+                                              Int64(plan.ow), Int64(plan.tilesH), Int64(plan.tilesW), m.pointer(Float.self), Int64(ld))
             for position in 0..<16 {
                 RawGEMM.singleThreaded(.float32, false, true, o, c, count * plan.tilesPerImage, m.rawPointer + position * o * ld * 4, ld,
                                        v.rawPointer + position * c * ld * 4, ld, 1, accumulators[part].rawPointer + position * o * c * 4, c)

@@ -53,19 +53,18 @@ void apus_softmax_f32(int log_space, int64_t rows, int64_t n, const float *x, fl
 void apus_softmax_f64(int log_space, int64_t rows, int64_t n, const double *x, double *y);
 
 // ---- Winograd F(2×2, 3×3) convolution transforms (conv_winograd.c) ----
-/// U [16][outputs][channels] = G g Gᵀ of weights w [outputs, channels, 3, 3].
-void apus_winograd_weights_f32(const float *w, int64_t outputs, int64_t channels, float *u);
+/// U [16][outputs][channels] = G g Gᵀ of weights w [outputs, channels, 3, 3], for outputs first…first + count − 1.
+void apus_winograd_weights_f32(const float *w, int64_t outputs, int64_t channels, int64_t first, int64_t count, float *u);
 /// V [16][channels][ldv] = Bᵀ d B of the 4×4 tiles (origin 2·tile − pad) of x [images, channels, height, width];
-/// `padded`: scratch of 4·(2·tiles_w + 2) floats.
+/// `padded`: scratch of images·(2·tiles_h + 2)·(2·tiles_w + 2) floats.
 void apus_winograd_input_f32(const float *x, int64_t images, int64_t channels, int64_t height, int64_t width, int64_t pad,
                              int64_t tiles_h, int64_t tiles_w, float *v, int64_t ldv, float *padded);
-/// y [images, outputs, out_h, out_w] = Aᵀ M A of M [16][outputs][ldm]; `rows`: scratch of 4·tiles_w floats.
+/// y [images, outputs, out_h, out_w] = Aᵀ M A of M [16][outputs][ldm].
 void apus_winograd_output_f32(const float *m, int64_t images, int64_t outputs, int64_t out_h, int64_t out_w, int64_t tiles_h,
-                              int64_t tiles_w, int64_t ldm, float *y, float *rows);
-/// dM [16][outputs][ldm] = A dY Aᵀ of the 2×2 tiles of the output gradient g [images, outputs, out_h, out_w];
-/// `rows`: scratch of 4·tiles_w floats.
+                              int64_t tiles_w, int64_t ldm, float *y);
+/// dM [16][outputs][ldm] = A dY Aᵀ of the 2×2 tiles of the output gradient g [images, outputs, out_h, out_w].
 void apus_winograd_output_gradient_f32(const float *g, int64_t images, int64_t outputs, int64_t out_h, int64_t out_w,
-                                       int64_t tiles_h, int64_t tiles_w, float *m, int64_t ldm, float *rows);
+                                       int64_t tiles_h, int64_t tiles_w, float *m, int64_t ldm);
 /// dw [outputs, channels, 3, 3] += Gᵀ dU G of dU [16][outputs][channels].
 void apus_winograd_weight_gradient_f32(const float *du, int64_t outputs, int64_t channels, float *dw);
 
