@@ -12,30 +12,42 @@
 // Layouts: U [16][outputs][channels]; V [16][channels][ldv] and M [16][outputs][ldm], tile t
 // of image n at column n·tiles_h·tiles_w + th·tiles_w + tw. Float32 only.
 #include <string.h>
-#include "apus_kernels.h"
+#include "dispatch.h"
 
-// U = G g Gᵀ for every channel of outputs first…first + count − 1 of weights w [outputs, channels, 3, 3].
-void apus_winograd_weights_f32(const float *w, int64_t outputs, int64_t channels, int64_t first, int64_t count, float *u) {
+// U = G g Gᵀ for every channel of outputs first…first + count − 1 of weights w [outputs, channels, 3, 3],
+// eight channels at a time: their 72 weights transposed to [9][8], then one vector lane per channel.
+APUS_INLINE void apus_winograd_weights_f32_body(const float *w, int64_t outputs, int64_t channels, int64_t first, int64_t count,
+                                                float *u) {
     int64_t plane = outputs * channels;
     for (int64_t o = first; o < first + count; o++)
-        for (int64_t c = 0; c < channels; c++) {
-            const float *g = w + (o * channels + c) * 9;
-            float a[4][3];
-            for (int j = 0; j < 3; j++) {
-                a[0][j] = g[j];
-                a[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-                a[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-                a[3][j] = g[6 + j];
+        for (int64_t c0 = 0; c0 < channels; c0 += 8) {
+            int64_t lanes = channels - c0 < 8 ? channels - c0 : 8;
+            const float *source = w + (o * channels + c0) * 9;
+            float g[9][8] = {{0}}, out[16][8];
+            for (int64_t l = 0; l < lanes; l++)
+                for (int k = 0; k < 9; k++) g[k][l] = source[l * 9 + k];
+            for (int l = 0; l < 8; l++) {
+                float a[4][3];
+                for (int j = 0; j < 3; j++) {
+                    a[0][j] = g[j][l];
+                    a[1][j] = 0.5f * (g[j][l] + g[3 + j][l] + g[6 + j][l]);
+                    a[2][j] = 0.5f * (g[j][l] - g[3 + j][l] + g[6 + j][l]);
+                    a[3][j] = g[6 + j][l];
+                }
+                for (int i = 0; i < 4; i++) {
+                    out[4 * i][l] = a[i][0];
+                    out[4 * i + 1][l] = 0.5f * (a[i][0] + a[i][1] + a[i][2]);
+                    out[4 * i + 2][l] = 0.5f * (a[i][0] - a[i][1] + a[i][2]);
+                    out[4 * i + 3][l] = a[i][2];
+                }
             }
-            for (int i = 0; i < 4; i++) {
-                float *row = u + (int64_t)(i * 4) * plane + o * channels + c;
-                row[0] = a[i][0];
-                row[plane] = 0.5f * (a[i][0] + a[i][1] + a[i][2]);
-                row[2 * plane] = 0.5f * (a[i][0] - a[i][1] + a[i][2]);
-                row[3 * plane] = a[i][2];
-            }
+            for (int x = 0; x < 16; x++)
+                for (int64_t l = 0; l < lanes; l++) u[x * plane + o * channels + c0 + l] = out[x][l];
         }
 }
+APUS_VARIANTS(apus_winograd_weights_f32,
+              (const float *w, int64_t outputs, int64_t channels, int64_t first, int64_t count, float *u),
+              (w, outputs, channels, first, count, u))
 
 // The transforms work tile by tile in the order of V's and M's columns (image, tile row, tile
 // column), eight tiles at a time on AVX2 (one tile per vector lane, whatever the image size), so
