@@ -9,9 +9,18 @@ void apus_sgemm_pack_panels(int64_t k, int64_t n, const float *b, int64_t ldb, i
     for (int64_t j0 = 0; j0 < n; j0 += 16) {
         float *panel = packed + j0 * k;
         int64_t width = n - j0 < 16 ? n - j0 : 16;
-        for (int64_t p = 0; p < k; p++)
-            for (int64_t j = 0; j < 16; j++)
-                panel[p * 16 + j] = j < width ? (transposed ? b[(j0 + j) * ldb + p] : b[p * ldb + j0 + j]) : 0.0f;
+        if (width < 16)   // the last, partial panel: zero columns past n
+            for (int64_t p = 0; p < k; p++)
+                for (int64_t j = 0; j < 16; j++)
+                    panel[p * 16 + j] = j < width ? (transposed ? b[(j0 + j) * ldb + p] : b[p * ldb + j0 + j]) : 0.0f;
+        else if (transposed)   // column j of the panel is row j0 + j of b: read each row along
+            for (int64_t j = 0; j < 16; j++) {
+                const float *row = b + (j0 + j) * ldb;
+                for (int64_t p = 0; p < k; p++) panel[p * 16 + j] = row[p];
+            }
+        else
+            for (int64_t p = 0; p < k; p++)
+                for (int64_t j = 0; j < 16; j++) panel[p * 16 + j] = b[p * ldb + j0 + j];
     }
 }
 
