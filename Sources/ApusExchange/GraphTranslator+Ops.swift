@@ -40,8 +40,10 @@ extension GraphTranslator {
             return [builder.node1("Cast", x, scope: scope, [.int("to", Int(ONNXElementType.code(op.dtype)))])]
         case is CopyOp:
             return [builder.node1("Identity", x, scope: scope)]
-        case is MatMulOp:
-            return [builder.node1("MatMul", x, scope: scope)]
+        case let op as MatMulOp:
+            guard op.withBias else { return [builder.node1("MatMul", x, scope: scope)] }
+            let product = builder.node1("MatMul", Array(x.prefix(2)), scope: scope)
+            return [builder.node1("Add", [product, x[2]], scope: scope)]
         case let op as ConcatOp:
             return [builder.node1("Concat", x, scope: scope, [.int("axis", op.axis)])]
         case let op as SplitOp:

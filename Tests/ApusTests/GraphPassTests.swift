@@ -115,6 +115,21 @@ private struct DescentStep: ParameterUpdateOp {
         #expect(try h.graph(for: [TensorSpec([4, 3, 2]), TensorSpec([4, 1, 2])]).nodes.map(\.op.name) == ["add", "exp"])
     }
 
+    /// A bias added to a matrix product (a Linear layer's x·Wᵀ + b) folds into the product, on
+    /// either side of the add; a product that is also read elsewhere stays a plain product.
+    @Test func biasAddsFoldIntoTheirProducts() throws {
+        let w = Tensor.normal([64, 32], generator: RandomGenerator(seed: 6)), bias = Tensor.normal([64], generator: RandomGenerator(seed: 7))
+        let f = compile { xs in [(bias + xs[0].matmul(w.T)).relu()] }
+        let names = try f.graph(for: [TensorSpec([10, 32])]).nodes.map(\.op.name)
+        #expect(names.contains("matmulBias") && !names.contains("matmul") && !names.contains("add"), "\(names)")
+        let x = Tensor.normal([10, 32], generator: RandomGenerator(seed: 8))
+        expectClose(f([x])[0], (x.matmul(w.T) + bias).relu().scalars(as: Double.self), tolerance: 1e-5)
+        let g = compile { xs in let y = xs[0].matmul(w.T); return [y + bias, y * 2] }
+        let plain = try g.graph(for: [TensorSpec([10, 32])]).nodes.map(\.op.name)
+        #expect(plain.contains("matmul") && !plain.contains("matmulBias"), "\(plain)")
+        expectClose(g([x])[0], (x.matmul(w.T) + bias).scalars(as: Double.self), tolerance: 1e-5)
+    }
+
     @Test func inPlaceReuseWhenTheInputDiesAtTheOp() throws {
         let f = compile { [self] xs in [xs[0].matmul(w).relu().matmul(w)] }
         let graph = try f.graph(for: [TensorSpec([6, 6])])
@@ -349,8 +364,8 @@ private struct DescentStep: ParameterUpdateOp {
         let x = Tensor.normal([5, 300], generator: RandomGenerator(seed: 7))
         let graph = try f.graph(for: [x.spec, w.spec, b.spec])
         let names = graph.nodes.map(\.op.name)
-        // Only the forward product is left: the weight gradient, the update and the input gradient (the last reader of w) are one op.
-        #expect(names.filter { $0 == "matmul" }.count == 1, "\(names)")
+        // Only the forward product (with its bias) is left: the weight gradient, the update and the input gradient (the last reader of w) are one op.
+        #expect(names.filter { $0.hasPrefix("matmul") }.count == 2 && names.contains("matmulBias"), "\(names)")
         #expect(names.suffix(2) == ["matmulUpdate+product", "descent"], "\(names)")
         #expect(graph.nodes.last?.inputs.count == 3)                       // loss, the bias gradient, the bias
         let dx = f([x, w, b])[0]

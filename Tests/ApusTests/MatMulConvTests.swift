@@ -36,6 +36,23 @@ import ApusTestSupport
         expectGradients([randn([4], seed: 6), b]) { $0[0].matmul($0[1]) }
     }
 
+    /// A matrix product with a bias added to every row (graph mode's fused Linear): values by
+    /// hand, an empty inner dimension (the bias alone), a large Float32 case (rows filled on
+    /// several threads) against product + bias, and gradients by finite differences (bias [N]
+    /// and [1, N], a transposed weight, a folded batch).
+    @Test func matmulWithBiasValuesAndGradients() {
+        let withBias = MatMulOp(withBias: true)
+        let a = Tensor([[1.0, 2.0], [3.0, 4.0]]), b = Tensor([[5.0, 6.0], [7.0, 8.0]]), bias = Tensor([0.5, -1.0])
+        expectClose(Tensor.apply(withBias, [a, b, bias])[0], [19.5, 21, 43.5, 49])
+        expectClose(Tensor.apply(withBias, [Tensor.zeros([2, 0]), Tensor.zeros([0, 2]), bias])[0], [0.5, -1, 0.5, -1])
+        let x = randn([300, 257], seed: 7).cast(to: .float32), w = randn([129, 257], seed: 8).cast(to: .float32), c = randn([129], seed: 9).cast(to: .float32)
+        expectClose(Tensor.apply(withBias, [x, w.T, c])[0], (x.matmul(w.T) + c).scalars(as: Double.self), tolerance: 1e-5)
+        expectGradients([randn([3, 4], seed: 1), randn([4, 2], seed: 2), randn([2], seed: 3)]) { Tensor.apply(withBias, $0)[0] }
+        expectGradients([randn([2, 3, 4], seed: 4), randn([5, 4], seed: 5), randn([1, 5], seed: 6)]) {
+            Tensor.apply(withBias, [$0[0], $0[1].T, $0[2]])[0]
+        }
+    }
+
     @Test func conv2dMatchesPyTorch() {
         let c = Fixtures.core["conv2d_basic"]!
         let x = c.input("x"), w = c.input("w"), b = c.input("b"), r = c.input("r")

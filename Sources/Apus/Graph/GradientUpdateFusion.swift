@@ -132,7 +132,7 @@ extension Graph {
             let n = step.parameterCount, gradient = stepInputs[1 + i], parameter = stepInputs[1 + n + i]
             // The gradient: a matrix product, possibly behind views that restore its layout.
             let (value, chain) = identityViewSource(of: gradient, producer)
-            guard let m = producer[value], nodes[m].op is MatMulOp, values[value].shape == values[parameter].shape,
+            guard let m = producer[value], (nodes[m].op as? MatMulOp)?.withBias == false, values[value].shape == values[parameter].shape,
                   values[value].shape.count == 2, nodes[m].inputs.allSatisfy({ values[$0].shape.count == 2 }),
                   values[nodes[m].inputs[0]].shape[1] <= Self.maximumFusedProductDepth,
                   ([gradient] + chain.map { nodes[$0].inputs[0] }).allSatisfy({ readers[$0] == 1 && !outputSet.contains($0) })
@@ -144,7 +144,7 @@ extension Graph {
             stepInputs.remove(at: 1 + i)
             removed.formUnion([m] + chain)
             let reader = nodes[position]
-            if position != m, !removed.contains(position), reader.op is MatMulOp, identityViewSource(of: reader.inputs[1], producer).source == parameter,
+            if position != m, !removed.contains(position), (reader.op as? MatMulOp)?.withBias == false, identityViewSource(of: reader.inputs[1], producer).source == parameter,
                values[reader.inputs[0]].shape.count == 2 {
                 replaced[position] = Node(op: MatMulUpdateOp(update: update, withProduct: true),
                                           inputs: [stepInputs[0]] + nodes[m].inputs + [parameter, reader.inputs[0]], outputs: reader.outputs)

@@ -5,8 +5,8 @@ extension Graph {
     /// constants folded, dead code removed, max pools rewritten to keep indices, convolutions
     /// fused into the pooling that follows them, each convolution's backward pass fused into
     /// one op (with the scatter that makes its cotangent, its ReLU mask folded into the pooling's
-    /// window codes), weight updates moved into the matrix products making their gradients, and
-    /// elementwise chains fused.
+    /// window codes), weight updates moved into the matrix products making their gradients,
+    /// biases folded into the products they are added to, and elementwise chains fused.
     public func optimized() -> Graph {
         let graph = copy()
         graph.eliminateCommonSubexpressions()
@@ -19,6 +19,7 @@ extension Graph {
         graph.foldReLUMasksIntoWindowCodes()
         graph.fuseGradientUpdates()
         graph.eliminateDeadCode()
+        graph.fuseBiasIntoMatMul()
         graph.fuseElementwise()
         return graph
     }
@@ -134,6 +135,29 @@ extension Graph {
             let outputs = node.outputs.count == 2 ? node.outputs : node.outputs + [newValue(TensorSpec(values[node.outputs[0]].shape, .int32)).id]
             replaced[index] = Node(op: Conv2dMaxPoolOp(convolution: conv.geometry, relu: conv.relu, pool: geometry), inputs: nodes[at].inputs, outputs: outputs)
             removed.insert(at)
+        }
+        replaceNodes(replaced, removing: removed)
+    }
+
+    /// Folds a bias added to a matrix product that nothing else reads (a Linear layer's
+    /// `x·Wᵀ + b`) into the product (`MatMulOp(withBias: true)`): the output starts as the bias
+    /// and the GEMM adds into it, so it is written once instead of zeroed, written, and then read
+    /// and written again by the add. The fused node takes the add's place, so no side-effecting
+    /// node (an in-place update) may lie between the two.
+    func fuseBiasIntoMatMul() {
+        let producer = producers(), readers = readerCounts(), outputSet = Set(outputs)
+        var replaced: [Int: Node] = [:], removed = Set<Int>()
+        for (index, node) in nodes.enumerated() {
+            guard let add = node.op as? BinaryOp, add.kind == .add else { continue }
+            for (y, bias) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
+                guard let m = producer[y], let product = nodes[m].op as? MatMulOp, !product.withBias, !removed.contains(m),
+                      readers[y] == 1, !outputSet.contains(y), values[node.outputs[0]] == values[y],
+                      let n = values[y].shape.last, values[bias].dtype == values[y].dtype, values[bias].shape.last == n, values[bias].count == n,
+                      !nodes[(m + 1)..<index].contains(where: { $0.op.hasSideEffects }) else { continue }
+                replaced[index] = Node(op: MatMulOp(withBias: true), inputs: nodes[m].inputs + [bias], outputs: node.outputs)
+                removed.insert(m)
+                break
+            }
         }
         replaceNodes(replaced, removing: removed)
     }

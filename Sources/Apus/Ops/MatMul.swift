@@ -1,12 +1,21 @@
 /// Batched matrix product with NumPy broadcasting of the batch dimensions:
 /// `[..., M, K] × [..., K, N] → [..., M, N]` (both operands of rank ≥ 2, one float dtype).
 /// Runs on BLAS sgemm/dgemm; transposed views are passed to BLAS without copying.
+///
+/// `withBias` adds a third input, a bias of N elements (shape [N], or [1, …, 1, N]) added to
+/// every row: the output starts as the bias and the GEMM adds the product into it, so the output
+/// is written once, where a separate add would zero it, write it, then read and write it again.
+/// Graph mode folds a Linear layer's `x·Wᵀ + b` into it (`Graph.fuseBiasIntoMatMul`).
 public struct MatMulOp: Operation {
-    /// Creates the op; its inputs are (a, b).
-    public init() {}
-    public var name: String { "matmul" }
+    /// Whether a bias (the third input) is added to every row of the product.
+    public let withBias: Bool
+
+    /// Creates the op; its inputs are (a, b), and the bias when `withBias`.
+    public init(withBias: Bool = false) { self.withBias = withBias }
+    public var name: String { withBias ? "matmulBias" : "matmul" }
 
     public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        try require(inputs.count == (withBias ? 3 : 2), name, inputs, withBias ? "inputs are a, b and the bias" : "inputs are a and b")
         let a = inputs[0], b = inputs[1]
         try require(a.shape.count >= 2 && b.shape.count >= 2, name, inputs, "both operands need rank ≥ 2")
         try require(a.dtype == b.dtype && a.dtype.isFloatingPoint, name, inputs, "both operands must be float32 or both float64")
@@ -15,7 +24,13 @@ public struct MatMulOp: Operation {
         guard let batch = broadcastShapes(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2))) else {
             throw ShapeError(op: name, shapes: inputs.map(\.shape), expected: "batch dimensions must broadcast")
         }
-        return [TensorSpec(batch + [a.shape[a.shape.count - 2], b.shape[b.shape.count - 1]], a.dtype)]
+        let n = b.shape[b.shape.count - 1]
+        if withBias {
+            let bias = inputs[2]
+            try require(bias.dtype == a.dtype && bias.shape.last == n && bias.count == n, name, inputs,
+                        "the bias must have N = \(n) elements ([N] or [1, …, 1, N]) of the operands' dtype")
+        }
+        return [TensorSpec(batch + [a.shape[a.shape.count - 2], n], a.dtype)]
     }
 
     /// How BLAS reads the last two dimensions of an operand without copying, if it can.
@@ -31,8 +46,11 @@ public struct MatMulOp: Operation {
     public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
         var a = inputs[0], b = inputs[1]
         let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
-        if m == 0 || n == 0 || k == 0 { return [Tensor.zeros(outputs[0].shape, dtype: a.dtype)] }
+        if m == 0 || n == 0 { return [Tensor.zeros(outputs[0].shape, dtype: a.dtype)] }
         let y = Tensor(uninitialized: outputs[0].shape, dtype: a.dtype)
+        if withBias { Self.fillRows(y, with: inputs[2].dense) } else if k == 0 { return [Tensor.zeros(outputs[0].shape, dtype: a.dtype)] }
+        if k == 0 { return [y] }
+        let beta: Double = withBias ? 1 : 0
         // [..., M, K] × [K, N] with a dense: one GEMM over all rows.
         if b.rank == 2 && a.isContiguous && a.rank > 2 {
             a = Tensor(storage: a.storage, shape: [a.count / k, k], strides: [k, 1], offset: a.offset, dtype: a.dtype)
@@ -50,7 +68,7 @@ public struct MatMulOp: Operation {
             for i in range {
                 RawGEMM.run(a.dtype, transA: la.transposed, transB: lb.transposed, m: rows, n: n, k: k,
                             a: ap.raw + batchA[i] * size, lda: la.leading, b: bp.raw + batchB[i] * size, ldb: lb.leading,
-                            beta: 0, c: yp.raw + i * rows * n * size, ldc: n)
+                            beta: beta, c: yp.raw + i * rows * n * size, ldc: n)
             }
         }
         withExtendedLifetime((a, b, y)) {
@@ -63,6 +81,17 @@ public struct MatMulOp: Operation {
             }
         }
         return [y]
+    }
+
+    /// Every row of `y` [..., N] (contiguous) set to `bias` (N elements, contiguous).
+    private static func fillRows(_ y: Tensor, with bias: Tensor) {
+        let n = y.shape[y.rank - 1], rowBytes = n * y.dtype.byteSize
+        let (yp, bp) = (SendablePointer(raw: y.rawPointer), SendablePointer(raw: bias.rawPointer))
+        withExtendedLifetime((y, bias)) {
+            CPUThreads.forChunks(y.count / n, costPerItem: n) { rows in
+                for r in rows { (yp.raw + r * rowBytes).copyMemory(from: bp.raw, byteCount: rowBytes) }
+            }
+        }
     }
 
     /// Element offset of each matrix of `t` for every index of the broadcast batch shape.
@@ -88,7 +117,8 @@ public struct MatMulOp: Operation {
             : b.rank == 2 && weightView ? g.reshaped([-1, n]).transposed().matmul(a.reshaped([-1, k])).transposed()
             : b.rank == 2 && a.rank > 2 ? a.reshaped([-1, k]).transposed().matmul(g.reshaped([-1, n]))
             : a.transposed().matmul(g).sum(toShape: b.shape)
-        return [c.needsGradient(0) ? g.matmul(b.transposed()).sum(toShape: a.shape) : nil, gb]
+        let gradients = [c.needsGradient(0) ? g.matmul(b.transposed()).sum(toShape: a.shape) : nil, gb]
+        return withBias ? gradients + [c.needsGradient(2) ? g.sum(toShape: c.inputs[2].shape) : nil] : gradients
     }
 }
 
@@ -109,3 +139,15 @@ extension Tensor {
 
 /// Matrix product (see `Tensor.matmul`).
 public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor { a.matmul(b) }
+
+/// x·Wᵀ + b (PyTorch's `F.linear`): x [..., in], weight [out, in], bias [out] or nil → [..., out].
+/// With a bias and x of rank ≥ 2 it is one product that starts from the bias
+/// (`MatMulOp(withBias: true)`), in eager and graph mode alike, so both sum in the same order.
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    guard let bias, x.rank >= 2 else {
+        let y = x.matmul(weight.transposed())
+        return bias.map { y + $0 } ?? y
+    }
+    if x.isPoisoned || weight.isPoisoned || bias.isPoisoned { return Tensor.poisoned }
+    return Tensor.apply(MatMulOp(withBias: true), [x, weight.transposed(), bias])[0]
+}

@@ -60,9 +60,7 @@ public final class MultiHeadAttention: Module {
         let w = inProjWeight.split(count: 3, axis: 0)
         let bias = inProjBias?.split(count: 3, axis: 0)
         func project(_ x: Tensor, _ i: Int, _ length: Int) -> Tensor {
-            var y = x.matmul(w[i].transposed())
-            if let bias { y = y + bias[i] }
-            return y.reshaped([b, length, numHeads, hd]).transposed(1, 2)   // [B, heads, len, hd]
+            linear(x, weight: w[i], bias: bias?[i]).reshaped([b, length, numHeads, hd]).transposed(1, 2)   // [B, heads, len, hd]
         }
         let q = project(q0, 0, l), k = project(k0, 1, s), v = project(v0, 2, s)
         var blocked: Tensor? = nil

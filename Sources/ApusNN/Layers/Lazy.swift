@@ -49,8 +49,7 @@ public final class LazyLinear: Module, UnaryLayer, LazyLayer {
             let made = Linear(features, outFeatures, bias: hasBias, generator: generator)
             (weight, bias) = (made.weight, made.bias)
         }
-        let y = x.matmul(weight!.transposed())
-        return bias.map { y + $0 } ?? y
+        return linear(x, weight: weight!, bias: bias)
     }
 
     /// Applies the layer: `forward(x)`.

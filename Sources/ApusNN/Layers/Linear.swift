@@ -24,10 +24,7 @@ public final class Linear: Module {
     override public var typeDescription: String { "Linear(\(inFeatures) → \(outFeatures)\(bias == nil ? ", no bias" : ""))" }
 
     /// x·Wᵀ + b: [..., inFeatures] → [..., outFeatures].
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        let y = x.matmul(weight.transposed())
-        return bias.map { y + $0 } ?? y
-    }
+    public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight: weight, bias: bias) }
 }
 
 /// Merges all dimensions from `startAxis` on: [N, C, H, W] → [N, C·H·W].

@@ -135,8 +135,7 @@ public class RecurrentNetwork: Module {
     private func runDirection(_ x: Tensor, cell: RecurrentWeights, reverse: Bool, start: [Tensor], masks: [Tensor]?) -> (Tensor, [Tensor]) {
         let steps = x.shape[0]
         // One GEMM for the input projections of all steps: [T, B, G·H].
-        var projected = x.matmul(cell.weightIH.transposed())
-        if let b = cell.biasIH { projected = projected + (kind == .gru ? b : b + (cell.biasHH ?? b.zerosLike())) }
+        let projected = linear(x, weight: cell.weightIH, bias: cell.biasIH.map { b in kind == .gru ? b : b + (cell.biasHH ?? b.zerosLike()) })
         if kind == .lstm {
             let mask = masks.map { Tensor.stack($0, axis: 0).reshaped([steps, -1]) }
             let (output, h, c) = lstmSequence(inputGates: projected, h0: start[0], c0: start[1], weightHH: cell.weightHH,
