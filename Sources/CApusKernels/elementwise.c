@@ -7,10 +7,10 @@
 // ---------- unary ----------
 #define UNARY_LOOP(EXPR) for (int64_t i = 0; i < n; i++) { T v = x[i]; y[i] = (EXPR); } break;
 
-#define DEFINE_UNARY(T, SUF, EXP, LOG, SQRT, SIN, COS, TANH, ERF, LOG1P, POW, FABS, SIGMOID)                  \
+#define DEFINE_UNARY(T, SUF, EXP, LOG, SQRT, SIN, COS, TANH, ERF, GELU_PRIME, LOG1P, POW, FABS, SIGMOID)      \
     APUS_INLINE void apus_unary_##SUF##_body(int op, int64_t n, const T *x, T *y, double p0, double p1) { \
         const T a = (T)p0, b = (T)p1;                                                             \
-        const T inv_sqrt2 = (T)0.70710678118654752440, inv_sqrt2pi = (T)0.39894228040143267794; \
+        const T inv_sqrt2 = (T)0.70710678118654752440;                                             \
         const T sqrt_2_over_pi = (T)0.79788456080286535588, cubic = (T)0.044715;                 \
         switch (op) {                                                                             \
         case APUS_NEG: UNARY_LOOP(-v)                                                             \
@@ -27,7 +27,7 @@
         case APUS_LEAKY_RELU: UNARY_LOOP(v > 0 ? v : a * v)                                       \
         case APUS_GELU: UNARY_LOOP((T)0.5 * v * ((T)1 + ERF(v * inv_sqrt2)))                      \
         case APUS_GELU_DERIVATIVE:                                                                \
-            UNARY_LOOP((T)0.5 * ((T)1 + ERF(v * inv_sqrt2)) + v * inv_sqrt2pi * EXP((T)-0.5 * v * v)) \
+            UNARY_LOOP(GELU_PRIME(v))                                                             \
         case APUS_GELU_TANH:                                                                      \
             UNARY_LOOP((T)0.5 * v * ((T)1 + TANH(sqrt_2_over_pi * (v + cubic * v * v * v))))    \
         case APUS_GELU_TANH_DERIVATIVE: /* ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²) */     \
@@ -48,10 +48,13 @@
 
 #define T float
 static inline double apus_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
-DEFINE_UNARY(float, f32, apus_expf, logf, apus_sqrtf, sinf, cosf, apus_tanhf, apus_erff, log1pf, powf, fabsf, apus_sigmoidf)
+static inline double apus_gelu_derivative(double x) {   // Φ(x) + x·φ(x)
+    return 0.5 * (1.0 + erf(x * 0.70710678118654752440)) + x * 0.39894228040143267794 * exp(-0.5 * x * x);
+}
+DEFINE_UNARY(float, f32, apus_expf, logf, apus_sqrtf, sinf, cosf, apus_tanhf, apus_erff, apus_gelu_derivativef, log1pf, powf, fabsf, apus_sigmoidf)
 #undef T
 #define T double
-DEFINE_UNARY(double, f64, exp, log, apus_sqrt, sin, cos, tanh, erf, log1p, pow, fabs, apus_sigmoid)
+DEFINE_UNARY(double, f64, exp, log, apus_sqrt, sin, cos, tanh, erf, apus_gelu_derivative, log1p, pow, fabs, apus_sigmoid)
 #undef T
 
 // ---------- strided outer iteration shared by binary, compare and copy ----------
