@@ -57,17 +57,46 @@ open class Optimizer {
         _ = Tensor.apply(op, [loss] + gradients + op.updated.map { parameters[$0].value })
     }
 
-    /// One update from a gradient (or none) per parameter.
-    func update(with gradients: [Tensor?]) {
+    /// One update from a gradient (or none) per parameter, each gradient multiplied by `scale`
+    /// first (gradient clipping by norm inside a compiled step).
+    func update(with gradients: [Tensor?], scale: Double = 1) {
         apus_flush_denormals()
         stepCount += 1
         withoutGrad {
             for (index, (parameter, gradient)) in zip(parameters, gradients).enumerated() {
                 guard let gradient else { continue }
                 precondition(gradient.shape == parameter.value.shape, "optimizer: gradient shape \(gradient.shape) ≠ parameter shape \(parameter.value.shape)")
-                update(index: index, value: parameter.value, gradient: gradient.contiguous().cast(to: parameter.value.dtype))
+                let dense = gradient.contiguous().cast(to: parameter.value.dtype)
+                if scale != 1, let span = spanUpdate(index: index, value: parameter.value, step: stepCount) {
+                    Self.applyScaled(span, gradient: dense, scale: scale)
+                } else {
+                    update(index: index, value: parameter.value, gradient: scale != 1 ? dense * scale : dense)
+                }
             }
         }
+    }
+
+    /// Elements of gradient scaled at a time, in a buffer that stays in L1 cache.
+    static let scaledBlock = 2048
+
+    /// `span` over all of `gradient`, each block of it multiplied by `scale` (rounded to the
+    /// gradient's dtype, as `gradient * scale` rounds) into a small buffer first, so the scaled
+    /// gradient is never written to memory.
+    static func applyScaled(_ span: SpanUpdate, gradient: Tensor, scale: Double) {
+        func run<T: BinaryFloatingPoint & TensorScalar>(_ type: T.Type) {
+            let g = gradient.unsafeMutableElements(of: T.self), s = T(scale)
+            CPUThreads.forChunks(gradient.count, costPerItem: 4) { range in
+                withUnsafeTemporaryAllocation(of: T.self, capacity: scaledBlock) { buffer in
+                    let block = buffer.baseAddress!
+                    for start in stride(from: range.lowerBound, to: range.upperBound, by: scaledBlock) {
+                        let count = Swift.min(scaledBlock, range.upperBound - start)
+                        for i in 0..<count { block[i] = g[start + i] * s }
+                        span(start, count, UnsafeRawPointer(block))
+                    }
+                }
+            }
+        }
+        withExtendedLifetime(gradient) { gradient.isDouble ? run(Double.self) : run(Float.self) }
     }
 
     /// Applies one update to `value` (contiguous, updated in place) from `gradient` (contiguous,

@@ -217,6 +217,34 @@ private func ids(_ shape: Int...) -> TensorSpec { TensorSpec(shape, .int64) }
         #expect(step.traceCount == 2)
     }
 
+    /// Clipping by norm in a compiled step folds its scale into the update (the scaled gradients
+    /// are never written), on a layer larger than one block of the scaled update and split
+    /// across threads, with Adam and SGD alike; the parameters follow eager clipping.
+    @Test func compiledClippingScalesInsideTheUpdate() throws {
+        let optimizers: [([Parameter]) -> Optimizer] = [{ Adam(parameters: $0, learningRate: 0.01) }, { SGD(parameters: $0, learningRate: 0.1, momentum: 0.9) }]
+        for makeOptimizer in optimizers {
+            let eager = Linear(300, 40, generator: g), compiled = Linear(300, 40)
+            try compiled.loadStateDict(eager.stateDict())
+            let eagerOptimizer = makeOptimizer(eager.parameters())
+            let step = CompiledTrainingStep(module: compiled, optimizer: makeOptimizer(compiled.parameters()), clipping: .norm(0.01)) { xs in
+                [compiled(xs[0]).pow(2).sum()]
+            }
+            let x = Tensor.normal([9, 300], generator: g)
+            let names = try step.graph(for: [x.spec]).nodes.map(\.op.name)
+            #expect(names.contains("optimizerStep(scaled)"), "\(names)")
+            for _ in 0..<3 {
+                eagerOptimizer.zeroGrad()
+                eager(x).pow(2).sum().backward()
+                GradientClipping.norm(0.01).clip(eager.parameters())
+                eagerOptimizer.step()
+                try step([x])
+            }
+            for ((path, a), (_, b)) in zip(compiled.namedParameters(), eager.namedParameters()) {
+                relativeClose(a.value, b.value, "\(type(of: eagerOptimizer)) \(path) after 3 clipped steps")
+            }
+        }
+    }
+
     @Test func compiledStepClipsGradientsAsEagerDoes() throws {
         for clipping in [GradientClipping.norm(0.05), .value(0.01)] {
             let eager = Sequential(Linear(6, 5, generator: g), ReLU(), Linear(5, 2, generator: g))

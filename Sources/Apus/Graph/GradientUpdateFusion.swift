@@ -17,6 +17,13 @@ public protocol ParameterUpdateOp: Operation {
     /// This op without parameter `i` (0-based), and that parameter's update; nil when the
     /// update is not elementwise.
     func splitting(parameter i: Int) -> (rest: any ParameterUpdateOp, update: any BlockwiseUpdate)?
+    /// This op taking one more input, a one-element scale that it multiplies every gradient
+    /// by before updating; nil when it cannot (the default).
+    func scaled() -> (any ParameterUpdateOp)?
+}
+
+extension ParameterUpdateOp {
+    public func scaled() -> (any ParameterUpdateOp)? { nil }
 }
 
 /// The weight gradient dW = A·B of a parameter W [out, in] (A [out, K], B [K, in]; a Linear
@@ -165,6 +172,32 @@ extension Graph {
             rewritten += fused[index] ?? []
         }
         nodes = rewritten
+    }
+
+    /// Folds a scale that every gradient of the parameter update is multiplied by (gradient
+    /// clipping by norm: g·min(1, m/‖g‖)) into the update (`ParameterUpdateOp.scaled`), when
+    /// nothing else reads the scaled gradients: each block of a gradient is then scaled in cache
+    /// as it is applied, and the scaled gradients are never written. Runs after
+    /// `fuseGradientUpdates`, whose split-off updates would not see the scale.
+    func fuseGradientScaleIntoUpdate() {
+        guard let u = nodes.lastIndex(where: { $0.op is any ParameterUpdateOp }) else { return }
+        let step = nodes[u].op as! any ParameterUpdateOp, n = step.parameterCount
+        guard n > 0, let scaledStep = step.scaled() else { return }
+        let producer = producers(), readers = readerCounts(), outputSet = Set(outputs)
+        var unscaled: [Int] = [], products: [Int] = [], scale: Int? = nil
+        for gradient in nodes[u].inputs[1...n] {
+            guard let p = producer[gradient], let mul = nodes[p].op as? BinaryOp, mul.kind == .mul,
+                  readers[gradient] == 1, !outputSet.contains(gradient) else { return }
+            let (a, b) = (nodes[p].inputs[0], nodes[p].inputs[1])
+            let (g, s) = values[b].count == 1 && values[a] == values[gradient] ? (a, b) : (b, a)
+            guard values[s].count == 1, values[g] == values[gradient], scale == nil || scale == s else { return }
+            scale = s
+            unscaled.append(g)
+            products.append(p)
+        }
+        var inputs = nodes[u].inputs
+        inputs.replaceSubrange(1...n, with: unscaled)
+        replaceNodes([u: Node(op: scaledStep, inputs: inputs + [scale!], outputs: nodes[u].outputs)], removing: Set(products))
     }
 
     /// The value that `value` is a view of, through permutations and reshapes that together

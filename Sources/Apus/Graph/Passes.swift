@@ -5,8 +5,9 @@ extension Graph {
     /// constants folded, dead code removed, max pools rewritten to keep indices, convolutions
     /// fused into the pooling that follows them, each convolution's backward pass fused into
     /// one op (with the scatter that makes its cotangent, its ReLU mask folded into the pooling's
-    /// window codes), weight updates moved into the matrix products making their gradients,
-    /// biases folded into the products they are added to, and elementwise chains fused.
+    /// window codes), weight updates moved into the matrix products making their gradients, a
+    /// scale of every gradient (clipping) folded into the update, biases folded into the
+    /// products they are added to, and elementwise chains fused.
     public func optimized() -> Graph {
         let graph = copy()
         graph.eliminateCommonSubexpressions()
@@ -18,6 +19,7 @@ extension Graph {
         graph.fuseConvolutionBackward()
         graph.foldReLUMasksIntoWindowCodes()
         graph.fuseGradientUpdates()
+        graph.fuseGradientScaleIntoUpdate()
         graph.eliminateDeadCode()
         graph.fuseBiasIntoMatMul()
         graph.fuseElementwise()
