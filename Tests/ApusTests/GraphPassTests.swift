@@ -130,6 +130,30 @@ private struct DescentStep: ParameterUpdateOp {
         expectClose(g([x])[0], (x.matmul(w.T) + bias).scalars(as: Double.self), tolerance: 1e-5)
     }
 
+    /// Cross-entropy and its gradient fuse into one op when the loss's cotangent is the seed,
+    /// with the same bits as eager; a cotangent made from the loss itself leaves them apart.
+    @Test func crossEntropyFusesWithItsGradient() throws {
+        let labels = Tensor(shape: [37], scalars: (0..<37).map { Int64($0 * 7 % 300) })
+        let f = compile { xs in
+            let logits = xs[0].requiringGrad(), loss = crossEntropy(logits: logits, labels: labels)
+            return [loss, gradients(of: loss, wrt: [logits])[0]]
+        }
+        let names = try f.graph(for: [TensorSpec([37, 300])]).nodes.map(\.op.name)
+        #expect(names.contains("softmaxCrossEntropy+grad") && !names.contains("softmaxCrossEntropyGrad"), "\(names)")
+        let x = Tensor.normal([37, 300], generator: RandomGenerator(seed: 9)).requiringGrad()
+        let loss = crossEntropy(logits: x, labels: labels)
+        let dx = gradients(of: loss, wrt: [x])[0]
+        let out = f([x.detached()])
+        #expect(out[0].scalars(as: Float.self) == loss.scalars(as: Float.self))
+        #expect(out[1].scalars(as: Float.self) == dx.scalars(as: Float.self))
+        let h = compile { xs in
+            let logits = xs[0].requiringGrad(), loss = crossEntropy(logits: logits, labels: labels)
+            return [gradients(of: loss * loss, wrt: [logits])[0]]
+        }
+        let apart = try h.graph(for: [TensorSpec([37, 300])]).nodes.map(\.op.name)
+        #expect(apart.contains("softmaxCrossEntropyGrad") && !apart.contains("softmaxCrossEntropy+grad"), "\(apart)")
+    }
+
     @Test func inPlaceReuseWhenTheInputDiesAtTheOp() throws {
         let f = compile { [self] xs in [xs[0].matmul(w).relu().matmul(w)] }
         let graph = try f.graph(for: [TensorSpec([6, 6])])

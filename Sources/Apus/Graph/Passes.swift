@@ -2,7 +2,8 @@
 /// less work or holds less memory; `optimized()` runs them all, in order.
 extension Graph {
     /// A copy with every pass applied (what `compile` runs): common subexpressions merged,
-    /// constants folded, dead code removed, max pools rewritten to keep indices, convolutions
+    /// constants folded, dead code removed, max pools rewritten to keep indices, cross-entropy
+    /// fused with its gradient when the seed is known, convolutions
     /// fused into the pooling that follows them, each convolution's backward pass fused into
     /// one op (with the scatter that makes its cotangent, its ReLU mask folded into the pooling's
     /// window codes), weight updates moved into the matrix products making their gradients, a
@@ -14,6 +15,7 @@ extension Graph {
         graph.foldConstants()
         graph.eliminateDeadCode()
         graph.rewriteMaxPoolsToIndices()
+        graph.fuseCrossEntropyGradient()
         graph.eliminateDeadCode()
         graph.fuseConvolutionPooling()
         graph.fuseConvolutionBackward()
@@ -160,6 +162,23 @@ extension Graph {
                 removed.insert(m)
                 break
             }
+        }
+        replaceNodes(replaced, removing: removed)
+    }
+
+    /// Fuses softmax cross-entropy with its gradient (`SoftmaxCrossEntropyWithGradientOp`) when
+    /// the loss's cotangent is ready before the loss (a literal or an input: a training step's
+    /// seed): the logits, often the largest tensor of a language model, are then read once for
+    /// both, and die right after.
+    func fuseCrossEntropyGradient() {
+        let producer = producers()
+        var replaced: [Int: Node] = [:], removed = Set<Int>()
+        for (index, node) in nodes.enumerated() where node.op is SoftmaxCrossEntropyGradOp {
+            let (logits, labels, lse, g) = (node.inputs[0], node.inputs[1], node.inputs[2], node.inputs[3])
+            guard let f = producer[lse], nodes[f].op is SoftmaxCrossEntropyOp, nodes[f].outputs[1] == lse,
+                  nodes[f].inputs == [logits, labels], producer[g].map({ $0 < f }) ?? true, replaced[f] == nil else { continue }
+            replaced[f] = Node(op: SoftmaxCrossEntropyWithGradientOp(), inputs: [logits, labels, g], outputs: nodes[f].outputs + node.outputs)
+            removed.insert(index)
         }
         replaceNodes(replaced, removing: removed)
     }

@@ -84,7 +84,7 @@ enum ConvKernel {
                 if chunk > 1 {
                     convolve(product, block, x, weight, y, columns[part], gathered[part], geometry)
                 } else {
-                    convolve(product, first, x, weight, y, columns[part], geometry)
+                    convolve(product, first, x, weight, y, columns[part], geometry, splitsGEMMs: parts == 1)
                 }
                 block.forEach { epilogue?($0) }   // while these outputs are still in cache
             }
@@ -172,9 +172,10 @@ enum ConvKernel {
         Swift.max(1, Swift.min(outputHeight, blockElements / Swift.max(1, colRows * outputWidth)))
     }
 
-    /// One image, all groups, in blocks of output rows, using `col` as the column buffer.
+    /// One image, all groups, in blocks of output rows, using `col` as the column buffer; its
+    /// GEMMs split over the pool when `splitsGEMMs` (a single image), else each runs whole.
     private static func convolve(_ product: Product, _ image: Int, _ x: Tensor, _ w: Tensor, _ y: Tensor, _ col: Tensor,
-                                 _ geometry: Conv2dGeometry) {
+                                 _ geometry: Conv2dGeometry, splitsGEMMs: Bool) {
         let groups = geometry.groups
         let (c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow) = geometry.im2colArgs(x.shape, w.shape, y.shape)
         let outPerGroup = w.shape[0] / groups, colRows = Int(c * kh * kw), pixels = Int(oh * ow)
@@ -196,16 +197,14 @@ enum ConvKernel {
                                         Int64(oy0), Int64(oy1), ow, Int64(n), col.pointer(Double.self))
                     }
                 }
+                let gemm = splitsGEMMs ? RawGEMM.run : RawGEMM.singleThreaded
                 switch product {
                 case .forward:
-                    RawGEMM.run(x.dtype, transA: false, transB: false, m: outPerGroup, n: n, k: colRows, a: weight, lda: colRows,
-                                b: col.rawPointer, ldb: n, beta: 0, c: block, ldc: pixels)
+                    gemm(x.dtype, false, false, outPerGroup, n, colRows, weight, colRows, col.rawPointer, n, 0, block, pixels)
                 case .weightGradient:
-                    RawGEMM.run(x.dtype, transA: false, transB: true, m: outPerGroup, n: colRows, k: n, a: block, lda: pixels,
-                                b: col.rawPointer, ldb: n, beta: 1, c: weight, ldc: colRows)
+                    gemm(x.dtype, false, true, outPerGroup, colRows, n, block, pixels, col.rawPointer, n, 1, weight, colRows)
                 case .inputGradient:
-                    RawGEMM.run(x.dtype, transA: true, transB: false, m: colRows, n: n, k: outPerGroup, a: weight, lda: colRows,
-                                b: block, ldb: pixels, beta: 0, c: col.rawPointer, ldc: n)
+                    gemm(x.dtype, true, false, colRows, n, outPerGroup, weight, colRows, block, pixels, 0, col.rawPointer, n)
                     if isFloat {
                         apus_col2im_f32(col.pointer(Float.self), c, h, width, kh, kw, sh, sw, ph, pw, dh, dw, Int64(oy0), Int64(oy1), ow,
                                         Int64(n), input.assumingMemoryBound(to: Float.self))

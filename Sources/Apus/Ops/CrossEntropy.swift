@@ -98,3 +98,58 @@ public struct SoftmaxCrossEntropyGradOp: Operation {
         return [dx]
     }
 }
+
+/// `SoftmaxCrossEntropyOp` and its gradient in one pass over the logits, for graph mode when the
+/// loss's cotangent is known before the loss (a compiled training step's seed): (logits [N, C],
+/// labels [N], cotangent [N]) → (loss [N], log-sum-exp [N], g·(softmax − one-hot) [N, C]). Each
+/// block of rows is read for the gradient while it is still in cache from the loss, with the
+/// same kernels as the two ops, so the results are the same bits. `Graph.fuseCrossEntropyGradient`
+/// makes it.
+public struct SoftmaxCrossEntropyWithGradientOp: Operation {
+    /// Creates the op; its inputs are (logits, labels, cotangent of the loss).
+    public init() {}
+    public var name: String { "softmaxCrossEntropy+grad" }
+    public var outputCount: Int { 3 }
+    public var isDifferentiable: Bool { false }
+
+    /// Rows per block: a few rows of logits stay in L2 cache between the two kernels.
+    static let rowsPerBlock = 4
+
+    public func outputSpecs(_ inputs: [TensorSpec]) throws -> [TensorSpec] {
+        try require(inputs.count == 3, name, inputs, "inputs are logits, labels and the loss's cotangent")
+        let rows = try SoftmaxCrossEntropyOp().outputSpecs(Array(inputs.prefix(2)))
+        try require(inputs[2] == rows[0], name, inputs, "the cotangent must be [N] of the logits' dtype")
+        return rows + [inputs[0]]
+    }
+
+    public func cpu(_ inputs: [Tensor], _ outputs: [TensorSpec]) -> [Tensor] {
+        let x = inputs[0].dense, (rows, classes) = (x.shape[0], x.shape[1])
+        guard let labels = indicesInt64(inputs[1], size: classes, op: "crossEntropy", kind: "label") else {
+            return outputs.map { Tensor.zeros($0.shape, dtype: $0.dtype) }
+        }
+        let loss = Tensor(uninitialized: [rows], dtype: x.dtype), lse = Tensor(uninitialized: [rows], dtype: x.dtype)
+        let dx = Tensor(uninitialized: x.shape, dtype: x.dtype)
+        // A broadcast cotangent (the mean's backward) is read with stride 0, not copied.
+        let g = inputs[2].strides == [0] ? inputs[2] : inputs[2].dense, stride = inputs[2].strides == [0] ? 0 : 1
+        let c = Int64(classes)
+        withExtendedLifetime((x, labels, loss, lse, g, dx)) {
+            CPUThreads.forChunks(rows, costPerItem: 4 * classes) { range in
+                for start in Swift.stride(from: range.lowerBound, to: range.upperBound, by: Self.rowsPerBlock) {
+                    let count = Int64(Swift.min(Self.rowsPerBlock, range.upperBound - start)), at = start * classes
+                    if x.dtype == .float32 {
+                        let (xp, lp) = (x.pointer(Float.self) + at, labels.pointer(Int64.self) + start)
+                        apus_cross_entropy_f32(count, c, xp, lp, loss.pointer(Float.self) + start, lse.pointer(Float.self) + start)
+                        apus_cross_entropy_grad_f32(count, c, xp, lp, lse.pointer(Float.self) + start, g.pointer(Float.self) + start * stride,
+                                                    Int64(stride), dx.pointer(Float.self) + at)
+                    } else {
+                        let (xp, lp) = (x.pointer(Double.self) + at, labels.pointer(Int64.self) + start)
+                        apus_cross_entropy_f64(count, c, xp, lp, loss.pointer(Double.self) + start, lse.pointer(Double.self) + start)
+                        apus_cross_entropy_grad_f64(count, c, xp, lp, lse.pointer(Double.self) + start, g.pointer(Double.self) + start * stride,
+                                                    Int64(stride), dx.pointer(Double.self) + at)
+                    }
+                }
+            }
+        }
+        return [loss, lse, dx]
+    }
+}

@@ -3,7 +3,10 @@ import CBLAS
 
 /// Float32/float64 GEMM on row-major blocks, C = op(A)·op(B) + beta·C, split across the
 /// worker pool (by rows of C, else by columns) when it is large enough; OpenBLAS itself runs
-/// single-threaded.
+/// single-threaded. Whether and how a product splits depends only on its shape: when the pool
+/// is taken the parts run one after another, because OpenBLAS rounds a block differently from
+/// the same block inside a larger call (its edge kernels sum in another order), and results
+/// must not depend on what else is running.
 enum RawGEMM {
     /// Multiply-adds below which a GEMM stays on one thread.
     static let minimumWorkToSplit = 1 << 20
@@ -13,7 +16,7 @@ enum RawGEMM {
                     beta: Double, c: UnsafeMutableRawPointer, ldc: Int) {
         BLASSetup.ensure()
         let parts = WorkerPool.shared.threads
-        guard parts > 1, CPUThreads.canUsePool, m * n * k >= minimumWorkToSplit, m >= 2 * parts || n >= 32 * parts else {
+        guard parts > 1, m * n * k >= minimumWorkToSplit, m >= 2 * parts || n >= 32 * parts else {
             singleThreaded(dtype, transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
             return
         }
@@ -23,7 +26,7 @@ enum RawGEMM {
         // op(A): split the side that keeps the larger operand partitioned (rows when m ≥ n).
         let byRows = m >= 2 * parts && (n < 32 * parts || m >= n)
         let total = byRows ? m : n, step = (total + parts - 1) / parts
-        WorkerPool.shared.run { part in
+        CPUThreads.forParts(parts) { part in
             let start = part * step, count = Swift.min(step, total - start)
             guard count > 0 else { return }
             if byRows {   // rows of C come from rows of op(A)

@@ -64,20 +64,22 @@ public struct MatMulOp: Operation {
         let batchA = Self.batchOffsets(a, batchShape), batchB = Self.batchOffsets(b, batchShape)
         let size = a.dtype.byteSize
         let (ap, bp, yp) = (SendablePointer(raw: a.rawPointer), SendablePointer(raw: b.rawPointer), SendablePointer(raw: y.rawPointer))
-        func products(_ range: Range<Int>) {
-            for i in range {
-                RawGEMM.run(a.dtype, transA: la.transposed, transB: lb.transposed, m: rows, n: n, k: k,
-                            a: ap.raw + batchA[i] * size, lda: la.leading, b: bp.raw + batchB[i] * size, ldb: lb.leading,
-                            beta: beta, c: yp.raw + i * rows * n * size, ldc: n)
+        func product(_ i: Int, whole: Bool) {
+            let (pa, pb, pc) = (ap.raw + batchA[i] * size, bp.raw + batchB[i] * size, yp.raw + i * rows * n * size)
+            if whole {
+                RawGEMM.singleThreaded(a.dtype, la.transposed, lb.transposed, rows, n, k, pa, la.leading, pb, lb.leading, beta, pc, n)
+            } else {
+                RawGEMM.run(a.dtype, transA: la.transposed, transB: lb.transposed, m: rows, n: n, k: k, a: pa, lda: la.leading,
+                            b: pb, ldb: lb.leading, beta: beta, c: pc, ldc: n)
             }
         }
         withExtendedLifetime((a, b, y)) {
             // Many small products (attention's heads): whole products per thread; otherwise each
             // product splits itself when it is large enough.
             if batchCount >= 2 * WorkerPool.shared.threads && rows * n * k < RawGEMM.minimumWorkToSplit * 8 {
-                CPUThreads.forChunks(batchCount, costPerItem: CPUThreads.minimumElementsToSplit, products)
+                CPUThreads.forChunks(batchCount, costPerItem: CPUThreads.minimumElementsToSplit) { range in range.forEach { product($0, whole: true) } }
             } else {
-                products(0..<batchCount)
+                (0..<batchCount).forEach { product($0, whole: false) }
             }
         }
         return [y]
