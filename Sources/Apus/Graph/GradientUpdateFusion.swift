@@ -23,6 +23,7 @@ public protocol ParameterUpdateOp: Operation {
 }
 
 extension ParameterUpdateOp {
+    /// No scaled form: the update reads its gradients as they are.
     public func scaled() -> (any ParameterUpdateOp)? { nil }
 }
 

@@ -78,8 +78,7 @@ public struct SoftmaxCrossEntropyGradOp: Operation {
             return [Tensor.zeros(x.shape, dtype: x.dtype)]
         }
         let lse = inputs[2].dense
-        // A broadcast cotangent (the mean's backward) is read with stride 0, not copied.
-        let g = inputs[3].strides == [0] ? inputs[3] : inputs[3].dense, stride = inputs[3].strides == [0] ? 0 : 1
+        let (g, stride) = rowCotangent(inputs[3])
         let dx = Tensor(uninitialized: x.shape, dtype: x.dtype)
         withExtendedLifetime((x, labels, lse, g, dx)) {
             CPUThreads.forChunks(rows, costPerItem: 2 * classes) { r in
@@ -129,8 +128,7 @@ public struct SoftmaxCrossEntropyWithGradientOp: Operation {
         }
         let loss = Tensor(uninitialized: [rows], dtype: x.dtype), lse = Tensor(uninitialized: [rows], dtype: x.dtype)
         let dx = Tensor(uninitialized: x.shape, dtype: x.dtype)
-        // A broadcast cotangent (the mean's backward) is read with stride 0, not copied.
-        let g = inputs[2].strides == [0] ? inputs[2] : inputs[2].dense, stride = inputs[2].strides == [0] ? 0 : 1
+        let (g, stride) = rowCotangent(inputs[2])
         let c = Int64(classes)
         withExtendedLifetime((x, labels, loss, lse, g, dx)) {
             CPUThreads.forChunks(rows, costPerItem: 4 * classes) { range in
@@ -153,3 +151,7 @@ public struct SoftmaxCrossEntropyWithGradientOp: Operation {
         return [loss, lse, dx]
     }
 }
+
+/// The loss's cotangent [N] for the gradient kernels and its element stride: a broadcast one
+/// (the mean's backward) is read with stride 0, not copied.
+private func rowCotangent(_ g: Tensor) -> (Tensor, Int) { g.strides == [0] ? (g, 0) : (g.dense, 1) }
