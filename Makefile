@@ -78,7 +78,7 @@ bench-pooled-backward: deps
 	.build/release/apus-bench pooled-backward --output Benchmarks/results/pooled-backward-$$(date +%Y-%m-%d).md
 
 # Four training workloads beyond VQA (ResNet-18, Transformer LM, MLP, LSTM LM): Apus eager and
-# graph against PyTorch eager and torch.compile, one process each (Benchmarks/README.md).
+# graph against PyTorch eager and torch.compile, one process each, in 3 rounds (Benchmarks/README.md).
 bench-breadth: deps
 	./Benchmarks/breadth/run.sh
 

@@ -4,15 +4,18 @@
 
 Reads every *.json in RESULTS_DIR, each one measurement ({framework: apus|pytorch, mode:
 eager|graph|compile, workload, seconds, peak_rss_mib, parameters, threads, ...}) or one failure
-({framework, mode, workload, error}). Writes a summary table and one table per workload, rows =
-framework + mode. Ratios are row ÷ PyTorch eager of the same workload, for time and for peak
-RSS: below 1 means faster / smaller than PyTorch eager.
+({framework, mode, workload, error}); run.sh makes one per round. A framework, mode and workload
+measured in several rounds gets the median of its rounds (seconds and peak RSS), the rounds'
+times kept beside it. Writes a summary table and one table per workload, rows = framework +
+mode. Ratios are row ÷ PyTorch eager of the same workload, for time and for peak RSS: below 1
+means faster / smaller than PyTorch eager.
 """
 import argparse
 import glob
 import json
 import math
 import os
+import statistics
 import subprocess
 
 WORKLOADS = ("resnet18", "transformer", "mlp", "lstm")
@@ -58,6 +61,21 @@ def geomean(xs):
     return round(math.exp(sum(map(math.log, xs)) / len(xs)), 3) if xs else None
 
 
+def combine(runs):
+    """One record from the rounds of one framework, mode and workload: medians of the successful
+    rounds, or the first failure when none succeeded. Failed rounds are counted in failed_rounds."""
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return dict(runs[0])
+    record = dict(ok[0])
+    record["seconds"] = statistics.median(r["seconds"] for r in ok)
+    record["peak_rss_mib"] = statistics.median(r["peak_rss_mib"] for r in ok)
+    record["round_seconds"] = [r["seconds"] for r in ok]
+    if len(ok) < len(runs):
+        record["failed_rounds"] = [r["error"] for r in runs if "error" in r]
+    return record
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results_dir")
@@ -66,10 +84,13 @@ def main():
     parser.add_argument("--out-json", required=True)
     args = parser.parse_args()
 
-    records = []
+    runs = {}
     for path in sorted(glob.glob(os.path.join(args.results_dir, "*.json"))):
         with open(path) as f:
-            records.append(json.load(f))
+            r = json.load(f)
+        runs.setdefault((r.get("framework"), r.get("mode"), r.get("workload")), []).append(r)
+    records = [combine(rs) for rs in runs.values()]
+    rounds = max(map(len, runs.values()), default=0)
     workloads = [w for w in WORKLOADS if any(r.get("workload") == w for r in records)]
     workloads += sorted({r["workload"] for r in records if r.get("workload") not in WORKLOADS})
 
@@ -94,7 +115,8 @@ def main():
              f"Versions: {', '.join(versions) or '?'}.", "",
              "One iteration = forward + loss + backward (+ clipping) + optimizer step on fixed synthetic "
              "data; median of the timed iterations after the warm-up ones; peak RSS = ru_maxrss of the "
-             "process (one process per framework, mode and workload). Ratios: row ÷ PyTorch eager "
+             f"process (one process per framework, mode and workload). {rounds} round(s), each running every "
+             "framework and mode once; each cell is the median over the rounds. Ratios: row ÷ PyTorch eager "
              "(below 1: faster / less memory than PyTorch eager).", ""]
 
     # Summary: s/iter (time ratio) per workload, geometric means of the ratios.
@@ -125,23 +147,25 @@ def main():
     errors = []
     for w in workloads:
         lines += ["", f"## {w}", "", DESCRIPTIONS.get(w, ""), "",
-                  "| framework | mode | s/iter | × PyTorch eager | peak RSS MiB | × PyTorch eager RSS | parameters |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| framework | mode | s/iter | × PyTorch eager | peak RSS MiB | × PyTorch eager RSS | parameters | s/iter per round |",
+                  "|---|---|---|---|---|---|---|---|"]
         for r in by_workload[w]:
             name = NAMES.get(r["framework"], r["framework"])
             if "error" in r:
                 errors.append(f"- {w}, {name} {r['mode']}: {r['error']}")
-                lines.append(f"| {name} | {r['mode']} | failed | — | — | — | — |")
+                lines.append(f"| {name} | {r['mode']} | failed | — | — | — | — | — |")
                 continue
+            errors += [f"- {w}, {name} {r['mode']}, one round: {e}" for e in r.get("failed_rounds", [])]
+            per_round = ", ".join(f"{x:.4f}" for x in r.get("round_seconds", [r["seconds"]]))
             lines.append(f"| {name} | {r['mode']} | {r['seconds']:.4f} | {fmt(r.get('time_ratio'), '.2f', '×')} | "
-                         f"{r['peak_rss_mib']:.0f} | {fmt(r.get('rss_ratio'), '.2f', '×')} | {r.get('parameters', 0):,} |")
+                         f"{r['peak_rss_mib']:.0f} | {fmt(r.get('rss_ratio'), '.2f', '×')} | {r.get('parameters', 0):,} | {per_round} |")
     if errors:
         lines += ["", "## Failures", ""] + errors
 
     with open(args.out_md, "w") as f:
         f.write("\n".join(lines) + "\n")
     with open(args.out_json, "w") as f:
-        json.dump({"date": args.date, "machine": m, "threads": threads, "baseline": "pytorch eager",
+        json.dump({"date": args.date, "machine": m, "threads": threads, "rounds": rounds, "baseline": "pytorch eager",
                    "summary": summary, "workloads": by_workload}, f, indent=1)
         f.write("\n")
     print(f"wrote {args.out_md} and {args.out_json}")
