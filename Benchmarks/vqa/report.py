@@ -1,10 +1,12 @@
 """VQA benchmark report: collects the JSON lines of Benchmarks/vqa/run.sh into Markdown + JSON.
 
-    python3 Benchmarks/vqa/report.py apus NAME < apus-bench-output   # table rows -> JSON lines
+    python3 Benchmarks/vqa/report.py apus NAME [VERSION] < apus-bench-output   # table rows -> JSON lines
     python3 Benchmarks/vqa/report.py write RESULTS.jsonl OUT_BASENAME [--baseline "Apus eager"]
 
 `apus` turns the Markdown rows that `apus-bench vqa` prints (`| 64×64 | 0.0718 | 240 |`) into
-JSON lines like those of peer_step.py, under the framework name NAME ("Apus eager").
+JSON lines like those of peer_step.py, under the framework name NAME ("Apus eager"); VERSION
+(default: this checkout's commit) says what was run, e.g. another build given as an extra command.
+The mode is "eager" or "hybridized" when NAME says which, else NAME's last word.
 
 `write` reads one JSON object per line: results ({framework, mode, version, size,
 seconds_per_iteration, peak_rss_mib, ...}) and failures ({framework, error}); writes
@@ -32,12 +34,13 @@ def apus_version():
         return "apus (this checkout)"
 
 
-def apus_rows(name):
-    version = apus_version()
+def apus_rows(name, version):
+    words = name.lower().split()
+    mode = next((w for w in ("hybridized", "eager") if w in words), words[-1])
     for line in sys.stdin:
         m = ROW.match(line.strip())
         if m:
-            print(json.dumps({"framework": name, "mode": name.split()[-1], "version": version,
+            print(json.dumps({"framework": name, "mode": mode, "version": version,
                               "size": int(m[1]), "seconds_per_iteration": float(m[2]),
                               "peak_rss_mib": float(m[3]), "threads": 2}))
 
@@ -109,8 +112,8 @@ def write(results_path, out_base, baseline):
 
 def main():
     args = sys.argv[1:]
-    if args[:1] == ["apus"] and len(args) == 2:
-        apus_rows(args[1])
+    if args[:1] == ["apus"] and len(args) in (2, 3):
+        apus_rows(args[1], args[2] if len(args) == 3 else apus_version())
     elif args[:1] == ["write"] and len(args) in (3, 5):
         baseline = args[4] if len(args) == 5 and args[3] == "--baseline" else "Apus eager"
         write(args[1], args[2], baseline)

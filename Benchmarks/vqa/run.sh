@@ -35,23 +35,24 @@ failure() {
   python3 -c 'import json, sys; print(json.dumps({"framework": sys.argv[1], "size": int(sys.argv[2] or 0) or None, "error": sys.argv[3]}))' "$@" >> "$results"
 }
 
-# apus_like NAME COMMAND...: an apus-bench style command, one process per size.
+# apus_like NAME VERSION COMMAND...: an apus-bench style command, one process per size;
+# an empty VERSION is this checkout's commit.
 apus_like() {
-  local name="$1"; shift
+  local name="$1" version="$2"; shift 2
   for size in $sizes; do
     echo "== $name, ${size}×${size}" >&2
     if out=$(APUS_VQA_SIZES="$size" timeout "$limit" "$@" 2> "$errlog"); then
-      python3 Benchmarks/vqa/report.py apus "$name" <<< "$out" | tee -a "$results"
+      python3 Benchmarks/vqa/report.py apus "$name" ${version:+"$version"} <<< "$out" | tee -a "$results"
     else
       failure "$name" "$size" "exit $?: $(tail -n 3 "$errlog")"
     fi
   done
 }
 
-apus_like "Apus eager" .build/release/apus-bench vqa
-apus_like "Apus hybridized" env APUS_HYBRIDIZE=1 .build/release/apus-bench vqa
+apus_like "Apus eager" "" .build/release/apus-bench vqa
+apus_like "Apus hybridized" "" env APUS_HYBRIDIZE=1 .build/release/apus-bench vqa
 for extra in "$@"; do
-  apus_like "${extra%%=*}" bash -c "${extra#*=}"
+  apus_like "${extra%%=*}" "command: ${extra#*=}" bash -c "${extra#*=}"
 done
 
 for framework in $frameworks; do
