@@ -63,7 +63,7 @@ def geomean(xs):
 
 def combine(runs):
     """One record from the rounds of one framework, mode and workload: medians of the successful
-    rounds, or the first failure when none succeeded. Failed rounds are counted in failed_rounds."""
+    rounds, or the first failure when none succeeded; the errors of failed rounds go to failed_rounds."""
     ok = [r for r in runs if "error" not in r]
     if not ok:
         return dict(runs[0])

@@ -8,8 +8,9 @@
 #   Benchmarks/breadth/run.sh
 #
 # Environment: BREADTH_WORKLOADS (default "resnet18 transformer mlp lstm"), BREADTH_PEER_MODES
-# (default "eager compile"), BREADTH_ROUNDS (default 3), BREADTH_TIMEOUT (seconds per run, 1800), BREADTH_NO_BUILD=1 (use
-# the apus-bench already in .build/release). The PyTorch models are in peer_step.py.
+# (default "eager compile"), BREADTH_ROUNDS (default 3), BREADTH_TIMEOUT (seconds per run,
+# 1800), BREADTH_NO_BUILD=1 (use the apus-bench already in .build/release). The PyTorch models
+# are in peer_step.py.
 # Writes Benchmarks/results/breadth-<date>.md and .json (via Benchmarks/breadth/report.py).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
