@@ -42,22 +42,23 @@ static inline __attribute__((always_inline)) float apus_tanhf(float x) {
     large = x < 0 ? -large : large;
     return a < 0.55f ? small : large;
 }
-// erf by Abramowitz & Stegun 7.1.26 (absolute error ≤ 1.5e-7): a division and apus_expf, so
-// loops over it (exact GELU and its derivative) vectorise, where libm's erff kept them scalar.
+// erf by Abramowitz & Stegun 7.1.26 (absolute error ≤ 1.5e-7): erf(|x|) = 1 − p(|x|)·exp(−x²).
+// A division and apus_expf, so loops over it (exact GELU and its derivative) vectorise, where
+// libm's erff kept them scalar. apus_erf_polyf(a) is p(a) for a = |x|.
+static inline __attribute__((always_inline)) float apus_erf_polyf(float a) {
+    float t = 1.0f / (1.0f + 0.3275911f * a);
+    return ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
+}
 static inline __attribute__((always_inline)) float apus_erff(float x) {
     float a = fabsf(x);
-    float t = 1.0f / (1.0f + 0.3275911f * a);
-    float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
-    float y = 1.0f - poly * apus_expf(-a * a);
+    float y = 1.0f - apus_erf_polyf(a) * apus_expf(-a * a);
     return x < 0 ? -y : y;
 }
 // GELU's derivative Φ(x) + x·φ(x), with erf as in apus_erff: both terms share one exp, as
 // exp(−z²) with z = x/√2 is exp(−x²/2) = √(2π)·φ(x).
 static inline __attribute__((always_inline)) float apus_gelu_derivativef(float x) {
     float z = x * 0.70710678118654752440f, a = fabsf(z);
-    float t = 1.0f / (1.0f + 0.3275911f * a);
-    float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
-    float e = apus_expf(-a * a), erf = 1.0f - poly * e;
+    float e = apus_expf(-a * a), erf = 1.0f - apus_erf_polyf(a) * e;
     return 0.5f * (1.0f + (z < 0 ? -erf : erf)) + x * 0.39894228040143267794f * e;
 }
 #endif

@@ -64,14 +64,11 @@ public struct MatMulOp: Operation {
         let batchA = Self.batchOffsets(a, batchShape), batchB = Self.batchOffsets(b, batchShape)
         let size = a.dtype.byteSize
         let (ap, bp, yp) = (SendablePointer(raw: a.rawPointer), SendablePointer(raw: b.rawPointer), SendablePointer(raw: y.rawPointer))
+        /// Product `i`, run whole on the calling thread or split over the pool when large enough.
         func product(_ i: Int, whole: Bool) {
-            let (pa, pb, pc) = (ap.raw + batchA[i] * size, bp.raw + batchB[i] * size, yp.raw + i * rows * n * size)
-            if whole {
-                RawGEMM.singleThreaded(a.dtype, la.transposed, lb.transposed, rows, n, k, pa, la.leading, pb, lb.leading, beta, pc, n)
-            } else {
-                RawGEMM.run(a.dtype, transA: la.transposed, transB: lb.transposed, m: rows, n: n, k: k, a: pa, lda: la.leading,
-                            b: pb, ldb: lb.leading, beta: beta, c: pc, ldc: n)
-            }
+            let gemm = whole ? RawGEMM.singleThreaded : RawGEMM.run
+            gemm(a.dtype, la.transposed, lb.transposed, rows, n, k, ap.raw + batchA[i] * size, la.leading,
+                 bp.raw + batchB[i] * size, lb.leading, beta, yp.raw + i * rows * n * size, n)
         }
         withExtendedLifetime((a, b, y)) {
             // Many small products (attention's heads): whole products per thread; otherwise each
